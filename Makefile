@@ -1,0 +1,43 @@
+# The README's two commands:  `make demo`  (all-in-one Swift + sample job)  and  `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SYSTEM_PACKAGES := gcc libc6-dev musl-tools
+
+.PHONY: deps venv test test-unit test-sandbox test-functional demo clean
+
+# System packages the sandbox tests need (C compilers for static test programs).
+deps:
+	@missing=""; \
+	for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(BIN)/zerocloud: setup.cfg pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(BIN)/zerocloud
+
+test: deps venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+test-unit: venv
+	$(BIN)/python -m pytest -q tests/unit
+
+test-sandbox: deps venv
+	$(BIN)/python -m pytest -q tests/sandbox
+
+test-functional: venv
+	$(BIN)/python -m pytest -q tests/functional
+
+demo: deps venv
+	$(BIN)/python examples/demo.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,5 @@
+import sys
+
+from zerocloud.cli import main
+
+sys.exit(main())
