@@ -1,0 +1,133 @@
+"""Checks of single JSON values, each recording a located problem instead of raising.
+
+Every checker takes the collector, the location and the raw value, and returns the
+normalised value, or None after recording what is wrong.  Kept free of job semantics so the
+parser reads as a list of rules.
+"""
+from types import MappingProxyType
+
+from zerocloud.job.errors import show, type_name
+from zerocloud.job.urls import has_control_chars
+
+MAX_TEXT = 4096              # any free-text field (args item, env value, location ...)
+MAX_META_NAME_LENGTH = 128   # Swift's default object metadata constraints
+MAX_META_VALUE_LENGTH = 256
+MAX_META_COUNT = 90
+MAX_META_OVERALL_SIZE = 4096
+
+
+def check_text(problems, where, value, *, empty_ok=False, limit=MAX_TEXT):
+    """A string without control characters (and non-empty unless ``empty_ok``)."""
+    if not isinstance(value, str):
+        problems.add(where, f'expected a string, got {type_name(value)}')
+        return None
+    if not value and not empty_ok:
+        problems.add(where, 'must not be empty')
+        return None
+    if has_control_chars(value):
+        problems.add(where, f'control characters not allowed: {show(value)}')
+        return None
+    if len(value) > limit:
+        problems.add(where, f'longer than {limit} characters')
+        return None
+    return value
+
+
+def check_int(problems, where, value, *, minimum=0, maximum=None):
+    """An integer (not a boolean) within [minimum, maximum]."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        problems.add(where, f'expected an integer, got {type_name(value)}')
+        return None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f'between {minimum} and {maximum}' if maximum is not None else f'>= {minimum}'
+        problems.add(where, f'must be {bound}, got {show(value)}')
+        return None
+    return value
+
+
+def check_object(problems, where, value, allowed_keys):
+    """A JSON object whose keys are all in ``allowed_keys``; returns it or None."""
+    if not isinstance(value, dict):
+        problems.add(where, f'expected an object, got {type_name(value)}')
+        return None
+    for key in value:
+        if key not in allowed_keys:
+            problems.add(f'{where}.{key}' if isinstance(key, str) else where,
+                         f'unknown key {show(key)} (allowed: {", ".join(sorted(allowed_keys))})')
+    return value
+
+
+def check_list(problems, where, value):
+    """A JSON array; returns it or None."""
+    if not isinstance(value, list):
+        problems.add(where, f'expected an array, got {type_name(value)}')
+        return None
+    return value
+
+
+def check_args(problems, where, value):
+    """Command-line arguments: a string split on whitespace, or a list of strings."""
+    if isinstance(value, str):
+        text = check_text(problems, where, value.replace('\t', ' '), empty_ok=True,
+                          limit=MAX_TEXT * 4)
+        return None if text is None else tuple(text.split())
+    items = check_list(problems, where, value)
+    if items is None:
+        return None
+    args = tuple(check_text(problems, f'{where}[{i}]', item, empty_ok=True)
+                 for i, item in enumerate(items))
+    return None if None in args else args
+
+
+def check_env(problems, where, value):
+    """An environment: keys [A-Za-z0-9_]+, values strings (numbers are turned into text)."""
+    if not isinstance(value, dict):
+        problems.add(where, f'expected an object, got {type_name(value)}')
+        return None
+    env, ok = {}, True
+    for key, item in value.items():
+        here = f'{where}.{key}'
+        if not (isinstance(key, str) and key.isascii() and key.replace('_', 'a').isalnum()):
+            problems.add(here, 'environment names must be [A-Za-z0-9_]+')
+            ok = False
+            continue
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            item = show(item, limit=MAX_TEXT)
+        text = check_text(problems, here, item, empty_ok=True)
+        ok = ok and text is not None
+        env[key] = text
+    return MappingProxyType(env) if ok else None
+
+
+def check_meta(problems, where, value):
+    """Object metadata (``meta``): string names and values within Swift's limits."""
+    if not isinstance(value, dict):
+        problems.add(where, f'expected an object, got {type_name(value)}')
+        return None
+    total, ok = 0, True
+    for key, item in value.items():
+        here = f'{where}.{key}'
+        name = check_text(problems, here, key, limit=MAX_META_NAME_LENGTH)
+        text = check_text(problems, here, item, empty_ok=True, limit=MAX_META_VALUE_LENGTH)
+        ok = ok and name is not None and text is not None
+        if ok:
+            total += len(name) + len(text)
+    if len(value) > MAX_META_COUNT:
+        problems.add(where, f'more than {MAX_META_COUNT} metadata items')
+        ok = False
+    if total > MAX_META_OVERALL_SIZE:
+        problems.add(where, f'metadata larger than {MAX_META_OVERALL_SIZE} bytes in total')
+        ok = False
+    return MappingProxyType(dict(value)) if ok else None
+
+
+def check_content_type(problems, where, value):
+    """A MIME type such as ``text/plain`` or ``message/http; charset=utf-8``."""
+    text = check_text(problems, where, value, limit=256)
+    if text is None:
+        return None
+    major, slash, minor = text.partition(';')[0].strip().partition('/')
+    if not (slash and major and minor and ' ' not in major + minor):
+        problems.add(where, f'not a MIME type: {show(text)}')
+        return None
+    return text

@@ -1,0 +1,204 @@
+"""JSON job description -> validated, immutable :class:`~zerocloud.job.model.Job`.
+
+:func:`parse_job` checks every rule that needs no Swift and reports all problems at once in
+one :class:`~zerocloud.job.errors.JobError`, each located like ``[1].devices[2].path``.
+"""
+import json
+
+from zerocloud.job import fields
+from zerocloud.job.devices import check_device_set, parse_device
+from zerocloud.job.errors import JobError, Problems, show
+from zerocloud.job.model import DEFAULT_SYSIMAGES, ExecSpec, Job, Node
+from zerocloud.job.urls import NODE_NAME, ImageUrl, SwiftUrl, ZvmUrl, parse_url
+
+DEFAULT_MAX_CONFIG_BYTES = 65536
+MAX_REPLICATE = 3
+NODE_KEYS = frozenset(('name', 'exec', 'devices', 'file_list', 'count', 'connect',
+                       'replicate', 'attach', 'location', 'args'))
+EXEC_KEYS = frozenset(('path', 'args', 'env', 'name'))
+
+
+def _reject_constant(name):
+    raise ValueError(f'{name} is not valid JSON')
+
+
+def _unique_keys(pairs):
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f'duplicate key {show(key)} in a JSON object')
+        result[key] = value
+    return result
+
+
+def decode(data, max_config_bytes=DEFAULT_MAX_CONFIG_BYTES):
+    """Bytes or text -> decoded JSON; a JSON value passes through.
+
+    :raises JobError: 413 when larger than ``max_config_bytes``, 400 when not JSON (saying
+        where it broke).
+    """
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        data = bytes(data)
+        size = len(data)
+    elif isinstance(data, str):
+        size = len(data.encode('utf-8', 'surrogatepass'))
+    else:
+        return data
+    if size > max_config_bytes:
+        raise JobError([('', f'job description is {size} bytes, more than the '
+                         f'{max_config_bytes} allowed')], status=413)
+    try:
+        return json.loads(data, object_pairs_hook=_unique_keys,
+                          parse_constant=_reject_constant)
+    except json.JSONDecodeError as err:
+        where = f'line {err.lineno}, column {err.colno}'
+        raise JobError([(where, f'invalid JSON: {err.msg}')]) from None
+    except (ValueError, RecursionError) as err:  # bad encoding, duplicate key, deep nesting
+        raise JobError([('', f'invalid JSON: {show(str(err), 120)}')]) from None
+
+
+def _parse_exec(problems, where, raw, legacy_args):
+    if fields.check_object(problems, where, raw, EXEC_KEYS) is None:
+        return None
+    if 'path' not in raw:
+        problems.add(f'{where}.path', 'required')
+        return None
+    try:
+        url = parse_url(raw['path'], where=f'{where}.path', relative_ok=True)
+    except JobError as err:
+        problems.items.extend(err.problems)
+        return None
+    if not isinstance(url, (SwiftUrl, ImageUrl)) or (
+            isinstance(url, SwiftUrl) and (url.object is None or url.has_wildcard)):
+        problems.add(f'{where}.path', 'executable must be a swift:// object (no wildcard) '
+                     'or a file:// path in an image')
+        return None
+    values = {'url': url}
+    if 'args' in raw and legacy_args is not None:
+        problems.add(f'{where}.args', 'args given both here and at node level')
+    args_where, args = (f'{where}.args', raw['args']) if 'args' in raw else legacy_args or (None, None)
+    if args_where is not None:
+        values['args'] = fields.check_args(problems, args_where, args)
+    if 'env' in raw:
+        values['env'] = fields.check_env(problems, f'{where}.env', raw['env'])
+    if 'name' in raw:
+        values['name'] = fields.check_text(problems, f'{where}.name', raw['name'], limit=255)
+    if any(value is None for value in values.values()):
+        return None
+    return ExecSpec(**values)
+
+
+def _parse_devices(problems, where, raw, sysimages):
+    if 'devices' in raw and 'file_list' in raw:
+        problems.add(where, 'give "devices" or its deprecated spelling "file_list", not both')
+        return None
+    key = 'file_list' if 'file_list' in raw else 'devices'
+    items = fields.check_list(problems, f'{where}.{key}', raw.get(key, []))
+    if items is None:
+        return None
+    parsed = [(i, parse_device(problems, f'{where}.{key}[{i}]', item, sysimages))
+              for i, item in enumerate(items)]
+    if any(device is None for _, device in parsed):
+        return None
+    return f'{where}.{key}', parsed
+
+
+def _parse_scalars(problems, where, raw, values, devices):
+    if 'count' in raw:
+        values['count'] = fields.check_int(problems, f'{where}.count', raw['count'], minimum=1)
+    if 'replicate' in raw:
+        values['replicate'] = fields.check_int(problems, f'{where}.replicate',
+                                               raw['replicate'], minimum=1,
+                                               maximum=MAX_REPLICATE)
+    if 'location' in raw:
+        values['location'] = fields.check_text(problems, f'{where}.location', raw['location'],
+                                               limit=256)
+    if 'attach' in raw:
+        attach = fields.check_text(problems, f'{where}.attach', raw['attach'], limit=128)
+        names = [device.name for _, device in devices]
+        if attach is not None and attach != 'default' and attach not in names:
+            problems.add(f'{where}.attach', f'{show(attach)} is not a device of this node '
+                         f'(devices: {", ".join(names) or "none"}; or "default")')
+        values['attach'] = attach
+    if 'connect' in raw:
+        targets = fields.check_list(problems, f'{where}.connect', raw['connect'])
+        if targets is not None:
+            targets = tuple(fields.check_text(problems, f'{where}.connect[{i}]', target)
+                            for i, target in enumerate(targets))
+        values['connect'] = targets
+
+
+def parse_node(problems, where, raw, sysimages):
+    """Check one node definition; return a Node or None (problems recorded)."""
+    if fields.check_object(problems, where, raw, NODE_KEYS) is None:
+        return None
+    values = {}
+    if 'name' not in raw:
+        problems.add(f'{where}.name', 'required')
+    elif fields.check_text(problems, f'{where}.name', raw['name']) is not None:
+        if NODE_NAME.match(raw['name']):
+            values['name'] = raw['name']
+        else:
+            problems.add(f'{where}.name', f'must be 1-128 of [A-Za-z0-9_-], got {show(raw["name"])}')
+    legacy_args = (f'{where}.args', raw['args']) if 'args' in raw else None
+    if 'exec' not in raw:
+        problems.add(f'{where}.exec', 'required')
+    else:
+        values['exec'] = _parse_exec(problems, f'{where}.exec', raw['exec'], legacy_args)
+    device_result = _parse_devices(problems, where, raw, sysimages)
+    devices = device_result[1] if device_result else []
+    _parse_scalars(problems, where, raw, values, devices)
+    if device_result:
+        check_device_set(problems, device_result[0], devices, values.get('count') or 1)
+        values['devices'] = tuple(device for _, device in devices)
+    if device_result is None or len(values) < 2 or any(v is None for v in values.values()):
+        return None
+    return Node(**values)
+
+
+def _check_graph(problems, nodes):
+    """connect targets and zvm:// devices name existing nodes; no single-instance loops."""
+    first = {}
+    for i, node in nodes:
+        if node.name in first:
+            problems.add(f'[{i}].name', f'node name {node.name} already used by [{first[node.name]}]')
+        first.setdefault(node.name, i)
+    by_name = {node.name: node for _, node in nodes}
+    for i, node in nodes:
+        edges = [(f'[{i}].connect[{j}]', target) for j, target in enumerate(node.connect)]
+        edges += [(f'[{i}].devices[{j}].path', device.url.node)
+                  for j, device in enumerate(node.devices) if isinstance(device.url, ZvmUrl)]
+        for where, target in edges:
+            if target not in by_name:
+                problems.add(where, f'no node named {show(target)} in this job')
+            elif target == node.name and not node.is_group:
+                problems.add(where, f'node {node.name} has one instance and cannot connect to '
+                             'itself (needs count > 1 or a wildcard)')
+        for j, target in enumerate(node.connect):
+            if target in node.connect[:j]:
+                problems.add(f'[{i}].connect[{j}]', f'{target} listed twice')
+
+
+def parse_job(data, *, max_config_bytes=DEFAULT_MAX_CONFIG_BYTES, sysimages=DEFAULT_SYSIMAGES):
+    """Parse and validate a job description.
+
+    :param data: JSON text (bytes or str) or an already decoded list (or single node dict).
+    :param max_config_bytes: size limit of JSON text (``zerovm_maxconfig``).
+    :param sysimages: names of the operator's system image devices, valid device names.
+    :returns: an immutable :class:`Job`.
+    :raises JobError: with every problem located; ``.status`` 413 if too large, else 400.
+    """
+    raw = decode(data, max_config_bytes)
+    sysimages = tuple(sysimages)
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise JobError([('', 'a job is a JSON array of nodes (or one node object)')])
+    if not raw:
+        raise JobError([('', 'the job has no nodes')])
+    problems = Problems()
+    nodes = [(i, parse_node(problems, f'[{i}]', item, sysimages)) for i, item in enumerate(raw)]
+    problems.raise_if_any()
+    _check_graph(problems, nodes)
+    problems.raise_if_any()
+    return Job(tuple(node for _, node in nodes), sysimages)
