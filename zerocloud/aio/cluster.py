@@ -1,0 +1,229 @@
+"""Start, stop and inspect an all-in-one cluster described by a :class:`ClusterSpec`.
+
+:func:`start` writes the configuration, builds the rings (once per cluster directory),
+starts the log receiver, memcache and every Swift server, waits until each answers
+``/healthcheck``, and creates the test accounts.  :func:`stop` stops exactly the processes
+recorded in the pid files (and their process groups).  :func:`status` reports each process.
+Errors raise :class:`ClusterError` with a message meant for the user.
+"""
+import http.client
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from zerocloud.aio import config, pipelines, processes, rings
+from zerocloud.aio.spec import STORAGE_KINDS, USERS, spec_from_json
+
+HEALTH_TIMEOUT_SECONDS = 60.0
+HEALTH_POLL_SECONDS = 0.1
+XATTR_PROBE_LIMIT = 65536
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot be started (or is not in the state asked for)."""
+
+
+def process_names(spec):
+    """Names of the cluster's processes, in start order (pid files and logs use them)."""
+    names = ['logs', 'memcache']
+    for node in spec.node_numbers():
+        names += ['%s-%d' % (kind, node) for kind in STORAGE_KINDS]
+    return names + ['proxy']
+
+
+def _server_of(spec, name):
+    """(server, conf path, port) of a Swift process name."""
+    if name == 'proxy':
+        return 'proxy-server', os.path.join(spec.etc_dir, 'proxy-server.conf'), spec.port
+    kind, node = name.rsplit('-', 1)
+    return ('%s-server' % kind,
+            os.path.join(spec.etc_dir, config.storage_conf_path(kind, int(node))),
+            spec.server_port(kind, int(node)))
+
+
+def command_of(spec, name):
+    """The argv that runs process ``name``."""
+    python = sys.executable
+    if name == 'logs':
+        return [python, '-m', 'zerocloud.aio.logs', str(spec.log_port), spec.log_dir]
+    if name == 'memcache':
+        return [python, '-m', 'zerocloud.aio.memcache', str(spec.memcache_port)]
+    server, conf_path, _port = _server_of(spec, name)
+    return [python, '-m', 'zerocloud.aio.bootstrap', spec.etc_dir, server, conf_path]
+
+
+def running(spec):
+    """{name: pid} of the cluster's processes that run now."""
+    pids = {name: processes.running_pid(spec.run_dir, name) for name in process_names(spec)}
+    return {name: pid for name, pid in pids.items() if pid}
+
+
+def recorded_spec(root):
+    """The ClusterSpec recorded in ``root/aio.json``, or None if there is none."""
+    try:
+        with open(os.path.join(os.path.abspath(root), 'aio.json')) as f:
+            return spec_from_json(root, f.read())
+    except FileNotFoundError:
+        return None
+
+
+def probe_xattr_room(directory):
+    """Bytes of one user xattr a file in ``directory`` can hold (up to 64 KiB)."""
+    fd, path = tempfile.mkstemp(dir=directory, prefix='.xattr-probe')
+    try:
+        low, high = 0, XATTR_PROBE_LIMIT
+        while low < high:
+            middle = (low + high + 1) // 2
+            try:
+                os.setxattr(path, 'user.zerocloud.probe', b'x' * middle)
+                low = middle
+            except OSError:
+                high = middle - 1
+        return low
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
+def check_ports_free(spec):
+    """:raises ClusterError: naming the first port something else listens on."""
+    for port in spec.all_ports():
+        kind = socket.SOCK_DGRAM if port == spec.log_port else socket.SOCK_STREAM
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind(('127.0.0.1', port))
+            except OSError as exc:
+                raise ClusterError('port %d is in use (%s): choose another with --port'
+                                   % (port, exc.strerror)) from exc
+
+
+def prepare(spec):
+    """Create directories, configuration and rings; return the zerocloud filters included."""
+    previous = recorded_spec(spec.root)
+    if previous and previous.topology() != spec.topology():
+        raise ClusterError('%s holds a cluster built with %s; use another --dir or remove it'
+                           % (spec.root, json.dumps(previous.topology(), sort_keys=True)))
+    for directory in (spec.etc_dir, spec.run_dir, spec.log_dir):
+        os.makedirs(directory, exist_ok=True)
+    for node in spec.node_numbers():
+        os.makedirs(os.path.join(spec.node_devices(node), 'd%d' % node), exist_ok=True)
+    try:
+        zerocloud_filters = pipelines.available_zerocloud_filters(spec.zerocloud)
+    except pipelines.FilterImportError as exc:
+        raise ClusterError(str(exc)) from exc
+    room = probe_xattr_room(spec.node_devices(1))
+    for path, text in config.render_configs(spec, zerocloud_filters, room).items():
+        os.makedirs(os.path.dirname(os.path.join(spec.etc_dir, path)), exist_ok=True)
+        with open(os.path.join(spec.etc_dir, path), 'w') as f:
+            f.write(text)
+    if not rings.rings_present(spec):
+        rings.write_rings(spec)
+    with open(spec.state_file, 'w') as f:
+        f.write(spec.to_json())
+    return zerocloud_filters
+
+
+def _healthy(spec, name):
+    """True when process ``name`` answers (healthcheck, memcache ``version``)."""
+    try:
+        if name == 'logs':
+            return True
+        if name == 'memcache':
+            with socket.create_connection(('127.0.0.1', spec.memcache_port), 1) as sock:
+                sock.sendall(b'version\r\n')
+                return sock.recv(64).startswith(b'VERSION')
+        conn = http.client.HTTPConnection('127.0.0.1', _server_of(spec, name)[2], timeout=2)
+        conn.request('GET', '/healthcheck')
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+
+
+def wait_healthy(spec, timeout=HEALTH_TIMEOUT_SECONDS):
+    """Wait until every process answers.
+
+    :raises ClusterError: a process died (its output is quoted) or the time ran out.
+    """
+    waiting = set(process_names(spec))
+    deadline = time.monotonic() + timeout
+    while waiting:
+        for name in sorted(waiting):
+            if not processes.running_pid(spec.run_dir, name):
+                raise ClusterError('%s exited during start-up; its output:\n%s'
+                                   % (name, processes.log_tail(spec.log_dir, name)))
+            if _healthy(spec, name):
+                waiting.discard(name)
+        if waiting and time.monotonic() > deadline:
+            raise ClusterError('not healthy after %ds: %s' % (timeout, ', '.join(sorted(waiting))))
+        if waiting:
+            time.sleep(HEALTH_POLL_SECONDS)
+
+
+def get_token(spec, account, user, key):
+    """(storage url, token) of a tempauth user."""
+    request = urllib.request.Request(spec.auth_url, headers={
+        'X-Auth-User': '%s:%s' % (account, user), 'X-Auth-Key': key})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.headers['X-Storage-Url'], response.headers['X-Auth-Token']
+
+
+def create_accounts(spec):
+    """POST once to every admin user's account, so that it really exists."""
+    for account, user, key, groups in USERS:
+        if '.admin' not in groups:
+            continue
+        url, token = get_token(spec, account, user, key)
+        request = urllib.request.Request(url, method='POST', headers={'X-Auth-Token': token})
+        urllib.request.urlopen(request, timeout=10).close()
+
+
+def start(spec):
+    """Start the cluster; return a summary dict (see :func:`describe`).
+
+    :raises ClusterError: already running with another spec, a port is taken, a server
+        does not come up (everything started is stopped again).
+    """
+    already = running(spec)
+    if already:
+        return dict(describe(spec), already_running=True)
+    check_ports_free(spec)
+    zerocloud_filters = prepare(spec)
+    try:
+        for name in process_names(spec):
+            processes.launch(spec.run_dir, spec.log_dir, name, command_of(spec, name))
+        wait_healthy(spec)
+        create_accounts(spec)
+    except (ClusterError, OSError, urllib.error.URLError) as exc:
+        stop(spec)
+        if isinstance(exc, ClusterError):
+            raise
+        raise ClusterError('cluster start failed: %s (logs in %s)' % (exc, spec.log_dir)) from exc
+    return dict(describe(spec), already_running=False, zerocloud_filters=zerocloud_filters)
+
+
+def stop(spec):
+    """Stop the cluster's processes (exactly those recorded); return the names stopped."""
+    return processes.stop(spec.run_dir, list(reversed(process_names(spec))))
+
+
+def status(spec):
+    """[(name, pid or None, state)] where state is 'healthy', 'unhealthy' or 'stopped'."""
+    rows = []
+    for name in process_names(spec):
+        pid = processes.running_pid(spec.run_dir, name)
+        state = 'stopped' if pid is None else ('healthy' if _healthy(spec, name)
+                                               else 'unhealthy')
+        rows.append((name, pid, state))
+    return rows
+
+
+def describe(spec):
+    """What a client needs: urls, users, directories."""
+    return {'dir': spec.root, 'proxy_url': spec.proxy_url, 'auth_url': spec.auth_url,
+            'users': ['%s:%s/%s' % (a, u, k) for a, u, k, _g in USERS],
+            'log_dir': spec.log_dir, 'nodes': spec.nodes, 'replicas': spec.replicas}

@@ -1,0 +1,109 @@
+"""The one place that lists the filters of the all-in-one cluster's pipelines.
+
+Swift's own filters come first, exactly as in the upstream SAIO (minus ``s3api``, which needs
+extra configuration); zerocloud's filters sit after authentication and just before the proxy
+application (``job_chain proxy_middleware``), and just before the object server application
+(``object_middleware``).
+
+A zerocloud filter is included only when its module provides ``filter_factory`` (checked when
+the configuration is generated), so the cluster works before the middlewares exist and picks
+them up as soon as they do.  A module that exists but fails to import is an error: it is
+reported, never silently dropped.
+"""
+import importlib
+import types
+
+#: Swift filters of the proxy pipeline, in order, before the zerocloud filters.
+PROXY_SWIFT_FILTERS = (
+    'catch_errors', 'gatekeeper', 'healthcheck', 'proxy-logging', 'cache',
+    'listing_formats', 'bulk', 'tempurl', 'ratelimit', 'crossdomain', 'container_sync',
+    'tempauth', 'staticweb', 'copy', 'container-quotas', 'account-quotas', 'slo', 'dlo',
+    'versioned_writes', 'symlink',
+)
+#: zerocloud filters of the proxy pipeline: after auth, before the final proxy-logging.
+PROXY_ZEROCLOUD_FILTERS = ('job_chain', 'proxy_middleware')
+#: Filters between the zerocloud filters and the application.
+PROXY_TAIL = ('proxy-logging',)
+PROXY_APP = 'proxy-server'
+
+OBJECT_SWIFT_FILTERS = ('healthcheck',)
+OBJECT_ZEROCLOUD_FILTERS = ('object_middleware',)
+OBJECT_APP = 'object-server'
+
+#: Account and container servers carry no zerocloud filter.
+PLAIN_SWIFT_FILTERS = ('healthcheck',)
+
+#: Python module that must provide ``filter_factory`` for each zerocloud filter.  The paste
+#: section uses the entry point of the same name: ``use = egg:zerocloud#<name>``.
+ZEROCLOUD_FILTER_MODULES = types.MappingProxyType({
+    'job_chain': 'zerocloud.chain',
+    'proxy_middleware': 'zerocloud.proxy_middleware',
+    'object_middleware': 'zerocloud.object_middleware',
+})
+
+#: Options given to each zerocloud filter unless the caller overrides them.
+DEFAULT_FILTER_OPTIONS = types.MappingProxyType({
+    'job_chain': types.MappingProxyType({}),
+    'proxy_middleware': types.MappingProxyType({}),
+    'object_middleware': types.MappingProxyType({}),
+})
+
+
+class FilterImportError(RuntimeError):
+    """A zerocloud filter module exists but cannot be imported."""
+
+
+def filter_is_available(name):
+    """Return True when the module behind zerocloud filter ``name`` provides ``filter_factory``.
+
+    :raises FilterImportError: the module exists but importing it fails.
+    """
+    module_name = ZEROCLOUD_FILTER_MODULES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if exc.name == module_name or module_name.startswith('%s.' % exc.name):
+            return False  # the module (or its package) does not exist yet
+        raise FilterImportError('cannot import %s for filter %s: %s'
+                                % (module_name, name, exc)) from exc
+    except Exception as exc:
+        raise FilterImportError('cannot import %s for filter %s: %s: %s'
+                                % (module_name, name, type(exc).__name__, exc)) from exc
+    return callable(getattr(module, 'filter_factory', None))
+
+
+def available_zerocloud_filters(wanted=True):
+    """Return the zerocloud filter names to put in the pipelines, as a tuple.
+
+    :param wanted: False gives an empty tuple (a plain Swift cluster for comparisons).
+    """
+    if not wanted:
+        return ()
+    return tuple(name for name in ZEROCLOUD_FILTER_MODULES if filter_is_available(name))
+
+
+def proxy_pipeline(zerocloud_filters):
+    """Return the proxy pipeline (filter names then the app) for the given zerocloud filters."""
+    ours = tuple(f for f in PROXY_ZEROCLOUD_FILTERS if f in zerocloud_filters)
+    return PROXY_SWIFT_FILTERS + ours + PROXY_TAIL + (PROXY_APP,)
+
+
+def object_pipeline(zerocloud_filters):
+    """Return the object server pipeline for the given zerocloud filters."""
+    ours = tuple(f for f in OBJECT_ZEROCLOUD_FILTERS if f in zerocloud_filters)
+    return OBJECT_SWIFT_FILTERS + ours + (OBJECT_APP,)
+
+
+def plain_pipeline(app):
+    """Return the pipeline of an account or container server (``app`` is its app name)."""
+    return PLAIN_SWIFT_FILTERS + (app,)
+
+
+def filter_options(name, overrides=None):
+    """Return the options of zerocloud filter ``name``: defaults updated by ``overrides``.
+
+    :param overrides: mapping filter name -> mapping of option -> value (strings).
+    """
+    options = dict(DEFAULT_FILTER_OPTIONS.get(name, {}))
+    options.update((overrides or {}).get(name, {}))
+    return {key: str(value) for key, value in options.items()}
