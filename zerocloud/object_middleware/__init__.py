@@ -1,1 +1,155 @@
-"""(to be written)"""
+"""zerocloud object middleware: run one sandbox session next to its object.
+
+Operator manual
+===============
+
+Purpose
+-------
+Receives the sessions that the zerocloud proxy middleware dispatches (backend ``EXECUTE``
+requests marked with ``X-Backend-Zerocloud-Version``, see :mod:`zerocloud.wire`), opens the
+co-located object's data file read-only and gives its file descriptor to the sandbox (the
+object's bytes never cross the network), runs the program through the sandbox supervisor and
+streams its outputs and its report back.  Every other request passes through untouched.
+
+Pipeline position
+-----------------
+Just before the object server application::
+
+    [pipeline:main]
+    pipeline = healthcheck recon zerocloud object-server
+
+    [filter:zerocloud]
+    use = egg:zerocloud#object_middleware
+    zerovm_sysimage_devices = python /usr/lib/zerocloud/images/python
+
+Concurrency
+-----------
+At most ``zerovm_maxpool`` sessions run at once per object server process; up to
+``zerovm_maxqueue`` more wait; beyond that the answer is ``503`` with a message, and the proxy
+tries another replica.  The sandbox supervisor is a separate process started (fork+exec,
+never a fork of the server) on the first session and stopped when the server exits.
+
+Limits
+------
+Objects of erasure-coded policies and encrypted objects (their local files are fragments or
+ciphertext) are refused with ``501`` for now.
+
+Options (``[filter:zerocloud]``; defaults in brackets)
+------------------------------------------------------
+``zerovm_maxnexe`` [256M]
+    Largest executable accepted, in bytes.
+``zerovm_maxnexemem`` [4G]
+    Address-space limit of a session.
+``zerovm_timeout`` [10]
+    Wall-clock seconds a session may run before it is killed.
+``zerovm_kill_timeout`` [1]
+    Grace seconds between the timeout and the hard kill.
+``zerovm_maxpool`` [10] / ``zerovm_maxqueue`` [3]
+    Sessions running / waiting per server process.
+``zerovm_maxinput`` / ``zerovm_maxoutput`` [1G / 1G]
+    Bytes per readable / writable channel.
+``zerovm_sysimage_devices`` [empty]
+    System images: ``name /host/path`` pairs (read-only in the jail).
+``zerovm_debug`` [no]
+    Log every session's description and report.
+``zerovm_work_dir`` [a private temporary directory]
+    Absolute directory for the supervisor socket and the executable cache.
+``zerovm_executable_cache_entries`` [64]
+    Executables kept by ETag so repeated runs do not transfer them again.
+
+A bad value stops the object server at start-up with a ``ValueError`` naming the option.
+"""
+import os
+import socket
+import tempfile
+
+from swift.common import swob
+from swift.common.utils import get_logger
+
+from zerocloud import wire
+from zerocloud.object_middleware.admission import Admission
+from zerocloud.object_middleware.config import ObjectConfig
+from zerocloud.object_middleware.executables import ExecutableCache
+from zerocloud.object_middleware.session import SessionRun
+
+
+class ZerocloudObject:
+    """The object filter: configuration, admission, caches; one :class:`SessionRun` per request.
+
+    :param runner: ``(session, executable_path, fds, config) -> Report`` running one session
+        (default: the sandbox supervisor, see :mod:`.runner`); injectable for tests.
+    :param local_objects: opener of local objects (default: DiskFile, see :mod:`.local_object`).
+    """
+
+    def __init__(self, app, config, logger, conf, runner=None, local_objects=None):
+        self.app = app
+        self.config = config
+        self.logger = logger
+        self.conf = conf
+        self.admission = Admission(config.max_pool, config.max_queue)
+        self.node_name = '%s:%s' % (conf.get('bind_ip', socket.gethostname()),
+                                    conf.get('bind_port', ''))
+        self._work_dir = config.work_dir
+        self.executables = ExecutableCache(os.path.join(self.work_dir(), 'executables'),
+                                           config.executable_cache_entries)
+        self._runner = runner
+        self._local_objects = local_objects
+
+    def work_dir(self):
+        """The directory for sockets, spools and the executable cache (made on first use)."""
+        if not self._work_dir:
+            self._work_dir = tempfile.mkdtemp(prefix='zerocloud-object-')
+        os.makedirs(self._work_dir, mode=0o700, exist_ok=True)
+        return self._work_dir
+
+    @property
+    def runner(self):
+        if self._runner is None:
+            from zerocloud.object_middleware.runner import SandboxRunner
+            self._runner = SandboxRunner(self.work_dir(), self.logger)
+        return self._runner
+
+    @property
+    def local_objects(self):
+        if self._local_objects is None:
+            from zerocloud.object_middleware.local_object import LocalObjects
+            self._local_objects = LocalObjects(self.conf, self.logger)
+        return self._local_objects
+
+    def __call__(self, env, start_response):
+        if env.get('REQUEST_METHOD') != wire.EXECUTE_METHOD or \
+                'HTTP_' + wire.VERSION_HEADER.upper().replace('-', '_') not in env:
+            return self.app(env, start_response)
+        req = swob.Request(env)
+        try:
+            response = self.execute(req)
+        except swob.HTTPException as error:
+            response = error
+        return response(env, start_response)
+
+    def execute(self, req):
+        """Admit and run one session.
+
+        :raises HTTPException: 400 for another wire version, 503 when busy, and those of
+            :meth:`SessionRun.response`.
+        """
+        version = req.headers.get(wire.VERSION_HEADER)
+        if version != wire.WIRE_VERSION:
+            raise swob.HTTPBadRequest(body='unsupported zerocloud wire version %r\n' % version)
+        with self.admission.slot():
+            return SessionRun(self, req).response()
+
+
+def filter_factory(global_conf, **local_conf):
+    """Paste entry point: parse the options once and build the filter.
+
+    :raises ValueError: a bad option value, named in the message.
+    """
+    conf = dict(global_conf)
+    conf.update(local_conf)
+    config = ObjectConfig.from_conf(conf)
+    logger = get_logger(conf, log_route='zerocloud-object')
+
+    def make_filter(app):
+        return ZerocloudObject(app, config, logger, conf)
+    return make_filter

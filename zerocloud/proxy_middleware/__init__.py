@@ -1,1 +1,138 @@
-"""(to be written)"""
+"""zerocloud proxy middleware: accept a job, run each session next to its object, respond.
+
+Operator manual
+===============
+
+Purpose
+-------
+Lets a Swift user POST a *job* (a JSON description of programs and the objects they read and
+write) to their account.  Each program runs in the zerocloud sandbox on an object server that
+holds its input object, so the data does not travel; the outputs become objects and the response
+says what happened (``X-Nexe-*`` headers).
+
+Client usage
+------------
+::
+
+    curl -X POST -H "X-Auth-Token: $TOKEN" -H "X-Zerovm-Execute: 1.0" \\
+         -H "Content-Type: application/json" \\
+         -d '[{"name": "grep", "exec": {"path": "swift://~/bin/grep", "args": "error"},
+               "devices": [{"name": "stdin", "path": "swift://~/logs/today.log"},
+                           {"name": "stdout"}]}]' \\
+         "$STORAGE_URL"
+
+A request is handled here when its path has an account and it carries ``X-Zerovm-Execute`` or
+uses the ``/open/`` or ``/api/`` version segment.  Everything else passes through untouched.
+This version runs JSON jobs (``Content-Type: application/json``); zapps (tar), scripts,
+``X-Zerovm-Source``, ``/open/`` and ``/api/`` answer ``501 Not Implemented`` with a message.
+
+Errors: body larger than ``zerovm_maxconfig`` -> 413; a bad job -> 400 listing every problem
+with its location; no POST right on the account -> 401/403.  Client-sent
+``X-Backend-Zerocloud-*`` headers are removed.
+
+Pipeline position
+-----------------
+After authentication (``tempauth``/``keystoneauth``) and Swift's other filters, just before the
+proxy application (``job_chain`` goes right before this filter)::
+
+    [pipeline:main]
+    pipeline = catch_errors gatekeeper ... tempauth ... job_chain zerocloud proxy-logging proxy-server
+
+    [filter:zerocloud]
+    use = egg:zerocloud#proxy_middleware
+
+The object servers need ``egg:zerocloud#object_middleware`` in their pipelines.
+
+Options (``[filter:zerocloud]``; defaults in brackets)
+------------------------------------------------------
+``zerovm_maxconfig`` [65536]
+    Largest job description accepted, in bytes (K/M/G suffixes allowed).
+``zerovm_timeout`` [10]
+    Wall-clock seconds a session may run; clients cannot raise it.
+``zerovm_maxinput`` / ``zerovm_maxoutput`` [1G / 1G]
+    Bytes a session may read from / write to one channel.
+``zerovm_maxiops`` [1G]
+    Read or write calls a session may make on one channel.
+``zerovm_maxinstances`` [100]
+    Largest number of sessions one job may expand to.
+``zerovm_default_content_type`` [application/octet-stream]
+    Content-Type of published outputs that do not name one.
+``zerovm_sysimage_devices`` [empty]
+    System image names the object servers provide (``python`` ...); ``name path`` pairs are
+    accepted too so the object server's line can be copied.
+``zerovm_prevalidate`` [no], ``zerovm_uses_newest`` [no], ``zerovm_use_cors`` [no]
+    Validate executables at PUT; read the newest replica; answer CORS for jobs.
+``zerovm_accounting_enabled`` [no], ``user_stats_account`` [userstats]
+    Store per-session accounting records as objects in that account.
+``zerovm_conn_timeout`` [0.5]
+    Seconds to connect to an object server when dispatching a session.
+``swift_dir`` [/etc/swift]
+    Where the object rings are (usually inherited from ``[DEFAULT]``).
+
+A bad value stops the proxy at start-up with a ``ValueError`` naming the option.  The
+effective limits are advertised in ``/info`` under ``zerocloud``.
+"""
+from swift.common import swob
+from swift.common.registry import register_swift_info
+from swift.common.utils import get_logger
+
+from zerocloud.proxy_middleware import request as requests
+from zerocloud.proxy_middleware.config import ProxyConfig
+
+
+class ZerocloudProxy:
+    """The proxy filter.  Holds configuration only; one :class:`JobRun` per request.
+
+    :param run_job: callable ``(app, config, logger, req, route, body) -> Response`` that
+        plans, dispatches and answers a validated job (injectable for tests).
+    """
+
+    def __init__(self, app, config, logger, run_job=None):
+        self.app = app
+        self.config = config
+        self.logger = logger
+        self.run_job = run_job or _default_run_job
+
+    def __call__(self, env, start_response):
+        req = swob.Request(env)
+        route = requests.classify(req)
+        if route is None:
+            return self.app(env, start_response)
+        requests.strip_forged_headers(req)
+        try:
+            response = self.handle_job(req, route)
+        except swob.HTTPException as error:
+            response = error
+        return response(env, start_response)
+
+    def handle_job(self, req, route):
+        """Check, authorize and read a job POST, then run it.
+
+        :raises HTTPException: for every refusal (see :mod:`.request`).
+        """
+        requests.check_job_form(req, route)
+        requests.authorize(req, 'POST', req.path)
+        body = requests.read_body(req, self.config.max_config_bytes)
+        self.logger.increment('jobs')
+        return self.run_job(self.app, self.config, self.logger, req, route, body)
+
+
+def _default_run_job(app, config, logger, req, route, body):
+    from zerocloud.proxy_middleware import execution
+    return execution.run_job(app, config, logger, req, route, body)
+
+
+def filter_factory(global_conf, **local_conf):
+    """Paste entry point: parse the options once, advertise them in ``/info``.
+
+    :raises ValueError: a bad option value, named in the message.
+    """
+    conf = dict(global_conf)
+    conf.update(local_conf)
+    config = ProxyConfig.from_conf(conf)
+    register_swift_info('zerocloud', **config.info())
+    logger = get_logger(conf, log_route='zerocloud-proxy')
+
+    def make_filter(app):
+        return ZerocloudProxy(app, config, logger)
+    return make_filter

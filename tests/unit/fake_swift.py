@@ -1,0 +1,67 @@
+"""A small fake Swift application for middleware unit tests.
+
+It records every request that reaches it (method, path, headers, body) and answers from a
+table of registered responses, so tests can assert both what the client got and what went
+downstream.
+"""
+from swift.common import swob
+
+
+class FakeSwift:
+    """A WSGI app: ``register(method, path, status, headers, body)``; ``calls`` records."""
+
+    def __init__(self):
+        self.responses = {}
+        self.calls = []
+
+    def register(self, method, path, status=200, headers=None, body=b''):
+        self.responses[(method, path)] = (status, headers or {}, body)
+
+    def __call__(self, env, start_response):
+        req = swob.Request(env)
+        body = env['wsgi.input'].read() if env.get('wsgi.input') else b''
+        self.calls.append(Call(req.method, req.path, dict(req.headers), body, env))
+        status, headers, payload = self.responses.get(
+            (req.method, req.path), (404, {}, b'fake swift: not registered\n'))
+        return swob.Response(status=status, headers=headers, body=payload)(env, start_response)
+
+
+class Call:
+    """One request as the fake Swift saw it."""
+
+    def __init__(self, method, path, headers, body, env):
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body = body
+        self.env = env
+
+
+class FakeAuth:
+    """A ``swift.authorize`` stand-in: allows the (method, path) pairs in ``allowed``."""
+
+    def __init__(self, allowed=()):
+        self.allowed = set(allowed)
+        self.asked = []
+
+    def __call__(self, req):
+        self.asked.append((req.method, req.path))
+        if (req.method, req.path) in self.allowed:
+            return None
+        return swob.HTTPForbidden(request=req)
+
+
+def call_app(app, req):
+    """Run ``req`` through ``app``; return (status int, headers dict, body bytes)."""
+    captured = {}
+
+    def start_response(status, headers, exc_info=None):
+        captured['status'] = int(status.split()[0])
+        captured['headers'] = dict(headers)
+    iterator = app(req.environ, start_response)
+    try:
+        body = b''.join(iterator)
+    finally:
+        if hasattr(iterator, 'close'):
+            iterator.close()
+    return captured['status'], captured['headers'], body

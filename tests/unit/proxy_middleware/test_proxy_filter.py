@@ -1,0 +1,172 @@
+"""The proxy filter over a fake Swift: routing, pass-through, limits, auth, forged headers."""
+import json
+
+import pytest
+from swift.common import swob
+from swift.common.registry import get_swift_info
+
+from tests.unit.fake_swift import FakeAuth, FakeSwift, call_app
+from zerocloud import proxy_middleware
+from zerocloud.proxy_middleware.config import ProxyConfig
+
+JOB = json.dumps([{'name': 'a', 'exec': {'path': 'swift://a/c/exe'}}]).encode()
+
+
+class RecordingRunner:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, app, config, logger, req, route, body):
+        self.calls.append((req, route, body))
+        return swob.Response(status=200, body=b'ran\n')
+
+
+def make(conf=None, allowed=(('POST', '/v1/AUTH_test'),)):
+    app = FakeSwift()
+    runner = RecordingRunner()
+    config = ProxyConfig.from_conf(conf or {})
+    from swift.common.utils import get_logger
+    middleware = proxy_middleware.ZerocloudProxy(app, config, get_logger({}), runner)
+    auth = FakeAuth(allowed)
+    return middleware, app, runner, auth
+
+
+def job_request(auth, body=JOB, path='/v1/AUTH_test', **headers):
+    base = {'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'}
+    base.update(headers)
+    req = swob.Request.blank(path, method='POST', headers=base, body=body)
+    if auth is not None:
+        req.environ['swift.authorize'] = auth
+    return req
+
+
+@pytest.mark.parametrize('method,path,headers', [
+    ('GET', '/v1/AUTH_test/c/o', {}),
+    ('PUT', '/v1/AUTH_test/c/o', {'X-Object-Meta-A': 'b', 'X-Backend-Zerocloud-Version': '1'}),
+    ('POST', '/v1/AUTH_test', {'Content-Type': 'application/json'}),
+    ('GET', '/info', {}),
+    ('GET', '/v1', {'X-Zerovm-Execute': '1.0'}),
+])
+def test_plain_requests_pass_through_untouched(method, path, headers):
+    middleware, app, runner, _ = make()
+    app.register(method, path, 201, {'X-Fake': 'yes'}, b'downstream')
+    req = swob.Request.blank(path, method=method, headers=headers, body=b'payload')
+    status, out_headers, body = call_app(middleware, req)
+    assert (status, out_headers['X-Fake'], body) == (201, 'yes', b'downstream')
+    (call,) = app.calls
+    assert call.body == b'payload'
+    for name, value in headers.items():
+        assert call.headers[name] == value  # not ours: nothing stripped or changed
+    assert runner.calls == []
+
+
+def test_job_post_is_handled_and_not_forwarded():
+    middleware, app, runner, auth = make()
+    status, _, body = call_app(middleware, job_request(auth))
+    assert (status, body) == (200, b'ran\n')
+    assert app.calls == []
+    (req, route, job_body), = runner.calls
+    assert (route.kind, route.account, job_body) == ('job', 'AUTH_test', JOB)
+    assert auth.asked == [('POST', '/v1/AUTH_test')]
+
+
+def test_forged_backend_headers_are_stripped():
+    middleware, _, runner, auth = make()
+    req = job_request(auth, **{'X-Backend-Zerocloud-Version': '1',
+                               'X-Backend-Zerocloud-Executable-Etag': 'abc'})
+    assert call_app(middleware, req)[0] == 200
+    seen = runner.calls[0][0].headers
+    assert not [name for name in seen if name.lower().startswith('x-backend-zerocloud')]
+
+
+def test_body_over_maxconfig_is_413():
+    middleware, _, runner, auth = make({'zerovm_maxconfig': '100'})
+    status, _, body = call_app(middleware, job_request(auth, body=b'[' + b' ' * 100 + b']'))
+    assert status == 413 and b'zerovm_maxconfig' in body
+    assert runner.calls == []
+
+
+def test_chunked_body_over_maxconfig_is_413():
+    middleware, _, runner, auth = make({'zerovm_maxconfig': '10'})
+    req = job_request(auth, body=b'x' * 50)
+    del req.headers['Content-Length']
+    req.environ['HTTP_TRANSFER_ENCODING'] = 'chunked'
+    assert call_app(middleware, req)[0] == 413
+
+
+def test_body_of_exactly_maxconfig_is_accepted():
+    middleware, _, runner, auth = make({'zerovm_maxconfig': str(len(JOB))})
+    assert call_app(middleware, job_request(auth))[0] == 200
+
+
+def test_caller_without_post_right_gets_403_and_nothing_runs():
+    middleware, app, runner, auth = make(allowed=())
+    status, _, body = call_app(middleware, job_request(auth))
+    assert status == 403 and b'POST /v1/AUTH_test' in body
+    assert runner.calls == [] and app.calls == []
+
+
+@pytest.mark.parametrize('content_type,status,words', [
+    ('application/x-tar', 501, b'image'),
+    ('application/x-gzip', 501, b'image'),
+    ('text/x-python', 501, b'script'),
+    ('', 501, b'script'),
+])
+def test_other_job_forms_say_not_yet_supported(content_type, status, words):
+    middleware, _, runner, auth = make()
+    req = job_request(auth, **{'Content-Type': content_type})
+    got_status, _, body = call_app(middleware, req)
+    assert got_status == status and b'not yet supported' in body and words in body
+    assert runner.calls == []
+
+
+def test_open_and_api_segments_are_ours():
+    middleware, app, runner, auth = make()
+    for path in ('/open/AUTH_test/c/o', '/api/AUTH_test/c/app'):
+        req = swob.Request.blank(path)
+        status, _, body = call_app(middleware, req)
+        assert status == 501 and b'not yet supported' in body
+    assert app.calls == []
+
+
+def test_unknown_execute_version_is_400():
+    middleware, _, _, auth = make()
+    status, _, body = call_app(middleware, job_request(auth, **{'X-Zerovm-Execute': '9.9'}))
+    assert status == 400 and b'X-Zerovm-Execute' in body
+
+
+def test_get_with_execute_header_is_405():
+    middleware, _, _, auth = make()
+    req = job_request(auth)
+    req.method = 'GET'
+    assert call_app(middleware, req)[0] == 405
+
+
+@pytest.mark.parametrize('option,value', [
+    ('zerovm_maxconfig', 'lots'), ('zerovm_maxconfig', '0'), ('zerovm_timeout', '-1'),
+    ('zerovm_timeout', 'soon'), ('zerovm_prevalidate', 'maybe'), ('zerovm_maxinput', '1X'),
+    ('zerovm_sysimage_devices', '/usr/lib/python'), ('zerovm_maxinstances', '0'),
+    ('zerovm_use_cors', 'perhaps'), ('zerovm_conn_timeout', 'nan'),
+])
+def test_bad_option_fails_at_load_naming_it(option, value):
+    with pytest.raises(ValueError, match=option):
+        proxy_middleware.filter_factory({}, **{option: value})
+
+
+def test_options_are_typed_and_advertised_in_info():
+    factory = proxy_middleware.filter_factory(
+        {'swift_dir': '/tmp/x'}, zerovm_maxconfig='64K', zerovm_timeout='2.5',
+        zerovm_sysimage_devices='python /usr/lib/py tools')
+    filter_ = factory(FakeSwift())
+    assert filter_.config.max_config_bytes == 65536
+    assert filter_.config.timeout_seconds == 2.5
+    assert filter_.config.sysimage_devices == ('python', 'tools')
+    assert filter_.config.swift_dir == '/tmp/x'
+    info = get_swift_info()['zerocloud']
+    assert info['max_config_bytes'] == 65536 and info['sysimage_devices'] == ['python', 'tools']
+
+
+def test_defaults_match_the_spec():
+    config = ProxyConfig.from_conf({})
+    assert (config.max_config_bytes, config.timeout_seconds) == (65536, 10.0)
+    assert config.max_input_bytes == config.max_output_bytes == 1024 ** 3

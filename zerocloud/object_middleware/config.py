@@ -1,0 +1,68 @@
+"""The object filter's configuration: parsed once at load into a frozen :class:`ObjectConfig`."""
+import dataclasses
+import os
+
+from zerocloud.proxy_middleware import options
+
+MiB = 1024 ** 2
+GiB = 1024 ** 3
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectConfig:
+    """Typed ``[filter:zerocloud]`` options of the object server (SPEC S8).
+
+    ``sysimage_devices`` maps each system image name to its absolute host path;
+    ``work_dir`` holds the supervisor socket and the executable cache ('' = a private
+    temporary directory created at first use).
+    """
+    max_nexe_bytes: int = 256 * MiB
+    max_nexe_memory_bytes: int = 4 * GiB
+    timeout_seconds: float = 10.0
+    kill_timeout_seconds: float = 1.0
+    max_pool: int = 10
+    max_queue: int = 3
+    sysimage_devices: tuple = ()
+    debug: bool = False
+    work_dir: str = ''
+    max_input_bytes: int = GiB
+    max_output_bytes: int = GiB
+    executable_cache_entries: int = 64
+
+    @classmethod
+    def from_conf(cls, conf):
+        """Parse the merged paste conf.
+
+        :raises ValueError: naming the first bad option.
+        """
+        d = cls()
+        images = options.parse_sysimages(conf, 'zerovm_sysimage_devices')
+        for name, path in images:
+            if path is None:
+                raise ValueError('zerovm_sysimage_devices: image %r has no host path '
+                                 '(expected "name /path name /path ...")' % name)
+        work_dir = options.parse_str(conf, 'zerovm_work_dir', d.work_dir)
+        if work_dir and not os.path.isabs(work_dir):
+            raise ValueError('zerovm_work_dir: must be an absolute path, got %r' % work_dir)
+        return cls(
+            max_nexe_bytes=options.parse_int(conf, 'zerovm_maxnexe', d.max_nexe_bytes, 1),
+            max_nexe_memory_bytes=options.parse_int(
+                conf, 'zerovm_maxnexemem', d.max_nexe_memory_bytes, MiB),
+            timeout_seconds=options.parse_seconds(conf, 'zerovm_timeout', d.timeout_seconds),
+            kill_timeout_seconds=options.parse_seconds(
+                conf, 'zerovm_kill_timeout', d.kill_timeout_seconds),
+            max_pool=options.parse_int(conf, 'zerovm_maxpool', d.max_pool, 1),
+            max_queue=options.parse_int(conf, 'zerovm_maxqueue', d.max_queue, 0),
+            sysimage_devices=images,
+            debug=options.parse_bool(conf, 'zerovm_debug', d.debug),
+            work_dir=work_dir,
+            max_input_bytes=options.parse_int(conf, 'zerovm_maxinput', d.max_input_bytes),
+            max_output_bytes=options.parse_int(conf, 'zerovm_maxoutput', d.max_output_bytes),
+            executable_cache_entries=options.parse_int(
+                conf, 'zerovm_executable_cache_entries', d.executable_cache_entries, 1),
+        )
+
+    @property
+    def sysimages(self):
+        """``{name: host path}`` of the configured system images."""
+        return dict(self.sysimage_devices)

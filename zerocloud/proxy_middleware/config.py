@@ -1,0 +1,76 @@
+"""The proxy filter's configuration: parsed once at load into a frozen :class:`ProxyConfig`."""
+import dataclasses
+
+from zerocloud.proxy_middleware import options
+
+GiB = 1024 ** 3
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyConfig:
+    """Typed ``[filter:zerocloud]`` options of the proxy server (SPEC S8).
+
+    Field names carry their units; see the package docstring for each option's meaning.
+    """
+    max_config_bytes: int = 65536
+    timeout_seconds: float = 10.0
+    max_input_bytes: int = GiB
+    max_output_bytes: int = GiB
+    max_iops: int = GiB
+    max_instances: int = 100
+    default_content_type: str = 'application/octet-stream'
+    sysimage_devices: tuple = ()
+    prevalidate: bool = False
+    uses_newest: bool = False
+    use_cors: bool = False
+    accounting_enabled: bool = False
+    user_stats_account: str = 'userstats'
+    conn_timeout_seconds: float = 0.5
+    swift_dir: str = '/etc/swift'
+
+    @classmethod
+    def from_conf(cls, conf):
+        """Parse the merged paste conf.
+
+        :raises ValueError: naming the first bad option.
+        """
+        d = cls()
+        return cls(
+            max_config_bytes=options.parse_int(conf, 'zerovm_maxconfig', d.max_config_bytes, 1),
+            timeout_seconds=options.parse_seconds(conf, 'zerovm_timeout', d.timeout_seconds),
+            max_input_bytes=options.parse_int(conf, 'zerovm_maxinput', d.max_input_bytes),
+            max_output_bytes=options.parse_int(conf, 'zerovm_maxoutput', d.max_output_bytes),
+            max_iops=options.parse_int(conf, 'zerovm_maxiops', d.max_iops),
+            max_instances=options.parse_int(conf, 'zerovm_maxinstances', d.max_instances, 1),
+            default_content_type=options.parse_str(
+                conf, 'zerovm_default_content_type', d.default_content_type),
+            sysimage_devices=tuple(
+                name for name, _ in options.parse_sysimages(conf, 'zerovm_sysimage_devices')),
+            prevalidate=options.parse_bool(conf, 'zerovm_prevalidate', d.prevalidate),
+            uses_newest=options.parse_bool(conf, 'zerovm_uses_newest', d.uses_newest),
+            use_cors=options.parse_bool(conf, 'zerovm_use_cors', d.use_cors),
+            accounting_enabled=options.parse_bool(
+                conf, 'zerovm_accounting_enabled', d.accounting_enabled),
+            user_stats_account=options.parse_str(
+                conf, 'user_stats_account', d.user_stats_account),
+            conn_timeout_seconds=options.parse_seconds(
+                conf, 'zerovm_conn_timeout', d.conn_timeout_seconds),
+            swift_dir=options.parse_str(conf, 'swift_dir', d.swift_dir),
+        )
+
+    def info(self):
+        """The capabilities advertised in ``/info`` under ``zerocloud``."""
+        return {
+            'version': '1.0',
+            'max_config_bytes': self.max_config_bytes,
+            'timeout_seconds': self.timeout_seconds,
+            'max_input_bytes': self.max_input_bytes,
+            'max_output_bytes': self.max_output_bytes,
+            'max_iops': self.max_iops,
+            'max_instances': self.max_instances,
+            'default_content_type': self.default_content_type,
+            'sysimage_devices': list(self.sysimage_devices),
+            'prevalidate': self.prevalidate,
+            'use_cors': self.use_cors,
+            'job_content_types': ['application/json'],
+        }

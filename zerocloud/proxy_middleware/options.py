@@ -1,0 +1,90 @@
+"""Typed parsing of ``[filter:...]`` options: every bad value raises ``ValueError`` naming it.
+
+Shared by both filters (the object middleware imports it too).  Each parser takes the merged
+paste ``conf`` dict, the option name and its default, and returns a typed value.
+"""
+
+_TRUE = ('true', '1', 'yes', 'on', 't', 'y')
+_FALSE = ('false', '0', 'no', 'off', 'f', 'n')
+_SIZE_SUFFIXES = {'k': 1024, 'm': 1024 ** 2, 'g': 1024 ** 3, 't': 1024 ** 4}
+
+
+def _raw(conf, name):
+    value = conf.get(name)
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value if value else None
+
+
+def parse_bool(conf, name, default):
+    """A boolean option (true/false, yes/no, on/off, 1/0)."""
+    value = _raw(conf, name)
+    if value is None:
+        return default
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ValueError('%s: expected a boolean (yes/no), got %r' % (name, value))
+
+
+def parse_int(conf, name, default, minimum=0):
+    """A whole number (sizes may carry a K/M/G/T binary suffix, e.g. ``64K``)."""
+    value = _raw(conf, name)
+    if value is None:
+        return default
+    multiplier = _SIZE_SUFFIXES.get(value[-1].lower(), 1)
+    digits = value[:-1] if multiplier != 1 else value
+    try:
+        number = int(digits) * multiplier
+    except ValueError:
+        raise ValueError('%s: expected a whole number, got %r' % (name, value))
+    if number < minimum:
+        raise ValueError('%s: must be at least %d, got %r' % (name, minimum, value))
+    return number
+
+
+def parse_seconds(conf, name, default, minimum=0.0):
+    """A positive duration in seconds (float)."""
+    value = _raw(conf, name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError('%s: expected a number of seconds, got %r' % (name, value))
+    if not number > minimum or number != number or number == float('inf'):
+        raise ValueError('%s: must be a finite number above %s, got %r'
+                         % (name, minimum, value))
+    return number
+
+
+def parse_str(conf, name, default):
+    """A free string (stripped)."""
+    value = _raw(conf, name)
+    return default if value is None else value
+
+
+def parse_sysimages(conf, name):
+    """System images: ``name path [name path ...]`` (whitespace or comma separated).
+
+    Returns a tuple of ``(name, path)`` pairs; ``path`` is ``None`` when only names are given
+    (enough for the proxy, which only needs to know which device names exist).
+
+    :raises ValueError: for a bad name, a relative path or a duplicated name.
+    """
+    tokens = (_raw(conf, name) or '').replace(',', ' ').split()
+    images = []
+    for token in tokens:
+        if token.startswith('/'):
+            if not images or images[-1][1] is not None:
+                raise ValueError('%s: path %r does not follow an image name' % (name, token))
+            images[-1] = (images[-1][0], token)
+            continue
+        if not token.replace('_', '').replace('-', '').isalnum():
+            raise ValueError('%s: bad image name %r' % (name, token))
+        if any(existing == token for existing, _ in images):
+            raise ValueError('%s: image %r named twice' % (name, token))
+        images.append((token, None))
+    return tuple(images)

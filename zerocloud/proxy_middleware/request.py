@@ -1,0 +1,143 @@
+"""Recognising our requests and the checks every job POST passes before it runs (SPEC S1, S7).
+
+Pure request inspection over swob: which requests are ours (:func:`classify`), the forged
+header scrub, the POST authorization and the bounded body read.
+"""
+import dataclasses
+
+from swift.common import swob
+
+from zerocloud import wire
+
+EXECUTE_HEADER = 'X-Zerovm-Execute'
+SOURCE_HEADER = 'X-Zerovm-Source'
+JOB_VERSIONS = ('1.0', '')
+JSON_TYPES = ('application/json',)
+TAR_TYPES = ('application/x-tar', 'application/x-gtar', 'application/x-ustar',
+             'application/gzip', 'application/x-gzip', 'application/x-compressed-tar')
+OPEN_SEGMENTS = ('open', 'api')
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """What kind of our request this is: ``kind`` is ``job``, ``open`` or ``api``."""
+    kind: str
+    version: str
+    account: str
+    container: str = None
+    obj: str = None
+
+
+def classify(req):
+    """Return a :class:`Route` when ``req`` is ours (S1), else ``None``.
+
+    Ours: the path has an account and either ``X-Zerovm-Execute`` is present or the version
+    segment is ``open`` or ``api``.  Nothing is read or changed.
+    """
+    try:
+        version, account, container, obj = req.split_path(2, 4, rest_with_last=True)
+    except ValueError:
+        return None
+    if version in OPEN_SEGMENTS:
+        return Route(version, '1.0', account, container, obj)
+    header = req.headers.get(EXECUTE_HEADER)
+    if header is None:
+        return None
+    kind, _, number = header.strip().rpartition('/')
+    return Route(kind or 'job', number, account, container, obj)
+
+
+def strip_forged_headers(req):
+    """Remove client-sent ``X-Backend-Zerocloud-*`` headers (only the proxy may set them)."""
+    for name in [name for name in req.headers if wire.is_zerocloud_header(name)]:
+        del req.headers[name]
+
+
+def check_job_form(req, route):
+    """Refuse the request forms this version does not run yet, with a clear message.
+
+    :raises HTTPException: 400 for an unknown ``X-Zerovm-Execute`` version, 405 for a
+        method other than POST, 501 for zapps, scripts, ``/open/``, ``/api/`` and
+        ``X-Zerovm-Source`` (not yet supported).
+    """
+    if route.kind in OPEN_SEGMENTS:
+        raise swob.HTTPNotImplemented(
+            body='/%s/ requests (X-Zerovm-Execute: %s/1.0) are not yet supported\n'
+                 % (route.kind, route.kind), content_type='text/plain')
+    if route.kind != 'job' or route.version not in JOB_VERSIONS:
+        raise swob.HTTPBadRequest(
+            body='X-Zerovm-Execute: unsupported value %r (expected 1.0)\n'
+                 % req.headers.get(EXECUTE_HEADER), content_type='text/plain')
+    if req.method != 'POST':
+        raise swob.HTTPMethodNotAllowed(
+            body='jobs are submitted with POST\n', content_type='text/plain',
+            headers={'Allow': 'POST'})
+    if route.container is not None:
+        raise swob.HTTPNotImplemented(
+            body='POST of a script to an object path is not yet supported\n',
+            content_type='text/plain')
+    if SOURCE_HEADER in req.headers:
+        raise swob.HTTPNotImplemented(
+            body='X-Zerovm-Source is not yet supported\n', content_type='text/plain')
+    content_type = (req.headers.get('Content-Type') or '').split(';')[0].strip().lower()
+    if content_type in TAR_TYPES:
+        raise swob.HTTPNotImplemented(
+            body='POST of an image (%s) is not yet supported\n' % content_type,
+            content_type='text/plain')
+    if content_type not in JSON_TYPES:
+        raise swob.HTTPNotImplemented(
+            body='POST of a script (Content-Type %r) is not yet supported; '
+                 'send a job as application/json\n' % content_type,
+            content_type='text/plain')
+
+
+def authorize(req, method, path, acl=None):
+    """Ask the pipeline's auth (``swift.authorize``) whether the caller may ``method path``.
+
+    Builds a throw-away request that carries the caller's identity, as Swift's proxy
+    controllers do (``req.acl`` holds the container ACL for container-level access).
+
+    :raises HTTPException: the auth system's denial (401 or 403).
+    """
+    authorize_callback = req.environ.get('swift.authorize')
+    if authorize_callback is None:
+        return  # no auth middleware in the pipeline: Swift runs everything
+    env = dict(req.environ, REQUEST_METHOD=method, PATH_INFO=path, QUERY_STRING='',
+               SCRIPT_NAME='')
+    env.pop('HTTP_X_ACCOUNT_ACCESS_CONTROL', None)
+    probe = swob.Request(env)
+    if acl is not None:
+        probe.acl = acl
+    denial = authorize_callback(probe)
+    if denial is not None:
+        raise _as_exception(denial, '%s %s' % (method, path))
+
+
+def _as_exception(denial, what):
+    status = getattr(denial, 'status_int', 403)
+    exception = swob.HTTPUnauthorized if status == 401 else swob.HTTPForbidden
+    return exception(body='%s: not authorized (%s)\n' % (what, status),
+                     content_type='text/plain')
+
+
+def read_body(req, max_bytes):
+    """Read the request body, at most ``max_bytes`` (``zerovm_maxconfig``).
+
+    :raises HTTPException: 413 when the body is larger, 400 when it stops short.
+    """
+    too_large = swob.HTTPRequestEntityTooLarge(
+        body='job description larger than zerovm_maxconfig (%d bytes)\n' % max_bytes,
+        content_type='text/plain')
+    if req.content_length is not None and req.content_length > max_bytes:
+        raise too_large
+    try:
+        body = req.environ['wsgi.input'].read(max_bytes + 1)
+    except (IOError, ValueError) as err:
+        raise swob.HTTPBadRequest(body='cannot read the request body: %s\n' % err,
+                                  content_type='text/plain')
+    if len(body) > max_bytes:
+        raise too_large
+    if req.content_length is not None and len(body) < req.content_length:
+        raise swob.HTTPBadRequest(body='request body shorter than Content-Length\n',
+                                  content_type='text/plain')
+    return body
