@@ -95,6 +95,8 @@ def check_ports_free(spec):
     for port in spec.all_ports():
         kind = socket.SOCK_DGRAM if port == spec.log_port else socket.SOCK_STREAM
         with socket.socket(socket.AF_INET, kind) as sock:
+            if kind == socket.SOCK_STREAM:  # as the servers do: TIME_WAIT is no conflict
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(('127.0.0.1', port))
             except OSError as exc:
@@ -102,12 +104,16 @@ def check_ports_free(spec):
                                    % (port, exc.strerror)) from exc
 
 
-def prepare(spec):
-    """Create directories, configuration and rings; return the zerocloud filters included."""
+def check_topology(spec):
+    """:raises ClusterError: the directory holds a cluster built with another topology."""
     previous = recorded_spec(spec.root)
     if previous and previous.topology() != spec.topology():
         raise ClusterError('%s holds a cluster built with %s; use another --dir or remove it'
                            % (spec.root, json.dumps(previous.topology(), sort_keys=True)))
+
+
+def prepare(spec):
+    """Create directories, configuration and rings; return the zerocloud filters included."""
     for directory in (spec.etc_dir, spec.run_dir, spec.log_dir):
         os.makedirs(directory, exist_ok=True)
     for node in spec.node_numbers():
@@ -188,8 +194,8 @@ def start(spec):
     :raises ClusterError: already running with another spec, a port is taken, a server
         does not come up (everything started is stopped again).
     """
-    already = running(spec)
-    if already:
+    check_topology(spec)
+    if running(spec):
         return dict(describe(spec), already_running=True)
     check_ports_free(spec)
     zerocloud_filters = prepare(spec)

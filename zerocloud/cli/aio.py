@@ -1,0 +1,113 @@
+"""start/stop a local all-in-one Swift cluster with zerocloud
+
+    zerocloud aio start  [--dir DIR] [--nodes N] [--replicas R] [--port P] [--devices PATH]
+                         [--no-zerocloud]
+    zerocloud aio stop   [--dir DIR]
+    zerocloud aio status [--dir DIR]
+    zerocloud aio env    [--dir DIR] [--user ACCOUNT:USER]
+
+A real Swift (from the installed ``swift`` package) on 127.0.0.1: one proxy (port P, 8080 by
+default), N storage nodes (default 4) each running an account, container and object server
+with its own device directory, two storage policies (``gold``: R replicas, default 3, the
+default policy; ``silver``: 2 replicas), tempauth with the upstream SAIO users, memcache, and
+logs in DIR/log.  zerocloud's filters are in the pipelines as soon as they exist
+(``--no-zerocloud`` leaves them out).  DIR defaults to $ZEROCLOUD_AIO_DIR, else ./var/aio.
+
+``start`` waits until every server answers /healthcheck and prints the auth URL and users; a
+second ``start`` says the cluster already runs.  ``stop`` stops exactly the processes it
+started (idempotent).  ``env`` prints ``export ST_AUTH=... ST_USER=... ST_KEY=...``:
+``eval "$(zerocloud aio env)" && swift stat``.
+"""
+import os
+import shlex
+import sys
+
+ACTIONS = ('start', 'stop', 'status', 'env')
+
+
+def default_dir():
+    """$ZEROCLOUD_AIO_DIR, else ./var/aio."""
+    return os.environ.get('ZEROCLOUD_AIO_DIR') or os.path.join('var', 'aio')
+
+
+def add_arguments(parser):
+    parser.add_argument('action', choices=ACTIONS)
+    parser.add_argument('--dir', default=None,
+                        help='cluster directory (default: $ZEROCLOUD_AIO_DIR or ./var/aio)')
+    parser.add_argument('--nodes', type=int, default=None, help='storage nodes (default 4)')
+    parser.add_argument('--replicas', type=int, default=None,
+                        help='replicas of the default policy (default 3)')
+    parser.add_argument('--port', type=int, default=None, help='proxy port (default 8080)')
+    parser.add_argument('--devices', default=None,
+                        help='directory for the node devices (default DIR/srv); a tmpfs such '
+                             'as /dev/shm/... lifts the small-xattr metadata limits of ext4')
+    parser.add_argument('--no-zerocloud', action='store_true',
+                        help='leave zerocloud\'s filters out of the pipelines')
+    parser.add_argument('--user', default='test:tester',
+                        help='user whose credentials "env" prints (default test:tester)')
+
+
+def build_spec(args):
+    """The ClusterSpec for ``args``: the directory's recorded spec, overridden by options."""
+    from zerocloud.aio import cluster
+    from zerocloud.aio.spec import ClusterSpec
+    root = args.dir or default_dir()
+    recorded = cluster.recorded_spec(root)
+    fields = dict(recorded.topology(), zerocloud=recorded.zerocloud) if recorded else {}
+    for name in ('nodes', 'replicas', 'port', 'devices'):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
+    if args.no_zerocloud:
+        fields['zerocloud'] = False
+    elif args.action == 'start':
+        fields['zerocloud'] = True
+    return ClusterSpec(root=root, **fields)
+
+
+def print_start(summary):
+    users = ' '.join(summary['users'])
+    if summary['already_running']:
+        print('zerocloud aio: the cluster in %s is already running' % summary['dir'])
+    else:
+        print('zerocloud aio: cluster started in %s (%d nodes, %d replicas; zerocloud '
+              'filters: %s)' % (summary['dir'], summary['nodes'], summary['replicas'],
+                                ' '.join(summary['zerocloud_filters']) or 'none'))
+    print('  proxy: %s\n  auth:  %s\n  users: %s\n  logs:  %s'
+          % (summary['proxy_url'], summary['auth_url'], users, summary['log_dir']))
+    print('  try:   eval "$(zerocloud aio env --dir %s)" && swift stat'
+          % shlex.quote(summary['dir']))
+
+
+def run_action(args, spec):
+    from zerocloud.aio import cluster
+    from zerocloud.aio.spec import USERS
+    if args.action == 'start':
+        print_start(cluster.start(spec))
+    elif args.action == 'stop':
+        stopped = cluster.stop(spec)
+        print('zerocloud aio: stopped %d processes' % len(stopped) if stopped
+              else 'zerocloud aio: nothing was running in %s' % spec.root)
+    elif args.action == 'status':
+        rows = cluster.status(spec)
+        for name, pid, state in rows:
+            print('%-14s %-8s %s' % (name, pid or '-', state))
+        return 0 if all(state == 'healthy' for _n, _p, state in rows) else 3
+    else:
+        keys = {'%s:%s' % (a, u): k for a, u, k, _g in USERS}
+        if args.user not in keys:
+            print('zerocloud aio: --user must be one of %s' % ', '.join(keys), file=sys.stderr)
+            return 2
+        print('export ST_AUTH=%s ST_USER=%s ST_KEY=%s'
+              % (spec.auth_url, shlex.quote(args.user), shlex.quote(keys[args.user])))
+    return 0
+
+
+def main(args):
+    """Run ``zerocloud aio ACTION``; returns the exit status (3: status found a problem)."""
+    from zerocloud.aio.cluster import ClusterError
+    try:
+        spec = build_spec(args)
+        return run_action(args, spec)
+    except (ValueError, ClusterError) as exc:
+        print('zerocloud aio: error: %s' % exc, file=sys.stderr)
+        return 1
