@@ -1,1 +1,79 @@
-"""(to be written)"""
+"""The job description language of zerocloud (ZeroCloud's "servlet configuration").
+
+A job is a JSON array of node definitions (a single object is a list of one)::
+
+    [{"name": "sort",                                   required, [A-Za-z0-9_-]{1,128}
+      "exec": {"path": "swift://~/exec/sort",           required: swift:// object, or
+                                                        file://[image:]path, or a bare path
+               "args": "1048576",                       string (split on whitespace) or list
+               "env": {"LANG": "C"},                    names [A-Za-z0-9_]+, string values
+               "name": "sort"},                         argv[0]; default: the instance name
+      "devices": [                                      ("file_list" is the old spelling)
+          {"name": "stdin",                             ("device" is the old spelling)
+           "path": "swift://~/data/binary*.data"},
+          {"name": "stdout", "path": "swift://~/data/sorted*.data",
+           "content_type": "text/plain",                writable only: the object's type
+           "meta": {"Color": "blue"},                   X-Object-Meta-*, Swift's limits
+           "min_size": 0,                               publish only if at least this big
+           "mode": "file"},                             stat() type: file|char|pipe|block
+          {"name": "stderr"}],                          no path: into the HTTP response
+      "count": 1,                                       instances when no readable wildcard
+      "connect": ["merge"],                             one-way streams to these nodes
+      "replicate": 1,                                   1-3 copies compared for determinism
+      "attach": "default",                              device to co-locate with
+      "location": "rack-a"}]                            co-location hint
+
+Devices (:mod:`zerocloud.job.devices` has the full table): ``stdin`` (sequential read),
+``input``/``script`` (random read), ``stdout``/``stderr`` (sequential write), ``output``
+(random write), ``image`` (a tar mounted at /), ``debug`` (tcp:// or udp:// only), and the
+operator's system images (``python`` by default; no path).  Readable devices need a
+swift:// path, except one path-less readable device per node, which receives the request
+payload.  Writable devices without a path go into the HTTP response.  URLs are described in
+:mod:`zerocloud.job.urls`; expansion, naming and placement in :mod:`zerocloud.job.expand`;
+channels in :mod:`zerocloud.job.connect`.
+
+Rules checked by :func:`parse_job` (ZeroCloud doc/Servlets.md rules 1-21; every problem is
+reported, each located like ``[1].devices[2].path``): unknown keys and wrong types; device
+names; which devices need, may or must not have a path and what kind; one path-less
+readable device per node; one readable wildcard per node; no wildcard on debug or in an
+account; a writable swift path of a node with several instances must hold a wildcard, and
+not more wildcards than the readable wildcard captures; duplicate node and device names;
+connect and zvm:// targets exist; a single node cannot connect to itself; count >= 1;
+replicate 1-3; mode; min_size >= 0; attach names a device of the node; no control characters
+anywhere; size of the JSON (``max_config_bytes``, 413).  :func:`expand` adds what needs
+listings: no objects found, the instance limit, clashing instance names.
+
+Compatibility notes: ``args`` at node level (as in the Servlets.md sort example) is taken
+as ``exec.args``; instances are numbered ``<node>-1..N`` when the node is a group (wildcard
+or count > 1) and keep the node name otherwise; wildcards must match whole names (the
+original matched prefixes); instance order is definition order, then number.
+
+Usage::
+
+    from zerocloud.job import parse_job, expand, JobError
+    try:
+        job = parse_job(body, max_config_bytes=65536, sysimages=('python',))
+        plan = expand(job, account='AUTH_test', list_objects=lister)
+    except JobError as err:
+        return err.status, str(err)      # 400 or 413; every problem, one per line
+    for instance in plan.instances:
+        instance.name, instance.devices, instance.in_channels, instance.placement
+"""
+from zerocloud.job.connect import DEFAULT_MAX_CHANNELS
+from zerocloud.job.errors import JobError
+from zerocloud.job.expand import DEFAULT_MAX_INSTANCES, expand, find_matches
+from zerocloud.job.model import (DEFAULT_SYSIMAGES, DEVICE_MODES, IMAGE, NETWORK, READABLE,
+                                 READABLE_DEVICES, STANDARD_DEVICES, WRITABLE,
+                                 WRITABLE_DEVICES, Channel, Device, DeviceSpec, Exec,
+                                 ExecSpec, Instance, Job, Node, Plan, device_access)
+from zerocloud.job.parse import DEFAULT_MAX_CONFIG_BYTES, decode, parse_job
+from zerocloud.job.urls import ImageUrl, NetUrl, SwiftUrl, ZvmUrl, parse_url
+
+__all__ = [
+    'JobError', 'parse_job', 'decode', 'expand', 'find_matches', 'parse_url',
+    'Job', 'Node', 'ExecSpec', 'DeviceSpec', 'Plan', 'Instance', 'Exec', 'Device', 'Channel',
+    'SwiftUrl', 'ImageUrl', 'ZvmUrl', 'NetUrl', 'device_access',
+    'READABLE', 'WRITABLE', 'IMAGE', 'NETWORK', 'READABLE_DEVICES', 'WRITABLE_DEVICES',
+    'STANDARD_DEVICES', 'DEVICE_MODES', 'DEFAULT_SYSIMAGES', 'DEFAULT_MAX_CONFIG_BYTES',
+    'DEFAULT_MAX_INSTANCES', 'DEFAULT_MAX_CHANNELS',
+]

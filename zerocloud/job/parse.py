@@ -174,6 +174,11 @@ def _check_graph(problems, nodes):
             elif target == node.name and not node.is_group:
                 problems.add(where, f'node {node.name} has one instance and cannot connect to '
                              'itself (needs count > 1 or a wildcard)')
+        zvm_targets = [device.url.node for device in node.devices if isinstance(device.url, ZvmUrl)]
+        for j, device in enumerate(node.devices):
+            if isinstance(device.url, ZvmUrl) and zvm_targets.count(device.url.node) > 1:
+                problems.add(f'[{i}].devices[{j}].path', f'several zvm:// devices lead to '
+                             f'{device.url.node}: use one, and connect for the rest')
         for j, target in enumerate(node.connect):
             if target in node.connect[:j]:
                 problems.add(f'[{i}].connect[{j}]', f'{target} listed twice')

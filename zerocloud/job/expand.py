@@ -1,0 +1,199 @@
+"""Expansion of a :class:`Job` into a :class:`Plan` of instances (SPEC S2.3-S2.6).
+
+* A readable (or image) device whose swift path holds ``*`` is matched against listings
+  injected by the caller: one instance per match, named ``<node>-1..N`` in listing order.
+  ``*`` matches any text (``/`` included in the object part), and the whole name must
+  match.  A ``*`` in the container part matches container names (``list_containers``);
+  a container wildcard without object part takes every object of every matching container.
+* The text captured by each ``*`` (container captures first, then object captures, left to
+  right) replaces the ``*`` of the same instance's writable swift paths, in order
+  (``in/a*.txt`` -> ``out/b*.txt``).  Without a readable wildcard a writable ``*`` is
+  replaced by the instance name.
+* Otherwise ``count`` instances (default 1).  Instances are numbered ``<node>-1..N`` when the
+  node is a group (a wildcard anywhere, or count > 1), else named after the node.
+* ``~`` and ``.`` accounts become the caller's account.
+* Placement: the ``attach`` device if given, else the first swift path among readable
+  devices (stdin, input), then image, then script, then writable devices; None (anywhere)
+  when there is no swift path.  ``location`` is passed on as a hint.
+"""
+import re
+from itertools import repeat
+from types import MappingProxyType
+
+from zerocloud.job.connect import DEFAULT_MAX_CHANNELS, build_channels
+from zerocloud.job.errors import JobError, Problems
+from zerocloud.job.model import (IMAGE, READABLE, WRITABLE, Device, Exec, Instance, Plan,
+                                 default_mode)
+from zerocloud.job.urls import SwiftUrl, ZvmUrl
+
+DEFAULT_MAX_INSTANCES = 10_000
+_PLACEMENT_RANK = {'stdin': 0, 'input': 0, 'image': 1, 'script': 2,
+                   'stdout': 3, 'stderr': 3, 'output': 3}
+
+
+def _pattern(text):
+    return re.compile('(.*)'.join(re.escape(part) for part in text.split('*')), re.DOTALL)
+
+
+def _containers(url, list_containers):
+    if '*' not in url.container:
+        return [(url.container, ())]
+    if list_containers is None:
+        raise JobError([('', 'a wildcard in a container name needs container listings')])
+    pattern, prefix = _pattern(url.container), url.container.split('*', 1)[0]
+    found = []
+    for name in list_containers(url.account, prefix or None):
+        match = pattern.fullmatch(name)
+        if match:
+            found.append((name, match.groups()))
+    return found
+
+
+def find_matches(url, list_objects, list_containers=None, limit=None):
+    """Yield ``(SwiftUrl, captures)`` for each listed object matching wildcard ``url``.
+
+    Stops after ``limit`` + 1 matches (enough to tell that a limit is exceeded).
+    """
+    obj = url.object if url.object is not None else '*'
+    pattern, prefix = _pattern(obj), obj.split('*', 1)[0] or None
+    fixed = url.object is None   # container-wide: object text is not captured
+    seen = 0
+    for container, container_caps in _containers(url, list_containers):
+        for name in list_objects(url.account, container, prefix):
+            match = pattern.fullmatch(name)
+            if match is None:
+                continue
+            yield SwiftUrl(url.account, container, name), (
+                container_caps if fixed else container_caps + match.groups())
+            seen += 1
+            if limit is not None and seen > limit:
+                return
+
+
+def _substitute(url, values):
+    """Replace each ``*`` of a swift URL's container then object by the next value."""
+    values = iter(values)
+    parts = []
+    for part in (url.container, url.object):
+        pieces = part.split('*')
+        parts.append(pieces[0] + ''.join(next(values) + piece for piece in pieces[1:]))
+    return url._replace(container=parts[0], object=parts[1])
+
+
+def _members(problems, where, node, account, listing, budget):
+    """The instance list of one node: [(name, wildcard device url, captures)]."""
+    wild = node.wildcard_device
+    if wild is None:
+        if node.count * node.replicate > budget:
+            problems.add(f'{where}.count', f'too many instances ({node.count} x '
+                         f'{node.replicate} replicas): the limit is {budget} for this job')
+            return []
+        if not node.is_group:
+            return [(node.name, None, None)]
+        return [(f'{node.name}-{k}', None, None) for k in range(1, node.count + 1)]
+    j = node.devices.index(wild)
+    url = wild.url.with_account(account)
+    matches = list(find_matches(url, *listing, limit=budget // node.replicate))
+    if not matches:
+        problems.add(f'{where}.devices[{j}].path', f'No objects found in {url}')
+    elif len(matches) * node.replicate > budget:
+        problems.add(f'{where}.devices[{j}].path', f'{url} matches more objects than the '
+                     f'instance limit allows ({budget} left for this job)')
+        return []
+    return [(f'{node.name}-{k}', found, caps) for k, (found, caps) in enumerate(matches, 1)]
+
+
+def _device_templates(node, account):
+    """[(Device with account resolved, how its URL varies: 'wild', 'subst' or None)]."""
+    templates = []
+    for spec in node.devices:
+        if isinstance(spec.url, ZvmUrl):
+            continue   # a network channel, see connect.py
+        url = spec.url.with_account(account) if spec.url is not None else None
+        device = Device(spec.name, url, spec.access, spec.content_type, spec.meta,
+                        spec.mode or default_mode(spec.name), spec.min_size)
+        if spec is node.wildcard_device:
+            templates.append((device, 'wild'))
+        elif spec.access == WRITABLE and isinstance(url, SwiftUrl) and url.has_wildcard:
+            templates.append((device, 'subst'))
+        else:
+            templates.append((device, None))
+    return templates
+
+
+def _placement(node, devices):
+    """(SwiftUrl to co-locate with or None, the device it comes from or None)."""
+    if node.attach != 'default':
+        chosen = [devices[node.attach]] if node.attach in devices else []
+    else:
+        chosen = sorted((d for d in devices.values() if d.name in _PLACEMENT_RANK),
+                        key=lambda d: _PLACEMENT_RANK[d.name])
+    for device in chosen:
+        if isinstance(device.url, SwiftUrl):
+            return device.url, device.name
+    return None, None
+
+
+def _instances_of(node, account, members, ins, outs):
+    templates = _device_templates(node, account)
+    exec_url = node.exec.url.with_account(account)
+    varies = any(kind for _, kind in templates)
+    fixed_devices = MappingProxyType({d.name: d for d, _ in templates})
+    fixed_place = _placement(node, fixed_devices)
+    for name, found, captures in members:
+        if varies:
+            values = captures if captures is not None else repeat(name)
+            devices = MappingProxyType({d.name: (d._replace(url=found) if kind == 'wild' else
+                                                 d._replace(url=_substitute(d.url, values))
+                                                 if kind == 'subst' else d)
+                                        for d, kind in templates})
+            place, attach = _placement(node, devices)
+        else:
+            devices, (place, attach) = fixed_devices, fixed_place
+        yield Instance(name, node.name,
+                       Exec(exec_url, node.exec.args, node.exec.env, node.exec.name or name),
+                       devices, tuple(ins[name]), tuple(outs[name]), place, attach,
+                       node.location, node.replicate)
+
+
+def expand(job, *, account, list_objects, list_containers=None,
+           max_instances=DEFAULT_MAX_INSTANCES, max_channels=DEFAULT_MAX_CHANNELS):
+    """Expand ``job`` into a :class:`Plan`.
+
+    :param account: the caller's account (replaces ``~`` and ``.``), or None to keep them.
+    :param list_objects: ``list_objects(account, container, prefix)`` -> iterable of object
+        names in listing order (all pages); ``prefix`` is None or the text before the first
+        ``*``: a hint, names not matching are filtered here anyway.
+    :param list_containers: ``list_containers(account, prefix)`` -> container names, needed
+        only for wildcards in container names.
+    :param max_instances: limit on instances x replicas of the whole job.
+    :param max_channels: limit on the number of connect channels.
+    :raises JobError: located problems (no objects found, too many instances, duplicate
+        instance names, ambiguous zvm:// channels).  Exceptions raised by the listing
+        functions propagate unchanged.
+    """
+    problems, budget, members = Problems(), max_instances, {}
+    for i, node in enumerate(job.nodes):
+        members[node.name] = _members(problems, f'[{i}]', node, account,
+                                      (list_objects, list_containers), max(budget, 0))
+        budget -= len(members[node.name]) * node.replicate
+    problems.raise_if_any()
+    _check_names(problems, job, members)
+    problems.raise_if_any()
+    names = {node: [name for name, _, _ in member] for node, member in members.items()}
+    ins, outs = build_channels(job, names, max_channels)
+    instances = []
+    for node in job.nodes:
+        instances.extend(_instances_of(node, account, members[node.name], ins, outs))
+    return Plan(tuple(instances))
+
+
+def _check_names(problems, job, members):
+    owner = {}
+    for i, node in enumerate(job.nodes):
+        for name, _, _ in members[node.name]:
+            if name in owner and owner[name] != node.name:
+                problems.add(f'[{i}].name', f'instance name {name} of {node.name} is also an '
+                             f'instance of {owner[name]}: rename one of the nodes')
+                break
+            owner[name] = node.name
