@@ -1,0 +1,54 @@
+"""validate an executable and print the verdict
+
+    zerocloud validate PROGRAM [--json] [--max-size BYTES]
+
+Checks PROGRAM as the sandbox would before running it (ELF structure, instruction scan) and
+prints "valid" or "rejected" followed by the reasons and warnings, one per line, or the
+verdict as a JSON object with --json (state 0 valid, 1 rejected; reasons, warnings, sha256).
+
+Exit status: 0 valid, 1 rejected, 2 usage or I/O error.
+"""
+import json
+import sys
+
+DEFAULT_MAX_SIZE_BYTES = 256 * 2**20
+
+
+def add_arguments(parser):
+    """Declare the command's arguments on ``parser``."""
+    parser.add_argument('program', metavar='PROGRAM', help='path of the executable to check')
+    parser.add_argument('--json', action='store_true', help='print the verdict as JSON')
+    parser.add_argument('--max-size', metavar='BYTES', type=_positive_int,
+                        default=DEFAULT_MAX_SIZE_BYTES,
+                        help='largest accepted executable (default %(default)s)')
+
+
+def _positive_int(text):
+    import argparse
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError('--max-size must be an integer, not %r' % text)
+    if value < 1:
+        raise argparse.ArgumentTypeError('--max-size must be positive, not %d' % value)
+    return value
+
+
+def main(args) -> int:
+    """Validate ``args.program``; return 0 valid, 1 rejected, 2 when it cannot be read."""
+    from zerocloud.sandbox import report, validate
+    try:
+        verdict = validate.validate_path(args.program, args.max_size)
+    except OSError as exc:
+        print('zerocloud validate: cannot read %s: %s'
+              % (args.program, exc.strerror or exc), file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(verdict.to_dict(), indent=2))
+    else:
+        print('valid' if verdict.state != report.VALIDATION_REJECTED else 'rejected')
+        for reason in verdict.reasons:
+            print('  reason: %s' % reason)
+        for warning in verdict.warnings:
+            print('  warning: %s' % warning)
+    return 1 if verdict.state == report.VALIDATION_REJECTED else 0
