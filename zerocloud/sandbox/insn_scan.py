@@ -190,6 +190,8 @@ def _classify(mnemonic, op_str, address, data, start, state):
     base = mnemonic.rpartition(' ')[2]   # drop prefixes: 'rep insb', 'notrack jmp'
     text = ('%s %s' % (mnemonic, op_str)).strip()
     why = REJECTED.get(base) or _operand_problem(base, op_str, data, start)
+    if why == _FAR and base in ('jmp', 'call'):
+        text = 'l' + text.replace('ptr ', '', 1) if text.startswith(base) else text
     if why:
         state.reject(Hit(address, text, why))
     elif base in WARNED:
