@@ -1,0 +1,190 @@
+"""The child side of a session: build the jail, then exec the program inside it.
+
+:func:`enter` runs in the process created by ``clone()`` with fresh user, mount, pid, net, ipc
+and uts namespaces (it is pid 1 of its pid namespace).  It never returns: it either executes
+the program or reports why it could not over the status pipe and exits with code 126.
+
+Steps, each failing closed:
+
+1. wait until the parent wrote the uid/gid maps, become root of the new user namespace;
+2. make every mount private, mount an empty tmpfs as the new root, create ``/dev/<channel>``
+   for each channel: a bind of the channel's regular file (from ``/proc/self/fd/N``,
+   read-only unless writable, always ``nosuid,nodev,noexec``) or a FIFO that the supervisor
+   pumps for pipes and sockets; bind every image read-only; ``pivot_root`` and detach the old
+   root; remount the root read-only;
+3. tell the parent the FIFOs exist, wait for it to open their other ends, then open the
+   standard channels through their ``/dev`` paths onto fds 0, 1, 2 (so even those fds live on
+   ``noexec`` mounts);
+4. rlimits (address space, CPU, file size, open files, processes, no core), default signal
+   dispositions and an empty signal mask, ``PR_SET_PDEATHSIG``, drop every capability,
+   ``no_new_privs``, close every other fd (``close_range``);
+5. load the seccomp filter with a user-notification listener, hand the listener number to
+   the parent (which takes it with ``pidfd_getfd``), close it and ``execveat`` the program's
+   fd: the supervisor lets exactly that exec through.
+"""
+import dataclasses
+import os
+import resource
+import signal
+import stat
+
+from zerocloud.sandbox import linux
+
+STAGING_DIR = '/tmp'        # any directory: the tmpfs hides it only in the session's mounts
+OLD_ROOT = '.old-root'
+EXIT_JAIL_FAILED = 126
+STATVFS_TO_MOUNT = ((os.ST_RDONLY, linux.MS_RDONLY), (os.ST_NOSUID, linux.MS_NOSUID),
+                    (os.ST_NODEV, linux.MS_NODEV), (os.ST_NOEXEC, linux.MS_NOEXEC),
+                    (1024, 1024), (2048, 2048), (4096, 1 << 21))   # noatime, nodiratime, relatime
+SAFE_FLAGS = linux.MS_NOSUID | linux.MS_NODEV
+
+
+@dataclasses.dataclass(frozen=True)
+class Bind:
+    """Show ``/proc/self/fd/<fd>`` at ``target``: a file or directory, maybe read-only."""
+    fd: int
+    target: str
+    directory: bool
+    writable: bool = False
+    executable: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class JailPlan:
+    """Everything the child needs, prepared by the parent before ``clone()``."""
+    binds: tuple                 # Bind, in mount order
+    fifos: tuple                 # jail paths of FIFOs (pipe and socket channels)
+    symlinks: tuple              # (jail path, link text)
+    std_opens: tuple             # (fd number 0-2, jail path, os.open flags)
+    exec_fd: int
+    argv: tuple
+    env: tuple                   # 'K=V' strings
+    bpf: bytes
+    rlimits: tuple               # (resource.RLIMIT_*, soft, hard)
+    from_parent: int             # sync pipe, read end
+    to_parent: int               # status pipe, write end
+
+
+def enter(plan, sys):
+    """Build the jail described by ``plan`` and exec the program; never returns."""
+    status_fd = plan.to_parent
+    try:
+        sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        _expect(plan.from_parent, b'M')          # uid/gid maps written
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+        _build_root(plan, sys)
+        os.write(plan.to_parent, b'R')
+        _expect(plan.from_parent, b'G')          # FIFO ends opened by the parent
+        _open_std_channels(plan)
+        fds = _renumber(plan)
+        status_fd = fds['to_parent']
+        _restrict(plan, sys)
+        sys.close_range(fds['to_parent'] + 1)
+        listener = sys.seccomp_load(plan.bpf, with_listener=True)
+        os.write(fds['to_parent'], b'L%d\n' % listener)
+        _expect(fds['from_parent'], b'A')
+        os.close(listener)
+        sys.execveat(fds['exec'], plan.argv, plan.env)
+    except BaseException as exc:  # report anything, never fall back into the caller
+        _fail(status_fd, exc)
+    os._exit(EXIT_JAIL_FAILED)
+
+
+def _expect(fd, token):
+    got = os.read(fd, 1)
+    if got != token:
+        raise RuntimeError('supervisor went away during set-up (got %r)' % got)
+
+
+def _fail(status_fd, exc):
+    message = ('E%s: %s\n' % (type(exc).__name__, exc)).encode(errors='replace')
+    try:
+        os.write(status_fd, message)
+    except OSError:
+        pass
+    os._exit(EXIT_JAIL_FAILED)
+
+
+def _build_root(plan, sys):
+    sys.mount(None, '/', None, linux.MS_REC | linux.MS_PRIVATE)
+    sys.mount('tmpfs', STAGING_DIR, 'tmpfs', SAFE_FLAGS | linux.MS_NOEXEC, 'size=1m,mode=0755')
+    root = STAGING_DIR
+    for path in ('/dev', '/dev/in', '/dev/out'):
+        os.mkdir(root + path, 0o755)
+    for bind in plan.binds:
+        _bind(sys, bind, root + bind.target)
+    for path in plan.fifos:
+        os.mkfifo(root + path, 0o600)
+    for path, text in plan.symlinks:
+        _make_parents(root + path)
+        os.symlink(text, root + path)
+    os.mkdir(root + '/' + OLD_ROOT)
+    sys.pivot_root(root, root + '/' + OLD_ROOT)
+    os.chdir('/')
+    sys.umount2('/' + OLD_ROOT, linux.MNT_DETACH)
+    os.rmdir('/' + OLD_ROOT)
+    sys.mount(None, '/', None, linux.MS_REMOUNT | linux.MS_RDONLY | SAFE_FLAGS | linux.MS_NOEXEC)
+
+
+def _make_parents(path):
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+
+
+def _bind(sys, bind, target):
+    _make_parents(target)
+    if bind.directory:
+        os.makedirs(target, mode=0o755, exist_ok=True)
+    elif not os.path.exists(target):
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+    source = '/proc/self/fd/%d' % bind.fd
+    sys.mount(source, target, None, linux.MS_BIND | (linux.MS_REC if bind.directory else 0))
+    flags = linux.MS_REMOUNT | linux.MS_BIND | SAFE_FLAGS
+    for statvfs_flag, mount_flag in STATVFS_TO_MOUNT:  # keep locked flags of the source
+        if os.statvfs(target).f_flag & statvfs_flag:
+            flags |= mount_flag
+    if not bind.writable:
+        flags |= linux.MS_RDONLY
+    if not bind.executable:
+        flags |= linux.MS_NOEXEC
+    sys.mount(None, target, None, flags)
+
+
+def _open_std_channels(plan):
+    for fd_number, path, flags in plan.std_opens:
+        fd = os.open(path, flags)
+        if fd != fd_number:
+            os.dup2(fd, fd_number)
+            os.close(fd)
+
+
+def _renumber(plan):
+    """Move the exec fd and the sync pipes to 3, 4, 5 (close-on-exec); return the map."""
+    wanted = {'exec': plan.exec_fd, 'from_parent': plan.from_parent,
+              'to_parent': plan.to_parent}
+    parked = {name: os.dup(fd) for name, fd in wanted.items()}
+    result = {}
+    for number, name in enumerate(('exec', 'from_parent', 'to_parent'), start=3):
+        os.dup2(parked[name], number, inheritable=False)
+        result[name] = number
+    return result
+
+
+def _restrict(plan, sys):
+    for which, soft, hard in plan.rlimits:
+        resource.setrlimit(which, (soft, hard))
+    for signum in range(1, signal.NSIG):
+        if signum in (signal.SIGKILL, signal.SIGSTOP) or 32 <= signum < 35:
+            continue
+        try:
+            signal.signal(signum, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    sys.drop_capabilities()
+    sys.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def is_regular_file(fd):
+    """True when ``fd`` is a regular file (shown by bind mount rather than pumped)."""
+    return stat.S_ISREG(os.fstat(fd).st_mode)
