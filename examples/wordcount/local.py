@@ -6,7 +6,8 @@ edge is a FIFO, all instances start at once and stream to each other, and the to
 printed as ``word<TAB>count`` lines.
 
     python3 local.py [--lang python|c] [--reducers 3] [--top 10] [--timeout 120]
-                     [--direct] [--work DIR] [--zerocloud CMD] [--table FILE] FILE...
+                     [--direct] [--work DIR] [--zerocloud CMD] [--cc gcc|musl-gcc]
+                     [--table FILE] FILE...
 
 Sandbox mode (default) runs every instance with ``zerocloud run`` (the local sandbox, same
 jail as on the cluster): the object is ``--stdin``, each edge ``--in SRC=FIFO`` /
@@ -18,11 +19,12 @@ baseline for ``bench/mapreduce.py``.  Either way every program also gets
 
 If an instance fails (non-zero exit, sandbox status other than ``ok``) or the timeout passes,
 every other instance is killed and the error names the instance with the tail of its stderr.
-``--lang c`` compiles ``c/*.c`` with ``gcc -static -O2`` into the work directory.
+``--lang c`` compiles ``c/*.c`` with ``gcc -static -O2`` (``--cc musl-gcc`` for musl) into
+the work directory.
 
 From Python: ``run_wordcount(files, lang='python', reducers=3, top=10, direct=False,
-timeout=120, work_dir=None, zerocloud=None) -> Result`` (``top``, ``table``, ``seconds``);
-raises ``WordCountError``.
+timeout=120, work_dir=None, zerocloud=None, cc='gcc') -> Result`` (``top``, ``table``,
+``seconds``); raises ``WordCountError``.
 """
 import argparse
 import dataclasses
@@ -109,11 +111,12 @@ def make_dev_root(work_dir, instance):
     return root
 
 
-def build_c_programs(out_dir):
-    """Compile the C samples statically into ``out_dir``; ``{role: path}``."""
-    compiler = shutil.which('gcc')
+def build_c_programs(out_dir, cc='gcc'):
+    """Compile the C samples statically with ``cc`` into ``out_dir``; ``{role: path}``."""
+    compiler = shutil.which(cc)
     if compiler is None:
-        raise WordCountError('gcc not found: install gcc and libc6-dev to build the C samples')
+        raise WordCountError('%s not found: install gcc, libc6-dev (and musl-tools for '
+                             'musl-gcc) to build the C samples' % cc)
     os.makedirs(out_dir, exist_ok=True)
     programs = {}
     for role in ROLES:
@@ -130,13 +133,13 @@ def build_c_programs(out_dir):
 class Launcher:
     """Turns an instance into a command line, in direct or sandbox mode."""
 
-    def __init__(self, work_dir, lang, direct, zerocloud, timeout):
+    def __init__(self, work_dir, lang, direct, zerocloud, timeout, cc='gcc'):
         self.work_dir = work_dir
         self.lang = lang
         self.direct = direct
         self.zerocloud = zerocloud or [sys.executable, '-m', 'zerocloud', 'run']
         self.timeout = timeout
-        self.c_programs = build_c_programs(os.path.join(work_dir, 'bin')) \
+        self.c_programs = build_c_programs(os.path.join(work_dir, 'bin'), cc) \
             if lang == 'c' else None
         self.name_option = not direct and self._sandbox_has_option('--name')
 
@@ -145,8 +148,9 @@ class Launcher:
         try:
             shown = subprocess.run(self.zerocloud + ['--help'], capture_output=True,
                                    text=True, timeout=60)
-        except OSError as exc:
-            raise WordCountError('cannot start %s: %s' % (shlex.join(self.zerocloud), exc))
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise WordCountError('cannot run %s --help: %s'
+                                 % (shlex.join(self.zerocloud), exc))
         return option in shown.stdout
 
     def program(self, instance):
@@ -283,7 +287,7 @@ def read_table(path):
 
 
 def run_wordcount(files, lang='python', reducers=3, top=10, direct=False, timeout=120,
-                  work_dir=None, zerocloud=None):
+                  work_dir=None, zerocloud=None, cc='gcc'):
     """Run the whole map-reduce over ``files``; return a :class:`Result`."""
     if lang not in ('python', 'c'):
         raise WordCountError('lang must be "python" or "c", got %r' % (lang,))
@@ -297,7 +301,7 @@ def run_wordcount(files, lang='python', reducers=3, top=10, direct=False, timeou
         os.makedirs(work_dir, exist_ok=True)
         instances = plan([os.path.abspath(path) for path in files], reducers, top)
         make_channels(work_dir, instances)
-        launcher = Launcher(work_dir, lang, direct, zerocloud, timeout)
+        launcher = Launcher(work_dir, lang, direct, zerocloud, timeout, cc)
         started = time.monotonic()
         processes, finished = start_all(launcher, instances)
         wait_all(launcher, instances, processes, finished, timeout)
@@ -322,11 +326,13 @@ def main(argv=None):
     parser.add_argument('--zerocloud', type=shlex.split,
                         help='the sandbox command (default: "%s -m zerocloud run")'
                         % sys.executable)
+    parser.add_argument('--cc', default='gcc',
+                        help='C compiler for --lang c: gcc (glibc) or musl-gcc (gcc)')
     parser.add_argument('--table', help='also write the full word<TAB>count table here')
     args = parser.parse_args(argv)
     try:
         result = run_wordcount(args.files, args.lang, args.reducers, args.top, args.direct,
-                               args.timeout, args.work, args.zerocloud)
+                               args.timeout, args.work, args.zerocloud, args.cc)
     except (WordCountError, OSError) as exc:
         sys.stderr.write('local.py: %s\n' % exc)
         return 1
