@@ -76,6 +76,7 @@ from swift.common import swob
 from swift.common.registry import register_swift_info
 from swift.common.utils import get_logger
 
+from zerocloud.proxy_middleware import dispatch, execution
 from zerocloud.proxy_middleware import request as requests
 from zerocloud.proxy_middleware.config import ProxyConfig
 
@@ -83,15 +84,19 @@ from zerocloud.proxy_middleware.config import ProxyConfig
 class ZerocloudProxy:
     """The proxy filter.  Holds configuration only; one :class:`JobRun` per request.
 
-    :param run_job: callable ``(app, config, logger, req, route, body) -> Response`` that
-        plans, dispatches and answers a validated job (injectable for tests).
+    :param run_job: callable ``(services, req, route, body) -> Response`` that plans,
+        dispatches and answers a validated job (default :func:`.execution.run_job`;
+        injectable for tests).
     """
 
     def __init__(self, app, config, logger, run_job=None):
         self.app = app
         self.config = config
         self.logger = logger
-        self.run_job = run_job or _default_run_job
+        self.run_job = run_job or execution.run_job
+        self.services = execution.Services(app, config, logger,
+                                           dispatch.Rings(config.swift_dir),
+                                           dispatch.SentExecutables())
 
     def __call__(self, env, start_response):
         req = swob.Request(env)
@@ -114,12 +119,7 @@ class ZerocloudProxy:
         requests.authorize(req, 'POST', req.path)
         body = requests.read_body(req, self.config.max_config_bytes)
         self.logger.increment('jobs')
-        return self.run_job(self.app, self.config, self.logger, req, route, body)
-
-
-def _default_run_job(app, config, logger, req, route, body):
-    from zerocloud.proxy_middleware import execution
-    return execution.run_job(app, config, logger, req, route, body)
+        return self.run_job(self.services, req, route, body)
 
 
 def filter_factory(global_conf, **local_conf):

@@ -1,8 +1,140 @@
-"""Running a validated job: parse, plan, dispatch, publish, respond (filled in phase 2)."""
+"""Running a validated job: parse, expand, authorize, place, dispatch, publish, respond.
+
+One :class:`JobRun` per job request; the middleware's long-lived helpers (rings, the record
+of executables already sent) come in a :class:`Services`.
+"""
+import dataclasses
+
 from swift.common import swob
 
+from zerocloud import job as joblib
+from zerocloud import wire
+from zerocloud.proxy_middleware import dispatch, sessions
+from zerocloud.proxy_middleware.response import build_response, SessionResult
+from zerocloud.proxy_middleware.swift_access import SwiftAccess
 
-def run_job(app, config, logger, req, route, body):
-    """Run the job in ``body`` for ``req`` and return the response (S5)."""
-    raise swob.HTTPNotImplemented(body='job execution is not yet available\n',
-                                  content_type='text/plain')
+
+@dataclasses.dataclass
+class Services:
+    """What outlives one request: Swift app, config, logger, rings, executables sent."""
+    app: object
+    config: object
+    logger: object
+    rings: dispatch.Rings
+    sent: dispatch.SentExecutables
+
+
+def run_job(services, req, route, body):
+    """Run the job in ``body`` for ``req`` and return the response (S5).
+
+    :raises HTTPException: 400/413 for a bad job, 403/404 for paths, 501 for features not
+        yet supported, 503 when no server can run a session.
+    """
+    return JobRun(services, req, route).run(body)
+
+
+class JobRun:
+    """The context of one job request."""
+
+    def __init__(self, services, req, route):
+        self.services = services
+        self.config = services.config
+        self.req = req
+        self.route = route
+        self.swift = SwiftAccess(services.app, req)
+        self.executables = {}
+
+    def run(self, body):
+        plan = self._plan(body)
+        prepared = [self._prepare(instance) for instance in plan.instances]
+        results = [self._execute(instance, session, exe, inputs)
+                   for instance, (session, exe, inputs) in zip(plan.instances, prepared)]
+        for instance, result in zip(plan.instances, results):
+            self._publish(instance, result)
+        return build_response(results)
+
+    def _plan(self, body):
+        try:
+            job = joblib.parse_job(body, max_config_bytes=self.config.max_config_bytes,
+                                   sysimages=self.config.sysimage_devices)
+            plan = joblib.expand(job, account=self.route.account,
+                                 list_objects=self.swift.list_objects,
+                                 max_instances=self.config.max_instances)
+        except joblib.JobError as err:
+            raise swob.HTTPException(status=err.status, body='%s\n' % err,
+                                     content_type='text/plain')
+        for instance in plan.instances:
+            sessions.check_supported(instance)
+        return plan
+
+    def _prepare(self, instance):
+        """Authorize every path (S7), fetch the executable and remote inputs once."""
+        placement = sessions.placement_path(instance)
+        for device in instance.devices.values():
+            path = sessions.swift_path(device.url)
+            if path is None:
+                continue
+            if device.access == joblib.WRITABLE:
+                self.swift.authorize_write(path)
+            elif path != placement:
+                self.swift.head(path)
+        if placement is not None:
+            self.swift.head(placement)
+        exe = self._executable(instance)
+        inputs = sessions.payload_inputs(instance, self.req)
+        for device in instance.devices.values():
+            path = sessions.swift_path(device.url)
+            if device.access != joblib.WRITABLE and path is not None and path != placement:
+                inputs[device.name] = self.swift.read(path, self.config.max_input_bytes)[0]
+        session = sessions.describe(instance, self.req, self.config, placement,
+                                    exe_etag=exe[1] if exe else None)
+        return session, exe, inputs
+
+    def _executable(self, instance):
+        path = sessions.swift_path(instance.exec.url)
+        if path is None:
+            return None
+        if path not in self.executables:
+            self.swift.head(path)
+            self.executables[path] = self.swift.read(path, self.config.max_input_bytes)
+        return self.executables[path]
+
+    def _execute(self, instance, session, exe, inputs):
+        placement = sessions.placement_url(instance)
+        account = self.route.account
+        if placement is None:
+            policy_index, candidates = 0, self.services.rings.candidates(0, account)
+            path = '/%s' % account
+        else:
+            info = self.swift.container_info(placement.account, placement.container)
+            policy_index = int(info.get('storage_policy') or 0)
+            candidates = self.services.rings.candidates(
+                policy_index, placement.account, placement.container, placement.object)
+            path = placement.path
+        data, etag = exe if exe else (None, None)
+
+        def build_body(with_executable):
+            return wire.encode_request(session, data if with_executable else None, inputs)
+        node, payload = dispatch.dispatch(
+            candidates, swob.wsgi_quote(swob.str_to_wsgi(path)), policy_index, build_body,
+            etag, self.services.sent,
+            (self.config.conn_timeout_seconds, self.config.timeout_seconds + 15),
+            self.services.logger)
+        return SessionResult.from_wire(instance, node, payload)
+
+    def _publish(self, instance, result):
+        """PUT the session's swift outputs as the caller, only if it succeeded (S2.7)."""
+        if not result.report.ok:
+            return
+        for device in instance.devices.values():
+            path = sessions.swift_path(device.url)
+            if device.access != joblib.WRITABLE or path is None:
+                continue
+            data = result.outputs.get(device.name, b'')
+            if len(data) < (device.min_size or 0):
+                continue
+            status = self.swift.publish(
+                path, data, device.content_type or self.config.default_content_type,
+                dict(device.meta or {}))
+            if status // 100 != 2:
+                result.errors.append('publishing %s failed with %s' % (path, status))

@@ -16,7 +16,7 @@ class RecordingRunner:
     def __init__(self):
         self.calls = []
 
-    def __call__(self, app, config, logger, req, route, body):
+    def __call__(self, services, req, route, body):
         self.calls.append((req, route, body))
         return swob.Response(status=200, body=b'ran\n')
 

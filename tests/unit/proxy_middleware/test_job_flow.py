@@ -1,0 +1,171 @@
+"""A job through the proxy filter, over the wire, to a real object filter on a local socket.
+
+The proxy side talks to a fake Swift (listings, HEAD/GET/PUT as the caller) and a fake ring
+that points at an eventlet WSGI server running the object filter with a fake sandbox runner.
+"""
+import hashlib
+import json
+
+import eventlet
+import eventlet.wsgi
+import pytest
+from swift.common import swob
+from swift.common.utils import get_logger
+
+from tests.unit.fake_swift import FakeAuth, FakeSwift, call_app
+from tests.unit.object_middleware.test_object_filter import FakeLocalObjects, FakeRunner
+from zerocloud import object_middleware, proxy_middleware
+from zerocloud.object_middleware.config import ObjectConfig
+from zerocloud.proxy_middleware import dispatch
+from zerocloud.proxy_middleware.config import ProxyConfig
+
+EXE = b'\x7fELF job flow executable'
+ETAG = hashlib.md5(EXE).hexdigest()
+
+
+class FakeRings:
+    def __init__(self, nodes):
+        self.nodes = nodes
+        self.asked = []
+
+    def candidates(self, policy_index, account, container=None, obj=None):
+        self.asked.append((policy_index, account, container, obj))
+        return 5, iter(self.nodes)
+
+
+class NullLogger:
+    def __init__(self):
+        self.lines = []
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self.lines.append((name, args))
+
+
+@pytest.fixture
+def object_server(tmp_path):
+    config = ObjectConfig.from_conf({'zerovm_work_dir': str(tmp_path)})
+    runner, local = FakeRunner(), FakeLocalObjects(b'line one\n')
+    app = object_middleware.ZerocloudObject(FakeSwift(), config, get_logger({}),
+                                            {'bind_ip': 'obj1', 'bind_port': '6010'},
+                                            runner=runner, local_objects=local)
+    sock = eventlet.listen(('127.0.0.1', 0))
+    server = eventlet.spawn(eventlet.wsgi.server, sock, app, log=NullLogger(),
+                            log_output=False)
+    yield sock.getsockname()[1], runner, local
+    server.kill()
+
+
+def fake_swift():
+    app = FakeSwift()
+    app.register('HEAD', '/v1/AUTH_test', 204)
+    app.register('HEAD', '/v1/AUTH_test/data', 204, {'X-Backend-Storage-Policy-Index': '0'})
+    app.register('HEAD', '/v1/AUTH_test/out', 204, {'X-Backend-Storage-Policy-Index': '0'})
+    app.register('HEAD', '/v1/AUTH_test/data/in.txt', 200, {'Content-Length': '9'})
+    app.register('HEAD', '/v1/AUTH_test/bin/exe', 200, {'Etag': ETAG})
+    app.register('GET', '/v1/AUTH_test/bin/exe', 200, {'Etag': ETAG}, EXE)
+    app.register('PUT', '/v1/AUTH_test/out/result', 201)
+    return app
+
+
+def job(**stdout):
+    return json.dumps([{
+        'name': 'grep', 'exec': {'path': 'swift://~/bin/exe', 'args': ['-v'],
+                                 'env': {'MODE': 'x'}},
+        'devices': [{'name': 'stdin', 'path': 'swift://~/data/in.txt'},
+                    dict({'name': 'stdout'}, **stdout), {'name': 'stderr'}]}]).encode()
+
+
+def run(app, rings, body, allowed=(('POST', '/v1/AUTH_test'),)):
+    config = ProxyConfig.from_conf({})
+    middleware = proxy_middleware.ZerocloudProxy(app, config, get_logger({}))
+    middleware.services.rings = rings
+    req = swob.Request.blank('/v1/AUTH_test', method='POST', body=body, headers={
+        'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
+    req.environ['swift.authorize'] = FakeAuth(allowed + (('PUT', '/v1/AUTH_test/out/result'),))
+    req.environ['REMOTE_USER'] = 'test,test:tester,AUTH_test'
+    return middleware, call_app(middleware, req)
+
+
+def test_job_runs_next_to_its_object_and_answers(object_server):
+    port, runner, local = object_server
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    app = fake_swift()
+    _, (status, headers, body) = run(app, rings, job())
+    assert status == 200, body
+    assert body == b'got:line one\n' + EXE
+    assert headers['X-Nexe-System'] == 'grep' and headers['X-Nexe-Status'] == 'ok'
+    assert headers['X-Nexe-Retcode'] == '3' and headers['X-Nexe-Colocated'] == '1'
+    assert headers['X-Nexe-Node'] == 'obj1:6010'
+    assert local.opened == [('sdb1', '5', 'AUTH_test', 'data', 'in.txt', 0)]
+    session = runner.sessions[0][0]
+    assert session['argv'] == ['grep', '-v']
+    assert session['env']['MODE'] == 'x' and session['env']['REMOTE_USER'] == 'test:tester'
+    assert session['env']['LOCAL_OBJECT'] == 'on'
+    assert 'HTTP_X_AUTH_TOKEN' not in session['env']
+    assert rings.asked == [(0, 'AUTH_test', 'data', 'in.txt')]
+    assert not [c for c in app.calls if c.path == '/v1/AUTH_test/data/in.txt'
+                and c.method == 'GET'], 'the input must not travel through the proxy'
+
+
+def test_output_is_published_with_type_and_meta(object_server):
+    port, _, _ = object_server
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    app = fake_swift()
+    _, (status, _, body) = run(app, rings, job(path='swift://~/out/result',
+                                                content_type='text/x-log',
+                                                meta={'Source': 'job'}))
+    assert status == 200 and body == EXE  # stdout went to the object, stderr to the body
+    (put,) = [c for c in app.calls if c.method == 'PUT']
+    assert put.path == '/v1/AUTH_test/out/result' and put.body == b'got:line one\n'
+    assert put.headers['Content-Type'] == 'text/x-log'
+    assert put.headers['X-Object-Meta-Source'] == 'job'
+
+
+def test_repeated_run_does_not_resend_the_executable(object_server):
+    port, runner, _ = object_server
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    middleware, (status, _, _) = run(fake_swift(), rings, job())
+    assert status == 200
+    assert middleware.services.sent.known('127.0.0.1:%d/sdb1' % port, ETAG)
+
+
+def test_dead_node_is_skipped_for_the_next_replica(object_server):
+    port, runner, _ = object_server
+    dead = eventlet.listen(('127.0.0.1', 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': dead_port, 'device': 'sda1'},
+                       {'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    _, (status, headers, _) = run(fake_swift(), rings, job())
+    assert status == 200 and headers['X-Nexe-Status'] == 'ok'
+
+
+def test_missing_input_is_404_naming_it(object_server):
+    port, runner, _ = object_server
+    app = fake_swift()
+    del app.responses[('HEAD', '/v1/AUTH_test/data/in.txt')]
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    _, (status, _, body) = run(app, rings, job())
+    assert status == 404 and b'/AUTH_test/data/in.txt' in body
+    assert runner.sessions == []
+
+
+def test_bad_job_is_400_naming_the_field(object_server):
+    port, runner, _ = object_server
+    rings = FakeRings([])
+    _, (status, _, body) = run(fake_swift(), rings, b'[{"name": "a", "exec": {"path": 5}}]')
+    assert status == 400 and b'exec.path' in body
+
+
+def test_no_server_available_is_503(object_server):
+    rings = FakeRings([])
+    _, (status, _, body) = run(fake_swift(), rings, job())
+    assert status == 503 and b'no object server' in body
+
+
+def test_forbidden_output_is_403_and_nothing_runs(object_server):
+    port, runner, _ = object_server
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    app = fake_swift()
+    _, (status, _, _) = run(app, rings, job(path='swift://~/out/other'))
+    assert status == 403 and runner.sessions == []

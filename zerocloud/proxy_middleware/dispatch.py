@@ -1,0 +1,123 @@
+"""Placing a session on an object server (object rings) and sending it there (bufferedhttp).
+
+A session goes to the primary nodes of its object in ring order, then to handoffs; a node that
+answers 404, 503 or 507, or cannot be reached, is skipped.  A node that answers 409 with
+``X-Backend-Zerocloud-Need: executable`` gets the request again with the executable.  The
+proxy remembers which (node, ETag) pairs it sent an executable to, so repeated runs do not
+send it again.
+"""
+import itertools
+import random
+
+from swift.common import swob
+from swift.common.bufferedhttp import http_connect
+from swift.common.exceptions import ConnectionTimeout
+from swift.common.ring import Ring
+from swift.common.storage_policy import POLICIES
+from swift.common.utils import Timeout
+
+from zerocloud import wire
+
+RETRY_STATUSES = (404, 503, 507)
+MAX_RESPONSE_BYTES_MARGIN = 1 << 20
+
+
+class Rings:
+    """Object rings by policy index, loaded on first use (one per proxy process)."""
+
+    def __init__(self, swift_dir):
+        self.swift_dir = swift_dir
+        self._rings = {}
+
+    def get(self, policy_index):
+        if policy_index not in self._rings:
+            policy = POLICIES.get_by_index(policy_index)
+            if policy is None:
+                raise swob.HTTPServiceUnavailable(body='unknown storage policy %s\n'
+                                                       % policy_index)
+            self._rings[policy_index] = Ring(self.swift_dir, ring_name=policy.ring_name)
+        return self._rings[policy_index]
+
+    def candidates(self, policy_index, account, container=None, obj=None):
+        """``(partition, nodes iterator)`` for an object, or any nodes for account-only."""
+        ring = self.get(policy_index)
+        if obj is None:
+            devices = [dev for dev in ring.devs if dev]
+            random.shuffle(devices)
+            return 0, iter(devices)
+        partition, primaries = ring.get_nodes(account, container, obj)
+        return partition, itertools.chain(primaries, ring.get_more_nodes(partition))
+
+
+class SentExecutables:
+    """The (node, ETag) pairs that already hold an executable (bounded, per process)."""
+
+    def __init__(self, max_entries=4096):
+        self.max_entries = max_entries
+        self._known = {}
+
+    def known(self, node, etag):
+        return bool(etag) and (node, etag) in self._known
+
+    def remember(self, node, etag):
+        if etag:
+            if len(self._known) >= self.max_entries:
+                self._known.pop(next(iter(self._known)))
+            self._known[(node, etag)] = True
+
+
+def node_key(node):
+    return '%s:%s/%s' % (node['ip'], node['port'], node['device'])
+
+
+def send_session(node, partition, path, policy_index, body, etag, timeouts):
+    """One backend ``EXECUTE``; returns ``(status, headers dict, body bytes)``.
+
+    :raises IOError: (or ``Timeout``) when the node cannot be reached or stops answering.
+    """
+    headers = {wire.VERSION_HEADER: wire.WIRE_VERSION, wire.EXECUTABLE_ETAG_HEADER: etag or '',
+               'X-Backend-Storage-Policy-Index': str(policy_index),
+               'Content-Length': str(len(body))}
+    conn_timeout, node_timeout = timeouts
+    with ConnectionTimeout(conn_timeout):
+        conn = http_connect(node['ip'], node['port'], node['device'], partition,
+                            wire.EXECUTE_METHOD, path, headers=headers)
+    with Timeout(node_timeout):
+        conn.send(body)
+        response = conn.getresponse()
+        payload = response.read()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, payload
+
+
+def dispatch(candidates, path, policy_index, build_body, etag, sent, timeouts, logger):
+    """Run one session on the first node that takes it.
+
+    :param candidates: ``(partition, nodes iterator)`` from :meth:`Rings.candidates`.
+    :param build_body: ``callable(with_executable) -> bytes``.
+    :returns: ``(node key, response body)`` of the node that ran it.
+    :raises HTTPException: the last node's refusal (4xx passes through), 503 when none.
+    """
+    partition, nodes = candidates
+    last_error = 'no object server available'
+    for node in nodes:
+        key = node_key(node)
+        with_exe = not sent.known(key, etag)
+        try:
+            status, headers, payload = send_session(
+                node, partition, path, policy_index, build_body(with_exe), etag, timeouts)
+            if status == 409 and headers.get(wire.NEED_HEADER.lower()) and not with_exe:
+                status, headers, payload = send_session(
+                    node, partition, path, policy_index, build_body(True), etag, timeouts)
+        except (Exception, Timeout) as err:
+            logger.warning('zerocloud: %s unreachable for %s: %s', key, path, err)
+            last_error = '%s: %s' % (key, err)
+            continue
+        if status == 200:
+            sent.remember(key, etag)
+            return key, payload
+        if status in RETRY_STATUSES:
+            last_error = '%s answered %s' % (key, status)
+            continue
+        raise swob.HTTPException(status=status, body=payload, content_type='text/plain')
+    raise swob.HTTPServiceUnavailable(body='no object server could run the session %s (%s)\n'
+                                           % (path, last_error), content_type='text/plain')

@@ -1,0 +1,116 @@
+"""From a planned instance to the wire session description (and its CGI environment, S6)."""
+from swift.common import swob
+
+from zerocloud import job as joblib
+
+EXCLUDED_HEADERS = ('HTTP_X_AUTH_TOKEN', 'HTTP_X_STORAGE_TOKEN', 'HTTP_AUTHORIZATION',
+                    'HTTP_COOKIE', 'HTTP_X_SERVICE_TOKEN', 'HTTP_X_AUTH_KEY')
+
+
+def _not_yet(message):
+    return swob.HTTPNotImplemented(body='%s is not yet supported\n' % message,
+                                   content_type='text/plain')
+
+
+def check_supported(instance):
+    """Refuse what this version cannot run yet (connect graphs, replicate, user images).
+
+    :raises HTTPException: 501 naming the feature and the instance.
+    """
+    if instance.in_channels or instance.out_channels:
+        raise _not_yet('connect (%s: network channels)' % instance.name)
+    if instance.replicate > 1:
+        raise _not_yet('replicate (%s)' % instance.name)
+    url = instance.exec.url
+    if isinstance(url, joblib.ImageUrl) and not url.image:
+        raise _not_yet('an executable inside a user image (%s)' % instance.name)
+    for device in instance.devices.values():
+        if device.name == 'image' or device.name == 'debug':
+            raise _not_yet('the %s device (%s)' % (device.name, instance.name))
+
+
+def swift_path(url):
+    """``/account/container/object`` of a swift object URL, else None."""
+    if isinstance(url, joblib.SwiftUrl) and url.object is not None:
+        return url.path
+    return None
+
+
+def placement_url(instance):
+    """The object the instance runs next to, or None (anywhere)."""
+    url = instance.placement
+    if isinstance(url, joblib.SwiftUrl) and url.object is not None:
+        return url
+    return None
+
+
+def placement_path(instance):
+    url = placement_url(instance)
+    return None if url is None else url.path
+
+
+def payload_inputs(instance, req):
+    """Path-less readable devices receive the request payload (empty for a JSON job)."""
+    return {device.name: b'' for device in instance.devices.values()
+            if device.access == joblib.READABLE and device.url is None
+            and device.name in joblib.model.READABLE_DEVICES}
+
+
+def describe(instance, req, config, placement, exe_etag):
+    """The session description sent to the object server (see :mod:`zerocloud.wire`)."""
+    devices, images = [], []
+    for device in instance.devices.values():
+        if device.name in config.sysimage_devices:
+            images.append(device.name)
+            continue
+        entry = {'name': device.name,
+                 'access': 'write' if device.access == joblib.WRITABLE else 'read'}
+        if entry['access'] == 'read':
+            local = device.url is not None and swift_path(device.url) == placement
+            entry['source'] = 'local' if local else 'remote' if device.url else 'payload'
+        devices.append(entry)
+    executable = {'etag': exe_etag}
+    url = instance.exec.url
+    if isinstance(url, joblib.ImageUrl):
+        executable = {'image': url.image, 'path': url.path}
+        if url.image not in images:
+            images.insert(0, url.image)
+    return {
+        'name': instance.name,
+        'argv': [instance.exec.argv0] + list(instance.exec.args),
+        'env': dict(cgi_environment(instance, req), **dict(instance.exec.env)),
+        'executable': executable,
+        'devices': devices,
+        'images': images,
+        'timeout_seconds': config.timeout_seconds,
+    }
+
+
+def cgi_environment(instance, req):
+    """CGI/1.1 variables describing the job request (S6; LOCAL_* come from the server)."""
+    env = req.environ
+    cgi = {
+        'GATEWAY_INTERFACE': 'CGI/1.1',
+        'REQUEST_METHOD': req.method,
+        'REQUEST_URI': req.path_qs,
+        'PATH_INFO': req.path,
+        'QUERY_STRING': req.query_string or '',
+        'SCRIPT_NAME': instance.name,
+        'SCRIPT_FILENAME': str(instance.exec.url),
+        'REMOTE_USER': _user(env.get('REMOTE_USER')),
+        'SERVER_NAME': str(env.get('SERVER_NAME', '')),
+        'SERVER_PORT': str(env.get('SERVER_PORT', '')),
+        'SERVER_PROTOCOL': str(env.get('SERVER_PROTOCOL', 'HTTP/1.1')),
+        'SERVER_SOFTWARE': 'zerocloud',
+    }
+    for key, value in env.items():
+        if key.startswith('HTTP_') and key not in EXCLUDED_HEADERS and \
+                not key.startswith('HTTP_X_BACKEND') and isinstance(value, str):
+            cgi[key] = value
+    return cgi
+
+
+def _user(remote_user):
+    """The user name from Swift's REMOTE_USER (tempauth: ``account,account:user,...``)."""
+    groups = str(remote_user or '').split(',')
+    return groups[1] if len(groups) > 1 else groups[0]

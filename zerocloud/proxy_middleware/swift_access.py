@@ -1,0 +1,114 @@
+"""Everything a job does to Swift as the caller: listings, checks, reads, publishing (S7).
+
+All requests are subrequests through the rest of the pipeline (``make_subrequest``) carrying
+the caller's identity, so Swift's own auth and container ACLs decide.
+"""
+import json
+
+from swift.common import swob
+from swift.common.http import is_success
+from swift.common.wsgi import make_subrequest
+from swift.proxy.controllers.base import get_container_info
+
+from zerocloud.proxy_middleware import request as requests
+
+SWIFT_SOURCE = 'ZC'
+LISTING_PAGE = 10000
+
+
+def _quoted(path):
+    return swob.wsgi_quote(swob.str_to_wsgi(path))
+
+
+class SwiftAccess:
+    """The caller's view of Swift for one job (``req`` is the job's POST)."""
+
+    def __init__(self, app, req):
+        self.app = app
+        self.req = req
+
+    def _call(self, method, path, headers=None, body=None, query=''):
+        sub = make_subrequest(self.req.environ, method=method, path=_quoted(path) + query,
+                              headers=headers or {}, body=body, agent='%(orig)s ZeroCloud',
+                              swift_source=SWIFT_SOURCE)
+        return sub.get_response(self.app)
+
+    def list_objects(self, account, container, prefix=None):
+        """Every object name of a container, all pages, in listing order.
+
+        :raises HTTPException: the listing's error (403, 404...) naming the container.
+        """
+        names, marker = [], ''
+        while True:
+            query = '?format=json&limit=%d&prefix=%s&marker=%s' % (
+                LISTING_PAGE, swob.wsgi_quote(prefix or ''), swob.wsgi_quote(marker))
+            resp = self._call('GET', '/v1/%s/%s' % (account, container), query=query)
+            if not is_success(resp.status_int):
+                raise _error(resp.status_int, 'listing /%s/%s' % (account, container))
+            page = [entry['name'] for entry in json.loads(resp.body or b'[]')
+                    if 'name' in entry]
+            names.extend(page)
+            if len(page) < LISTING_PAGE:
+                return names
+            marker = page[-1]
+
+    def head(self, path):
+        """HEAD ``/v1`` + path as the caller (authorizes a read).
+
+        :returns: the response headers.
+        :raises HTTPException: 404 "Error 404 Not Found while fetching <path>", 403...
+        """
+        resp = self._call('HEAD', '/v1' + path)
+        if not is_success(resp.status_int):
+            raise _error(resp.status_int, 'fetching %s' % path)
+        return resp.headers
+
+    def read(self, path, max_bytes):
+        """GET an object's bytes as the caller, at most ``max_bytes``.
+
+        :returns: ``(bytes, etag)``.
+        :raises HTTPException: the GET's error, or 413 when larger than ``max_bytes``.
+        """
+        resp = self._call('GET', '/v1' + path)
+        if not is_success(resp.status_int):
+            raise _error(resp.status_int, 'fetching %s' % path)
+        if resp.content_length is not None and resp.content_length > max_bytes:
+            raise swob.HTTPRequestEntityTooLarge(body='%s is larger than %d bytes\n'
+                                                      % (path, max_bytes))
+        return resp.body, (resp.headers.get('Etag') or '').strip('"')
+
+    def authorize_write(self, path):
+        """Check that the caller may PUT ``path`` (account owner or container write ACL).
+
+        :raises HTTPException: 401/403 from the auth system, 404 for a missing container.
+        """
+        _, account, container, _ = swob.split_path('/v1' + path, 4, 4, True)
+        info = self.container_info(account, container)
+        if not is_success(info.get('status') or 404):
+            raise swob.HTTPNotFound(body='container /%s/%s not found for output %s\n'
+                                         % (account, container, path))
+        requests.authorize(self.req, 'PUT', '/v1' + path, acl=info.get('write_acl'))
+
+    def container_info(self, account, container):
+        env = dict(self.req.environ, PATH_INFO='/v1/%s/%s' % (account, container))
+        return get_container_info(env, self.app, swift_source=SWIFT_SOURCE)
+
+    def publish(self, path, data, content_type, meta):
+        """PUT an output object as the caller.
+
+        :returns: the PUT's status code.
+        """
+        headers = {'Content-Type': content_type}
+        headers.update(('X-Object-Meta-%s' % key, value) for key, value in meta.items())
+        return self._call('PUT', '/v1' + path, headers=headers, body=data).status_int
+
+
+def _error(status, what):
+    if status == 404:
+        return swob.HTTPNotFound(body='Error 404 Not Found while %s\n' % what,
+                                 content_type='text/plain')
+    if status in (401, 403):
+        return swob.status_map[status](body='Error %d while %s\n' % (status, what),
+                                       content_type='text/plain')
+    return swob.HTTPServiceUnavailable(body='Error %d while %s\n' % (status, what),
+                                       content_type='text/plain')
