@@ -48,8 +48,9 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     Sessions running / waiting per server process.
 ``zerovm_maxinput`` / ``zerovm_maxoutput`` [1G / 1G]
     Bytes per readable / writable channel.
-``zerovm_sysimage_devices`` [empty]
-    System images: ``name /host/path`` pairs (read-only in the jail).
+``zerovm_sysimage_devices`` [python]
+    System images: ``name /host/path`` pairs (read-only in the jail); ``python`` without a
+    path is the sandbox's built-in image of the host's CPython.
 ``zerovm_debug`` [no]
     Log every session's description and report.
 ``zerovm_work_dir`` [a private temporary directory]

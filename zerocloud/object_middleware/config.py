@@ -6,13 +6,15 @@ from zerocloud.proxy_middleware import options
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
+BUILTIN_IMAGE = 'python'  # the sandbox's built-in image: the host's CPython
 
 
 @dataclasses.dataclass(frozen=True)
 class ObjectConfig:
     """Typed ``[filter:zerocloud]`` options of the object server (SPEC S8).
 
-    ``sysimage_devices`` maps each system image name to its absolute host path;
+    ``sysimage_devices`` maps each system image name to its absolute host path (``python``
+    without a path is the sandbox's built-in image of the host's CPython, the default);
     ``work_dir`` holds the supervisor socket and the executable cache ('' = a private
     temporary directory created at first use).
     """
@@ -22,7 +24,7 @@ class ObjectConfig:
     kill_timeout_seconds: float = 1.0
     max_pool: int = 10
     max_queue: int = 3
-    sysimage_devices: tuple = ()
+    sysimage_devices: tuple = (('python', ''),)
     debug: bool = False
     work_dir: str = ''
     max_input_bytes: int = GiB
@@ -37,6 +39,8 @@ class ObjectConfig:
         """
         d = cls()
         images = options.parse_sysimages(conf, 'zerovm_sysimage_devices')
+        images = tuple((name, '' if path is None and name == BUILTIN_IMAGE else path)
+                       for name, path in images) or d.sysimage_devices
         for name, path in images:
             if path is None:
                 raise ValueError('zerovm_sysimage_devices: image %r has no host path '

@@ -57,7 +57,7 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     Largest number of sessions one job may expand to.
 ``zerovm_default_content_type`` [application/octet-stream]
     Content-Type of published outputs that do not name one.
-``zerovm_sysimage_devices`` [empty]
+``zerovm_sysimage_devices`` [python]
     System image names the object servers provide (``python`` ...); ``name path`` pairs are
     accepted too so the object server's line can be copied.
 ``zerovm_prevalidate`` [no], ``zerovm_uses_newest`` [no], ``zerovm_use_cors`` [no]

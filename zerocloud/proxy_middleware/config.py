@@ -19,7 +19,7 @@ class ProxyConfig:
     max_iops: int = GiB
     max_instances: int = 100
     default_content_type: str = 'application/octet-stream'
-    sysimage_devices: tuple = ()
+    sysimage_devices: tuple = ('python',)
     prevalidate: bool = False
     uses_newest: bool = False
     use_cors: bool = False
@@ -45,7 +45,8 @@ class ProxyConfig:
             default_content_type=options.parse_str(
                 conf, 'zerovm_default_content_type', d.default_content_type),
             sysimage_devices=tuple(
-                name for name, _ in options.parse_sysimages(conf, 'zerovm_sysimage_devices')),
+                name for name, _ in options.parse_sysimages(conf, 'zerovm_sysimage_devices')
+            ) or d.sysimage_devices,
             prevalidate=options.parse_bool(conf, 'zerovm_prevalidate', d.prevalidate),
             uses_newest=options.parse_bool(conf, 'zerovm_uses_newest', d.uses_newest),
             use_cors=options.parse_bool(conf, 'zerovm_use_cors', d.use_cors),

@@ -204,7 +204,7 @@ def test_admission_beyond_pool_and_queue_is_503(tmp_path):
 @pytest.mark.parametrize('option,value', [
     ('zerovm_maxpool', '0'), ('zerovm_maxpool', 'ten'), ('zerovm_maxqueue', '-1'),
     ('zerovm_maxnexe', 'big'), ('zerovm_timeout', '0'), ('zerovm_kill_timeout', 'x'),
-    ('zerovm_debug', 'sure'), ('zerovm_sysimage_devices', 'python'),
+    ('zerovm_debug', 'sure'), ('zerovm_sysimage_devices', 'ruby'),
     ('zerovm_sysimage_devices', 'python relative/path'), ('zerovm_work_dir', 'relative'),
     ('zerovm_maxnexemem', '1K'),
 ])
