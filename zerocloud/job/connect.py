@@ -48,7 +48,8 @@ def count_channels(job, members):
 
 
 def build_channels(job, members, max_channels=DEFAULT_MAX_CHANNELS):
-    """Return ``(in_channels, out_channels)``: dicts instance name -> list of Channel.
+    """Return ``(in_channels, out_channels)``: dicts instance name -> list of Channel
+    (instances without channels are absent).
 
     :param members: node name -> list of its instance names, in instance order.
     :raises JobError: when the graph is larger than ``max_channels`` or a zvm:// device would
@@ -58,19 +59,18 @@ def build_channels(job, members, max_channels=DEFAULT_MAX_CHANNELS):
     if total > max_channels:
         raise JobError([('', f'the connect graph has {total} channels, more than the '
                          f'{max_channels} allowed')])
-    ins = {name: [] for names in members.values() for name in names}
-    outs = {name: [] for name in ins}
+    ins, outs = {}, {}    # only instances that have channels
     for node in job.nodes:
         for target, source_dev, dest_dev, _ in _edges(node):
             for source in members[node.name]:
-                out_list = outs[source]
+                out_list = outs.setdefault(source, [])
                 for dest in members[target]:
                     if dest == source:
                         continue
                     out_list.append(Channel(f'/dev/{source_dev}' if source_dev
                                             else f'/dev/out/{dest}', dest))
-                    ins[dest].append(Channel(f'/dev/{dest_dev}' if dest_dev
-                                             else f'/dev/in/{source}', source))
+                    ins.setdefault(dest, []).append(Channel(f'/dev/{dest_dev}' if dest_dev
+                                                            else f'/dev/in/{source}', source))
     _check_unique(job, ins, outs)
     return ins, outs
 

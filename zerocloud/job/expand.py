@@ -16,7 +16,9 @@
   devices (stdin, input), then image, then script, then writable devices; None (anywhere)
   when there is no swift path.  ``location`` is passed on as a hint.
 """
+import gc
 import re
+from contextlib import contextmanager
 from itertools import repeat
 from types import MappingProxyType
 
@@ -57,27 +59,30 @@ def find_matches(url, list_objects, list_containers=None, limit=None):
     obj = url.object if url.object is not None else '*'
     pattern, prefix = _pattern(obj), obj.split('*', 1)[0] or None
     fixed = url.object is None   # container-wide: object text is not captured
-    seen = 0
+    seen, new = 0, tuple.__new__
     for container, container_caps in _containers(url, list_containers):
         for name in list_objects(url.account, container, prefix):
             match = pattern.fullmatch(name)
             if match is None:
                 continue
-            yield SwiftUrl(url.account, container, name), (
+            yield new(SwiftUrl, (url.account, container, name)), (
                 container_caps if fixed else container_caps + match.groups())
             seen += 1
             if limit is not None and seen > limit:
                 return
 
 
-def _substitute(url, values):
-    """Replace each ``*`` of a swift URL's container then object by the next value."""
-    values = iter(values)
-    parts = []
-    for part in (url.container, url.object):
-        pieces = part.split('*')
-        parts.append(pieces[0] + ''.join(next(values) + piece for piece in pieces[1:]))
-    return url._replace(container=parts[0], object=parts[1])
+def _substituter(url):
+    """A function (values iterator) -> ``url`` with each ``*`` of container then object
+    replaced by the next value.  Prepared once per device, called once per instance."""
+    container, obj = url.container.split('*'), url.object.split('*')
+    account = url.account
+
+    def fill(values):
+        c = container[0] + ''.join(next(values) + piece for piece in container[1:])
+        o = obj[0] + ''.join(next(values) + piece for piece in obj[1:])
+        return SwiftUrl(account, c, o)
+    return fill
 
 
 def _members(problems, where, node, account, listing, budget):
@@ -104,7 +109,8 @@ def _members(problems, where, node, account, listing, budget):
 
 
 def _device_templates(node, account):
-    """[(Device with account resolved, how its URL varies: 'wild', 'subst' or None)]."""
+    """[(Device with account resolved, None | 'wild' | URL filler)]: how its URL varies
+    per instance (fixed, the wildcard match, or a filler taking substitution values)."""
     templates = []
     for spec in node.devices:
         if isinstance(spec.url, ZvmUrl):
@@ -115,45 +121,48 @@ def _device_templates(node, account):
         if spec is node.wildcard_device:
             templates.append((device, 'wild'))
         elif spec.access == WRITABLE and isinstance(url, SwiftUrl) and url.has_wildcard:
-            templates.append((device, 'subst'))
+            templates.append((device, _substituter(url)))
         else:
             templates.append((device, None))
     return templates
 
 
-def _placement(node, devices):
-    """(SwiftUrl to co-locate with or None, the device it comes from or None)."""
+def _placement_device(node, devices):
+    """Name of the device (in ``devices``, name -> Device) whose swift URL places the
+    node's instances, or None.
+
+    The same for every instance of a node: wildcards only change URLs, never their kind.
+    """
     if node.attach != 'default':
         chosen = [devices[node.attach]] if node.attach in devices else []
     else:
         chosen = sorted((d for d in devices.values() if d.name in _PLACEMENT_RANK),
                         key=lambda d: _PLACEMENT_RANK[d.name])
-    for device in chosen:
-        if isinstance(device.url, SwiftUrl):
-            return device.url, device.name
-    return None, None
+    return next((d.name for d in chosen if isinstance(d.url, SwiftUrl)), None)
 
 
 def _instances_of(node, account, members, ins, outs):
+    """Yield the Instance values of ``node``.  The hot loop of a big expansion: values are
+    built with ``tuple.__new__`` and unchanged devices are shared between instances."""
     templates = _device_templates(node, account)
-    exec_url = node.exec.url.with_account(account)
-    varies = any(kind for _, kind in templates)
-    fixed_devices = MappingProxyType({d.name: d for d, _ in templates})
-    fixed_place = _placement(node, fixed_devices)
+    exec_url, spec = node.exec.url.with_account(account), node.exec
+    fixed = MappingProxyType({d.name: d for d, _ in templates})
+    attach = _placement_device(node, fixed)
+    varying = [(d.name, d, d[2:], vary) for d, vary in templates if vary is not None]
+    new, no_channels = tuple.__new__, ()
     for name, found, captures in members:
-        if varies:
-            values = captures if captures is not None else repeat(name)
-            devices = MappingProxyType({d.name: (d._replace(url=found) if kind == 'wild' else
-                                                 d._replace(url=_substitute(d.url, values))
-                                                 if kind == 'subst' else d)
-                                        for d, kind in templates})
-            place, attach = _placement(node, devices)
-        else:
-            devices, (place, attach) = fixed_devices, fixed_place
-        yield Instance(name, node.name,
-                       Exec(exec_url, node.exec.args, node.exec.env, node.exec.name or name),
-                       devices, tuple(ins[name]), tuple(outs[name]), place, attach,
-                       node.location, node.replicate)
+        devices = fixed
+        if varying:
+            values = iter(captures) if captures is not None else repeat(name)
+            devices = dict(fixed)
+            for device_name, device, rest, vary in varying:
+                url = found if vary == 'wild' else vary(values)
+                devices[device_name] = new(Device, (device_name, url, *rest))
+            devices = MappingProxyType(devices)
+        yield new(Instance, (
+            name, node.name, new(Exec, (exec_url, spec.args, spec.env, spec.name or name)),
+            devices, tuple(ins.get(name, no_channels)), tuple(outs.get(name, no_channels)),
+            devices[attach].url if attach else None, attach, node.location, node.replicate))
 
 
 def expand(job, *, account, list_objects, list_containers=None,
@@ -182,10 +191,26 @@ def expand(job, *, account, list_objects, list_containers=None,
     problems.raise_if_any()
     names = {node: [name for name, _, _ in member] for node, member in members.items()}
     ins, outs = build_channels(job, names, max_channels)
-    instances = []
-    for node in job.nodes:
-        instances.extend(_instances_of(node, account, members[node.name], ins, outs))
-    return Plan(tuple(instances))
+    with _gc_paused():
+        instances = []
+        for node in job.nodes:
+            instances.extend(_instances_of(node, account, members[node.name], ins, outs))
+        return Plan(tuple(instances))
+
+
+@contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector around the pure-CPU build loop (no I/O, no
+    yielding to other green threads inside): a big plan is made of many small acyclic
+    immutable values, and collections triggered while they accumulate would otherwise cost
+    more than building them.  Restores the previous state."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _check_names(problems, job, members):
