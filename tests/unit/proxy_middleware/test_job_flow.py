@@ -16,7 +16,6 @@ from tests.unit.fake_swift import FakeAuth, FakeSwift, call_app
 from tests.unit.object_middleware.test_object_filter import FakeLocalObjects, FakeRunner
 from zerocloud import object_middleware, proxy_middleware
 from zerocloud.object_middleware.config import ObjectConfig
-from zerocloud.proxy_middleware import dispatch
 from zerocloud.proxy_middleware.config import ProxyConfig
 
 EXE = b'\x7fELF job flow executable'

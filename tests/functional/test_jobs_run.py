@@ -1,0 +1,107 @@
+"""Jobs that really run in the sandbox on the all-in-one cluster (issue 5, "What it must show").
+
+These need the sandbox supervisor (``zerocloud.sandbox.start_supervisor``/``SupervisorClient``):
+without it every session reports an error and these tests FAIL (they never skip).
+"""
+import uuid
+
+import pytest
+
+from tests.functional.test_jobs_checks import post_job
+
+
+@pytest.fixture(scope='module')
+def stage(cluster, c_program):
+    conn = cluster.connection()
+    container = 'zcrun-' + uuid.uuid4().hex
+    conn.put_container(container)
+    conn.put_object(container, 'in.txt', b'alpha\nbeta\n', content_type='text/plain',
+                    headers={'X-Object-Meta-Color': 'blue'})
+    for name in ('sb_args', 'sb_cat', 'sb_exit', 'sb_int80'):
+        with open(c_program(name), 'rb') as handle:
+            conn.put_object(container, name, handle.read(),
+                            content_type='application/x-nexe')
+    conn.put_object(container, 'script.py', b'import sys\nsys.stdout.write(sys.stdin.read()'
+                    b'.upper())\nsys.stderr.write("py-err")\n')
+    return container
+
+
+def node(container, exe, devices, args=(), env=None):
+    return [{'name': 'job', 'exec': {'path': 'swift://~/%s/%s' % (container, exe),
+                                     'args': list(args), 'env': env or {}},
+             'devices': devices}]
+
+
+def stdin_of(container):
+    return {'name': 'stdin', 'path': 'swift://~/%s/in.txt' % container}
+
+
+def test_c_program_reads_its_object_and_answers(cluster, stage):
+    resp = post_job(cluster, node(stage, 'sb_cat', [stdin_of(stage), {'name': 'stdout'},
+                                                    {'name': 'stderr'}]))
+    assert resp.status_code == 200, resp.text
+    assert resp.headers['X-Nexe-Status'] == 'ok', resp.headers
+    assert resp.content == b'alpha\nbeta\n'
+    assert resp.headers['X-Nexe-Retcode'] == '0'
+    assert resp.headers['X-Nexe-Colocated'] == '1'
+
+
+def test_session_ran_on_a_server_holding_the_object(cluster, stage):
+    resp = post_job(cluster, node(stage, 'sb_cat', [stdin_of(stage), {'name': 'stdout'}]))
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok', resp.headers
+    ran_on = resp.headers['X-Nexe-Node']  # set by the object server that ran the session
+    url, _ = cluster.auth()
+    account = url.rstrip('/').rsplit('/', 1)[1]
+    from swift.common.ring import Ring
+    _, nodes = Ring(cluster.etc_dir, ring_name='object').get_nodes(account, stage, 'in.txt')
+    assert ran_on in {'%s:%s' % (n['ip'], n['port']) for n in nodes}
+    assert resp.headers['X-Nexe-Colocated'] == '1'
+
+
+def test_stdout_to_a_new_object_with_type_and_meta(cluster, stage):
+    devices = [stdin_of(stage), {'name': 'stdout', 'path': 'swift://~/%s/copy' % stage,
+                                 'content_type': 'text/x-copy', 'meta': {'Origin': 'job'}}]
+    resp = post_job(cluster, node(stage, 'sb_cat', devices))
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok', resp.headers
+    headers, body = cluster.connection().get_object(stage, 'copy')
+    assert body == b'alpha\nbeta\n' and headers['content-type'] == 'text/x-copy'
+    assert headers['x-object-meta-origin'] == 'job'
+
+
+def test_args_env_and_cgi_environment_arrive(cluster, stage):
+    resp = post_job(cluster, node(stage, 'sb_args', [stdin_of(stage), {'name': 'stdout'}],
+                                  args=['one', 'two'], env={'SB_EXIT': '7', 'K': 'v'}))
+    assert resp.status_code == 200, resp.text
+    argv, _, environ = resp.content.partition(b'\0\0')
+    assert argv.split(b'\0')[1:] == [b'one', b'two']
+    env = dict(item.split(b'=', 1) for item in environ.split(b'\0') if b'=' in item)
+    assert env[b'K'] == b'v' and env[b'REQUEST_METHOD'] == b'POST'
+    assert env[b'SCRIPT_NAME'] == b'job' and env[b'LOCAL_OBJECT'] == b'on'
+    assert env[b'LOCAL_HTTP_X_OBJECT_META_COLOR'] == b'blue'
+    assert env[b'LOCAL_PATH_INFO'].endswith(b'/%s/in.txt' % stage.encode())
+    assert resp.headers['X-Nexe-Retcode'] == '7'
+
+
+def test_python_script_runs_through_the_python_image(cluster, stage):
+    job = [{'name': 'py', 'exec': {'path': 'file://python:python',
+                                   'args': ['/dev/script']},
+            'devices': [stdin_of(stage), {'name': 'stdout'}, {'name': 'stderr'},
+                        {'name': 'script', 'path': 'swift://~/%s/script.py' % stage},
+                        {'name': 'python'}]}]
+    resp = post_job(cluster, job)
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok', resp.headers
+    assert resp.content == b'ALPHA\nBETA\npy-err'
+
+
+def test_rejected_executable_reports_validation(cluster, stage):
+    resp = post_job(cluster, node(stage, 'sb_int80', [stdin_of(stage), {'name': 'stdout'}]))
+    assert resp.status_code == 200
+    assert resp.headers['X-Nexe-Validation'] == '1'
+    assert b'RAN' not in resp.content
+
+
+def test_failed_session_publishes_nothing(cluster, stage):
+    devices = [stdin_of(stage), {'name': 'stdout', 'path': 'swift://~/%s/never' % stage}]
+    post_job(cluster, node(stage, 'sb_int80', devices))
+    with pytest.raises(Exception):
+        cluster.connection().head_object(stage, 'never')
