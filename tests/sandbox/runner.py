@@ -115,14 +115,14 @@ def build_command(program, args, paths, env, timeout, memory, max_output, extra)
 def run_sandboxed(program, args=(), *, workdir, stdin=None, input=None, script=None,
                   env=None, timeout=DEFAULT_TIMEOUT_SECONDS, memory=None, max_output=None,
                   ins=None, outs=(), output=False, extra_options=(), cli_stdin=None,
-                  popen_kwargs=None):
+                  popen_kwargs=None, margin=CLI_MARGIN_SECONDS):
     """Run ``program`` with ``args`` in the sandbox through the CLI and return a Result.
 
     ``workdir`` is a fresh directory for the channel files (pytest's ``tmp_path``);
     ``ins`` maps names to channel values for ``/dev/in/NAME``; ``outs`` lists the names of
     ``/dev/out/NAME`` channels; ``output=True`` gives ``/dev/output``.  ``cli_stdin`` is the
     CLI process's own stdin (default ``/dev/null``).  Raises :class:`SandboxHung` if the CLI
-    runs longer than ``timeout + CLI_MARGIN_SECONDS``.
+    runs longer than ``timeout + margin`` seconds.
     """
     workdir = os.fspath(workdir)
     paths = {
@@ -140,11 +140,11 @@ def run_sandboxed(program, args=(), *, workdir, stdin=None, input=None, script=N
     started = time.monotonic()
     try:
         done = subprocess.run(cmd, stdin=cli_stdin if cli_stdin is not None else subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout + CLI_MARGIN_SECONDS,
+                              capture_output=True, timeout=timeout + margin,
                               cwd=workdir, **(popen_kwargs or {}))
     except subprocess.TimeoutExpired as exc:
         raise SandboxHung('zerocloud run did not return within %.0fs (session timeout %ss): %s'
-                          % (timeout + CLI_MARGIN_SECONDS, timeout, ' '.join(cmd))) from exc
+                          % (timeout + margin, timeout, ' '.join(cmd))) from exc
     elapsed = time.monotonic() - started
     return Result(report=_load_report(paths['report']),
                   stdout=_read_if_exists(paths['stdout']) or b'',

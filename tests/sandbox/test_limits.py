@@ -1,0 +1,120 @@
+"""Resource limits: every kind of abuse ends with the right status, in time, leaving nothing.
+
+Each run is bounded by the CLI subprocess timeout ``timeout + LIMIT_MARGIN`` (a generous
+bound, not a timing measurement): a session the sandbox fails to stop fails the test with
+``SandboxHung``.  Every abusive program carries a unique token in its arguments so the test can
+scan ``/proc`` for processes that outlived their session.
+"""
+import resource
+
+import pytest
+
+from tests.sandbox.checks import assert_ran_ok, assert_status, processes_with
+
+LIBCS = ('glibc', 'musl')
+#: seconds the CLI may take beyond the session's own wall-clock limit
+LIMIT_MARGIN = 5.0
+MEMORY_LIMIT = 64 << 20
+OUTPUT_LIMIT = 1 << 20
+PAGE = 4096
+TIMEOUT = 2.0
+
+
+def assert_no_leftovers(result, token):
+    leftovers = processes_with(token.encode())
+    assert not leftovers, 'processes survived the session: %s\n%s' % (leftovers,
+                                                                      result.describe())
+
+
+def touched_mib(stdout):
+    return [int(line.split()[1]) for line in stdout.splitlines() if line.startswith(b'touched ')]
+
+
+@pytest.mark.parametrize('libc', LIBCS)
+def test_memory_bomb_ends_with_memory_limit(sb, run_sandboxed, token, libc):
+    result = run_sandboxed(sb('sb_limits', libc), ('membomb', token), memory=MEMORY_LIMIT,
+                           timeout=10, margin=LIMIT_MARGIN)
+    assert_status(result, 'memory-limit')
+    assert result.report.get('reason'), result.describe()
+    assert touched_mib(result.stdout), 'the bomb never ran\n' + result.describe()
+    assert max(touched_mib(result.stdout)) << 20 <= MEMORY_LIMIT
+    assert_no_leftovers(result, token)
+
+
+def test_fork_bomb_is_contained(sb, run_sandboxed, token):
+    result = run_sandboxed(sb('sb_limits'), ('forkbomb', token), timeout=TIMEOUT,
+                           margin=LIMIT_MARGIN)
+    assert_status(result, 'timeout', 'cpu-limit', 'seccomp')
+    assert_no_leftovers(result, token)
+
+
+@pytest.mark.parametrize('libc', LIBCS)
+def test_cpu_loop_is_stopped(sb, run_sandboxed, token, libc):
+    result = run_sandboxed(sb('sb_limits', libc), ('cpu', token), timeout=TIMEOUT,
+                           margin=LIMIT_MARGIN)
+    assert_status(result, 'timeout', 'cpu-limit')
+    assert result.exit_code != 0, 'a stopped session must not look like success'
+    assert_no_leftovers(result, token)
+
+
+def test_sleep_forever_times_out(sb, run_sandboxed, token):
+    result = run_sandboxed(sb('sb_limits', 'musl'), ('sleep', token), timeout=TIMEOUT,
+                           margin=LIMIT_MARGIN)
+    assert_status(result, 'timeout')
+    assert result.report['wall_seconds'] >= TIMEOUT * 0.9, result.describe()
+    assert result.exit_code != 0
+    assert_no_leftovers(result, token)
+
+
+@pytest.mark.parametrize('channel', ['/dev/stdout', '/dev/output', '/dev/out/flood'])
+def test_output_flood_stops_at_the_limit(sb, run_sandboxed, tmp_path, token, channel):
+    result = run_sandboxed(sb('sb_limits'), ('flood', channel, token), output=True,
+                           outs=('flood',), max_output=OUTPUT_LIMIT, timeout=10,
+                           margin=LIMIT_MARGIN)
+    assert_status(result, 'output-limit')
+    written = {'/dev/stdout': result.stdout, '/dev/output': result.output,
+               '/dev/out/flood': result.outs['flood']}[channel] or b''
+    assert len(written) <= OUTPUT_LIMIT + PAGE, 'channel grew past its limit'
+    assert set(written) <= {ord('F')}
+    assert_no_leftovers(result, token)
+
+
+def test_python_output_flood_stops_at_the_limit(run_python):
+    result = run_python("""
+        import sys
+        while True:
+            sys.stdout.write('F' * 65536)
+        """, max_output=OUTPUT_LIMIT, timeout=20, margin=LIMIT_MARGIN)
+    assert_status(result, 'output-limit')
+    assert len(result.stdout) <= OUTPUT_LIMIT + PAGE
+
+
+def test_python_cpu_loop_is_stopped(run_python):
+    result = run_python('while True:\n    pass\n', timeout=TIMEOUT, margin=LIMIT_MARGIN)
+    assert_status(result, 'timeout', 'cpu-limit')
+
+
+def raise_open_files_limit():
+    """Run in the CLI process: lift its own soft RLIMIT_NOFILE to the hard limit, so a jail
+    that forgets to set its own limit shows it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@pytest.mark.parametrize('libc', LIBCS)
+def test_fd_exhaustion_is_bounded(sb, run_sandboxed, token, libc):
+    result = run_sandboxed(sb('sb_limits', libc), ('fds', token), timeout=10,
+                           margin=LIMIT_MARGIN, popen_kwargs={'preexec_fn': raise_open_files_limit})
+    assert_ran_ok(result)
+    count, err = result.stdout.split()[1], result.stdout.split()[3]
+    assert int(err) == 24, 'expected EMFILE\n' + result.describe()
+    assert int(count) <= 4096, 'open files not limited by the jail\n' + result.describe()
+    assert_no_leftovers(result, token)
+
+
+def test_sandbox_still_healthy_after_abuse(sb, run_sandboxed, token):
+    for libc in LIBCS:
+        result = run_sandboxed(sb('sb_cat', libc), (), stdin=b'still alive\n')
+        assert_ran_ok(result)
+        assert result.stdout == b'still alive\n'
+    assert processes_with(b'sb_limits-') == [], 'an abusive session is still running'
