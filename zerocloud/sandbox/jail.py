@@ -6,12 +6,14 @@ the program or reports why it could not over the status pipe and exits with code
 
 Steps, each failing closed:
 
-1. wait until the parent wrote the uid/gid maps, become root of the new user namespace;
+1. wait until the parent wrote the uid/gid maps (the jail's root is the supervisor's own
+   uid outside, without any capability once set-up ends);
 2. make every mount private, mount an empty tmpfs as the new root, create ``/dev/<channel>``
-   for each channel: a bind of the channel's regular file (from ``/proc/self/fd/N``,
-   read-only unless writable, always ``nosuid,nodev,noexec``) or a FIFO that the supervisor
-   pumps for pipes and sockets; bind every image read-only; ``pivot_root`` and detach the old
-   root; remount the root read-only;
+   for each channel: the channel's regular file (a detached bind mount the parent made from
+   the fd with ``open_tree`` and marked read-only unless writable, always
+   ``nosuid,nodev,noexec``) or a FIFO that the supervisor pumps for pipes and sockets;
+   attach every image (read-only); ``pivot_root`` and detach the old root; remount the root
+   read-only;
 3. tell the parent the FIFOs exist, wait for it to open their other ends, then open the
    standard channels through their ``/dev`` paths onto fds 0, 1, 2 (so even those fds live on
    ``noexec`` mounts);
@@ -23,6 +25,7 @@ Steps, each failing closed:
    fd: the supervisor lets exactly that exec through.
 """
 import dataclasses
+import fcntl
 import os
 import resource
 import signal
@@ -33,20 +36,15 @@ from zerocloud.sandbox import linux
 STAGING_DIR = '/tmp'        # any directory: the tmpfs hides it only in the session's mounts
 OLD_ROOT = '.old-root'
 EXIT_JAIL_FAILED = 126
-STATVFS_TO_MOUNT = ((os.ST_RDONLY, linux.MS_RDONLY), (os.ST_NOSUID, linux.MS_NOSUID),
-                    (os.ST_NODEV, linux.MS_NODEV), (os.ST_NOEXEC, linux.MS_NOEXEC),
-                    (1024, 1024), (2048, 2048), (4096, 1 << 21))   # noatime, nodiratime, relatime
 SAFE_FLAGS = linux.MS_NOSUID | linux.MS_NODEV
 
 
 @dataclasses.dataclass(frozen=True)
 class Bind:
-    """Show ``/proc/self/fd/<fd>`` at ``target``: a file or directory, maybe read-only."""
+    """Attach the detached mount ``fd`` (prepared by the parent) at ``target``."""
     fd: int
     target: str
     directory: bool
-    writable: bool = False
-    executable: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +53,7 @@ class JailPlan:
     binds: tuple                 # Bind, in mount order
     fifos: tuple                 # jail paths of FIFOs (pipe and socket channels)
     symlinks: tuple              # (jail path, link text)
-    std_opens: tuple             # (fd number 0-2, jail path, os.open flags)
+    std_opens: tuple             # (fd 0-2, jail path, os.open flags, host fd or None)
     exec_fd: int
     argv: tuple
     env: tuple                   # 'K=V' strings
@@ -137,24 +135,34 @@ def _bind(sys, bind, target):
         os.makedirs(target, mode=0o755, exist_ok=True)
     elif not os.path.exists(target):
         os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
-    source = '/proc/self/fd/%d' % bind.fd
-    sys.mount(source, target, None, linux.MS_BIND | (linux.MS_REC if bind.directory else 0))
-    flags = linux.MS_REMOUNT | linux.MS_BIND | SAFE_FLAGS
-    for statvfs_flag, mount_flag in STATVFS_TO_MOUNT:  # keep locked flags of the source
-        if os.statvfs(target).f_flag & statvfs_flag:
-            flags |= mount_flag
-    if not bind.writable:
-        flags |= linux.MS_RDONLY
-    if not bind.executable:
-        flags |= linux.MS_NOEXEC
-    sys.mount(None, target, None, flags)
+    sys.attach(bind.fd, target)
 
 
 def _open_std_channels(plan):
-    for fd_number, path, flags in plan.std_opens:
-        fd = os.open(path, flags)
-        if fd != fd_number:
-            os.dup2(fd, fd_number)
+    """Put the standard channels on fds 0-2.
+
+    A write-only host file keeps its own open file description (shared offset, so a shell's
+    ``> file`` sequence stays intact; a write-only fd can be neither mapped nor executed).
+    Anything readable is reopened through its ``noexec`` jail path (so it can never be
+    mapped executable), keeping the offset and ``O_APPEND``.
+    """
+    opened = []
+    for fd_number, path, flags, original in plan.std_opens:
+        if original is not None and \
+                fcntl.fcntl(original, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
+            opened.append((fd_number, os.dup(original)))
+            continue
+        fd = os.open(path, flags | os.O_CLOEXEC)
+        if original is not None:
+            if fcntl.fcntl(original, fcntl.F_GETFL) & os.O_APPEND:
+                fcntl.fcntl(fd, fcntl.F_SETFL, os.O_APPEND)
+            else:
+                os.lseek(fd, os.lseek(original, 0, os.SEEK_CUR), os.SEEK_SET)
+        opened.append((fd_number, fd))
+    for fd_number, fd in opened:
+        os.dup2(fd, fd_number)
+    for _fd_number, fd in opened:
+        if fd not in (0, 1, 2):
             os.close(fd)
 
 

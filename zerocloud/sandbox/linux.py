@@ -50,7 +50,16 @@ AT_EMPTY_PATH = 0x1000
 
 NR = {'clone': 56, 'mount': 165, 'umount2': 166, 'pivot_root': 155, 'seccomp': 317,
       'pidfd_open': 434, 'pidfd_send_signal': 424, 'pidfd_getfd': 438,
-      'close_range': 436, 'execveat': 322, 'capset': 126}
+      'close_range': 436, 'execveat': 322, 'capset': 126, 'open_tree': 428,
+      'move_mount': 429, 'mount_setattr': 442}
+OPEN_TREE_CLONE = 1
+AT_FDCWD = -100
+AT_RECURSIVE = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH = 4
+MOUNT_ATTR_RDONLY = 1
+MOUNT_ATTR_NOSUID = 2
+MOUNT_ATTR_NODEV = 4
+MOUNT_ATTR_NOEXEC = 8
 
 
 class _SockFprog(ctypes.Structure):
@@ -98,6 +107,35 @@ class Syscalls:
         if result != 0:
             err = ctypes.get_errno()
             raise OSError(err, 'mount %s on %s: %s' % (source, target, os.strerror(err)))
+
+    def detached_copy(self, fd=None, path=None, recursive=False, attributes=0):
+        """A detached bind mount (``open_tree(OPEN_TREE_CLONE)``) of an fd or a path.
+
+        ``attributes`` (``MOUNT_ATTR_*``) are set on the copy here, by the privileged
+        parent; the jail then only moves it into place (:meth:`attach`).  Returns its fd.
+        """
+        flags = OPEN_TREE_CLONE | os.O_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+        if fd is None:
+            tree = self._call('open_tree', ctypes.c_int(AT_FDCWD), os.fsencode(path),
+                              ctypes.c_uint(flags))
+        else:
+            tree = self._call('open_tree', ctypes.c_int(fd), b'',
+                              ctypes.c_uint(flags | AT_EMPTY_PATH))
+        if attributes:
+            attr = (ctypes.c_uint64 * 4)(attributes, 0, 0, 0)
+            try:
+                self._call('mount_setattr', ctypes.c_int(tree), b'',
+                           ctypes.c_uint(AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)),
+                           ctypes.byref(attr), ctypes.c_size_t(32))
+            except OSError:
+                os.close(tree)
+                raise
+        return tree
+
+    def attach(self, tree_fd, target):
+        """Move a detached mount (from :meth:`detached_copy`) onto ``target``."""
+        self._call('move_mount', ctypes.c_int(tree_fd), b'', ctypes.c_int(AT_FDCWD),
+                   os.fsencode(target), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))
 
     def umount2(self, target, flags):
         self._call('umount2', os.fsencode(target), ctypes.c_int(flags))

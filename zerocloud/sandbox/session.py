@@ -1,0 +1,307 @@
+"""Run one session: prepare, validate, clone into the jail, monitor, report.
+
+:class:`SessionRunner` holds what is shared between sessions of one process: the compiled
+seccomp filters and the validation verdict cache.  ``runner.run(spec, fds)`` runs one
+session to its end and returns a :class:`~zerocloud.sandbox.report.Report`; it never raises
+for a bad spec or a failed session (those become reports).  It must be called from a
+single-threaded process (it clones without Python's fork hooks): the supervisor and
+``run_local`` do so.
+
+Channels: a regular-file fd is bound into the jail directly (zero-copy; random access;
+writable ones limited by ``RLIMIT_FSIZE`` and checked by size afterwards); any other fd (pipe,
+socket, terminal) is pumped through a FIFO by :mod:`zerocloud.sandbox.monitor`.
+
+Accounting: ``sys``/``user`` are exact (``wait4``); ``reads/rbytes/writes/wbytes`` come from
+the program's ``/proc/<pid>/io`` (``syscr/rchar/syscw/wchar``: every read/write call the
+process made, including those of the Python interpreter itself), minus the network bytes;
+``nrbytes``/``nwbytes`` are exact pump counts on network channels and ``nreads``/``nwrites``
+count pump moves (an approximation of the program's calls).
+"""
+import contextlib
+import os
+import resource
+import selectors
+import shutil
+import stat
+import tempfile
+import time
+
+from zerocloud.sandbox import images
+from zerocloud.sandbox import jail
+from zerocloud.sandbox import linux
+from zerocloud.sandbox import monitor
+from zerocloud.sandbox.outcome import StartedSession
+from zerocloud.sandbox import report as rpt
+from zerocloud.sandbox import seccomp_policy
+from zerocloud.sandbox import validate
+from zerocloud.sandbox.spec import SpecError, STD_DEVICES
+
+SAFE_ATTRS = linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV | linux.MOUNT_ATTR_NOEXEC
+SETUP_TIMEOUT_SECONDS = 5.0
+STD_FD = {'stdin': 0, 'stdout': 1, 'stderr': 2}
+
+
+class SessionFailed(Exception):
+    """The session cannot run; ``status`` and the message go into the report."""
+
+    def __init__(self, status, message, validation=rpt.VALIDATION_NOT_CHECKED, reasons=()):
+        super().__init__(message)
+        self.status = status
+        self.validation = validation
+        self.reasons = tuple(reasons)
+
+
+class SessionRunner:
+    """Runs sessions in this process (see the module docstring)."""
+
+    def __init__(self, verdicts=None, workdir=None):
+        self.sys = linux.Syscalls()
+        self.bpf = seccomp_policy.compile_all()
+        self.verdicts = verdicts if verdicts is not None else validate.VerdictCache()
+        self.workdir = workdir
+
+    def run(self, spec, fds):
+        """Run ``spec`` with channel ``fds`` (channel order) and return its Report."""
+        started = time.monotonic()
+        with contextlib.ExitStack() as cleanup:
+            try:
+                prepared = self._prepare(spec, list(fds), cleanup)
+                result = self._launch(spec, prepared, cleanup)
+            except SessionFailed as exc:
+                return rpt.Report(status=exc.status, reason=str(exc),
+                                  validation=exc.validation, validation_reasons=exc.reasons,
+                                  wall_seconds=time.monotonic() - started)
+            except (SpecError, images.ImageError) as exc:
+                return rpt.Report(status=rpt.STATUS_ERROR, reason=str(exc),
+                                  wall_seconds=time.monotonic() - started)
+        return result.report(time.monotonic() - started)
+
+    # -- preparation -------------------------------------------------------------------
+    def _prepare(self, spec, fds, cleanup):
+        if len(fds) != len(spec.channels):
+            raise SpecError('got %d fds for %d channels' % (len(fds), len(spec.channels)))
+        image_dirs = {}
+        mounts, symlinks = [], []
+        workdir = None
+        for image in spec.images:
+            if image.name == images.PYTHON_IMAGE and not image.host_path:
+                continue
+            if workdir is None and not os.path.isdir(image.host_path):
+                workdir = tempfile.mkdtemp(prefix='zerocloud-', dir=self.workdir)
+                cleanup.callback(shutil.rmtree, workdir, True)
+            image_dirs[image.name] = images.materialize(image.host_path, workdir)
+            layout = images.image_layout(image_dirs[image.name], image.mount_point)
+            mounts.extend(layout[0])
+            symlinks.extend(layout[1])
+        program = images.resolve_program(spec, image_dirs)
+        if program.policy == 'python' or any(i.name == images.PYTHON_IMAGE and not i.host_path
+                                             for i in spec.images):
+            layout = images.python_image_layout()
+            mounts.extend(layout[0])
+            symlinks.extend(layout[1])
+        exec_fd, verdict = self._open_program(program, spec, cleanup)
+        self._check_input_sizes(spec, fds)
+        return {'program': program, 'exec_fd': exec_fd, 'verdict': verdict, 'fds': fds,
+                'mounts': mounts, 'symlinks': symlinks}
+
+    def _open_program(self, program, spec, cleanup):
+        fd = os.open(program.host_path, os.O_RDONLY | os.O_CLOEXEC)
+        cleanup.callback(os.close, fd)
+        if program.trusted:
+            verdict = validate.not_checked()
+        else:
+            with open(fd, 'rb', closefd=False) as f:
+                data = f.read(spec.limits.memory_bytes + 1)
+            verdict = self.verdicts.check(data)
+            if verdict.state == rpt.VALIDATION_REJECTED:
+                raise SessionFailed(rpt.STATUS_VALIDATION,
+                                    'validation: %s' % '; '.join(verdict.reasons[:3]),
+                                    verdict.state, verdict.reasons)
+        if not os.fstat(fd).st_mode & stat.S_IXOTH:
+            fd = self._executable_copy(fd, cleanup)
+        return fd, verdict
+
+    @staticmethod
+    def _executable_copy(fd, cleanup):
+        """A world-executable in-memory copy (the jail's root is "nobody" outside)."""
+        copy = os.memfd_create('program', os.MFD_CLOEXEC)
+        cleanup.callback(os.close, copy)
+        os.lseek(fd, 0, os.SEEK_SET)
+        while os.sendfile(copy, fd, None, 1 << 24):
+            pass
+        os.fchmod(copy, 0o555)
+        return copy
+
+    @staticmethod
+    def _check_input_sizes(spec, fds):
+        limit = spec.limits.max_input_bytes
+        for channel, fd in zip(spec.channels, fds):
+            st = os.fstat(fd)
+            if channel.readable and stat.S_ISREG(st.st_mode) and st.st_size > limit:
+                raise SessionFailed(rpt.STATUS_INPUT_LIMIT,
+                                    'input-limit: /dev/%s has %d bytes, limit %d'
+                                    % (channel.device, st.st_size, limit))
+
+    # -- launch ------------------------------------------------------------------------
+    def _launch(self, spec, prepared, cleanup):
+        fds = prepared['fds']
+        plan, pumped = _plan(spec, prepared, self._detached_mounts(spec, prepared, cleanup))
+        p2c_read, p2c_write = os.pipe2(os.O_CLOEXEC)
+        c2p_read, c2p_write = os.pipe2(os.O_CLOEXEC)
+        plan = plan.__class__(**{**plan.__dict__, 'bpf': self.bpf[prepared['program'].policy],
+                                 'from_parent': p2c_read, 'to_parent': c2p_write})
+        pid = self.sys.clone_into_namespaces()
+        if pid == 0:
+            jail.enter(plan, self.sys)
+            os._exit(jail.EXIT_JAIL_FAILED)
+        os.close(p2c_read)
+        os.close(c2p_write)
+        cleanup.callback(os.close, p2c_write)
+        cleanup.callback(os.close, c2p_read)
+        pidfd = self.sys.pidfd_open(pid)
+        cleanup.callback(os.close, pidfd)
+        session = StartedSession(spec, pid, pidfd, prepared['verdict'], fds)
+        cleanup.callback(session.reap)
+        listener, pumps = self._handshake(session, pumped, p2c_write, c2p_read, cleanup)
+        session.monitor = monitor.Monitor(self.sys, pid, pidfd, listener, c2p_read, pumps,
+                                          spec.limits.wall_seconds)
+        session.monitor.run()
+        session.reap()
+        return session
+
+    def _detached_mounts(self, spec, prepared, cleanup):
+        """Detached, flagged bind mounts: ``{device or jail path: tree fd}``."""
+        trees = {}
+        try:
+            for channel, fd in zip(spec.channels, prepared['fds']):
+                if jail.is_regular_file(fd):
+                    flags = SAFE_ATTRS | (0 if channel.writable else linux.MOUNT_ATTR_RDONLY)
+                    trees[channel.device] = self.sys.detached_copy(fd=fd, attributes=flags)
+                    cleanup.callback(os.close, trees[channel.device])
+            for mount in prepared['mounts']:
+                flags = linux.MOUNT_ATTR_RDONLY | linux.MOUNT_ATTR_NOSUID | \
+                    linux.MOUNT_ATTR_NODEV | (0 if mount.executable else linux.MOUNT_ATTR_NOEXEC)
+                trees[mount.jail_path] = self.sys.detached_copy(
+                    path=mount.host_path, recursive=mount.directory, attributes=flags)
+                cleanup.callback(os.close, trees[mount.jail_path])
+        except OSError as exc:
+            raise SessionFailed(rpt.STATUS_ISOLATION, 'isolation: cannot prepare mounts: %s'
+                                % exc)
+        return trees
+
+    def _handshake(self, session, pumped, to_child, from_child, cleanup):
+        """Write the id maps, open the FIFO ends, take the seccomp listener."""
+        try:
+            _write_id_maps(session.pid)
+            os.write(to_child, b'M')
+            _expect(from_child, b'R')
+            pumps = []
+            for channel, client_fd in pumped:
+                fifo = os.open('/proc/%d/root/dev/%s' % (session.pid, channel.device),
+                               os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+                limit = (session.spec.limits.max_input_bytes if channel.readable
+                         else session.spec.limits.max_output_bytes)
+                pump = monitor.Pump(channel, client_fd, fifo, limit)
+                cleanup.callback(pump.close)
+                pumps.append(pump)
+            os.write(to_child, b'G')
+            line = _read_line(from_child)
+            if not line.startswith(b'L'):
+                raise OSError('jail set-up failed: %s' % line[1:].decode(errors='replace'))
+            listener = self.sys.pidfd_getfd(session.pidfd, int(line[1:]))
+            cleanup.callback(os.close, listener)
+            os.write(to_child, b'A')
+            return listener, pumps
+        except OSError as exc:
+            self.sys.pidfd_kill(session.pidfd)
+            raise SessionFailed(rpt.STATUS_ISOLATION, 'isolation: %s' % (
+                exc.strerror if isinstance(exc.strerror, str) and exc.errno is None
+                else exc))
+
+
+def _expect(fd, token):
+    if not _wait_readable(fd):
+        raise OSError('jail set-up timed out')
+    got = os.read(fd, 1)
+    if got != token:
+        rest = _read_line(fd) if got == b'E' else b''
+        raise OSError('jail set-up failed: %s' % (rest.decode(errors='replace').strip()
+                                                  or 'child exited'))
+
+
+def _wait_readable(fd):
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        return bool(selector.select(SETUP_TIMEOUT_SECONDS))
+
+
+def _read_line(fd):
+    data = b''
+    while not data.endswith(b'\n'):
+        if not _wait_readable(fd):
+            break
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _write_id_maps(pid):
+    # The jail's root is our own uid outside (so it opens the channel files the supervisor's
+    # user owns); it holds no capability once set-up ends and no_new_privs forbids gaining any.
+    outside_uid, outside_gid = os.geteuid(), os.getegid()
+    with open('/proc/%d/setgroups' % pid, 'w') as f:
+        f.write('deny')
+    with open('/proc/%d/uid_map' % pid, 'w') as f:
+        f.write('0 %d 1' % outside_uid)
+    with open('/proc/%d/gid_map' % pid, 'w') as f:
+        f.write('0 %d 1' % outside_gid)
+
+
+def _plan(spec, prepared, trees):
+    """The JailPlan (without sync fds) and the list of (channel, fd) to pump."""
+    binds, fifos, std_opens, pumped = [], [], [], []
+    for channel, fd in zip(spec.channels, prepared['fds']):
+        path = '/dev/' + channel.device
+        original = None
+        if jail.is_regular_file(fd):
+            binds.append(jail.Bind(trees[channel.device], path, False))
+            flags = {'r': os.O_RDONLY, 'w': os.O_WRONLY, 'rw': os.O_RDWR}[channel.access]
+            original = fd
+        else:
+            fifos.append(path)
+            pumped.append((channel, fd))
+            flags = os.O_RDONLY if channel.readable else os.O_WRONLY
+        if channel.device in STD_DEVICES:
+            std_opens.append((STD_FD[channel.device], path, flags, original))
+    for mount in prepared['mounts']:
+        binds.append(jail.Bind(trees[mount.jail_path], mount.jail_path, mount.directory))
+    program = prepared['program']
+    argv = list(spec.argv) or [os.path.basename(spec.program.split(':')[-1])]
+    argv[1:1] = program.interpreter_args
+    env = list(spec.env)
+    if program.policy == 'python':
+        env = [(k, v) for k, v in env if not k.startswith('PYTHON')] + [('PYTHONHASHSEED', '0')]
+    plan = jail.JailPlan(
+        binds=tuple(binds), fifos=tuple(fifos), symlinks=tuple(prepared['symlinks']),
+        std_opens=tuple(std_opens), exec_fd=prepared['exec_fd'], argv=tuple(argv),
+        env=tuple('%s=%s' % pair for pair in env), bpf=b'', rlimits=_rlimits(spec.limits),
+        from_parent=-1, to_parent=-1)
+    return plan, pumped
+
+
+def _rlimits(limits):
+    cpu = max(1, int(-(-limits.cpu_seconds // 1)))
+    return ((resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+            (resource.RLIMIT_CPU, cpu, cpu + 1),
+            (resource.RLIMIT_FSIZE, limits.max_output_bytes + 1, limits.max_output_bytes + 1),
+            (resource.RLIMIT_NOFILE, limits.max_open_files, limits.max_open_files),
+            (resource.RLIMIT_NPROC, limits.max_processes, limits.max_processes),
+            (resource.RLIMIT_CORE, 0, 0))
+
+
+
+def run_local(spec, fds):
+    """Run one session in this (single-threaded) process, without a supervisor."""
+    return SessionRunner().run(spec, fds)
