@@ -80,7 +80,10 @@ KNOWN_SEGMENT_TYPES[0x6474e554] = 'PT_GNU_SFRAME'   # binutils >= 2.40; unknown 
 
 @dataclasses.dataclass(frozen=True)
 class CodeRange:
-    """Bytes that will be mapped executable, at their (link-time) virtual address."""
+    """Bytes that will be mapped executable, at their (link-time) virtual address.
+
+    ``data`` is a memoryview of the file (no copy) when it comes from :func:`check_elf`.
+    """
     vaddr: int
     data: bytes
 
@@ -354,6 +357,7 @@ def _code_ranges(data, header, segments, sections):
     gives floods of false ``in``/``out``/``cli`` hits).
     """
     ranges = []
+    view = memoryview(data)
     excluded = [(0, EHDR.size), (header[5], header[5] + header[10] * PHDR.size)]
     excluded += [(s.offset, s.offset + s.size) for s in sections
                  if s.flags & SHF_ALLOC and not s.flags & SHF_EXECINSTR
@@ -362,7 +366,7 @@ def _code_ranges(data, header, segments, sections):
         if seg.type != PT_LOAD or not seg.flags & PF_X or not seg.filesz:
             continue
         for start, end in _subtract([(seg.offset, seg.offset + seg.filesz)], excluded):
-            ranges.append(CodeRange(seg.vaddr + start - seg.offset, data[start:end]))
+            ranges.append(CodeRange(seg.vaddr + start - seg.offset, view[start:end]))
     return ranges
 
 

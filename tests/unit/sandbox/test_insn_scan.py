@@ -171,3 +171,15 @@ def test_garbage_code_is_bounded_by_the_limits():
     result = scan_bytes(garbage)
     assert result.limits
     assert len(result.rejections) <= insn_scan.MAX_REJECTIONS
+
+
+def test_scan_stops_after_max_instructions_at_the_end_of_a_window():
+    result = scan_bytes(b'\x90' * (3 * insn_scan.WINDOW_BYTES), max_instructions=10)
+    assert result.limits == ('more than 10 instructions of executable code: too large to scan',)
+    assert result.instructions == insn_scan.WINDOW_BYTES
+
+
+def test_memoryview_code_is_scanned_like_bytes():
+    code = NOPS + b'\xcd\x80'
+    result = insn_scan.scan([elf_check.CodeRange(BASE, memoryview(code))])
+    assert [hit.text for hit in result.rejections] == ['int 0x80']
