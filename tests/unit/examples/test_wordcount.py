@@ -12,7 +12,7 @@ import zlib
 import pytest
 
 from tests.unit.examples.wordcount_support import (
-    ROLES, build_c_samples, load_example, python_program, small_corpus)
+    ROLES, WORDCOUNT_DIR, build_c_samples, load_example, python_program, small_corpus)
 
 reference = load_example('reference')
 local = load_example('local')
@@ -220,3 +220,32 @@ def test_every_role_has_a_python_and_a_c_sample():
         assert os.path.exists(python_program(role))
         assert os.path.exists(os.path.join(os.path.dirname(python_program(role)), '..', 'c',
                                            role + '.c'))
+
+
+def test_local_command_line_prints_the_top_words(corpus_files, tmp_path):
+    table = tmp_path / 'table.tsv'
+    done = subprocess.run([sys.executable, os.path.join(WORDCOUNT_DIR, 'local.py'),
+                           '--direct', '--top', '4', '--table', str(table)] + corpus_files,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    expected = reference.count_words(corpus_files)
+    assert done.stdout == reference.format_pairs(reference.top_words(expected, 4))
+    assert local.read_table(str(table)) == dict(expected)
+
+
+def test_local_command_line_reports_errors_without_traceback(tmp_path):
+    done = subprocess.run([sys.executable, os.path.join(WORDCOUNT_DIR, 'local.py'),
+                           '--direct', str(tmp_path / 'missing.txt')],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.startswith('local.py: not a readable file: ')
+    assert 'Traceback' not in done.stderr
+
+
+@pytest.mark.parametrize('size', ['0', 'big', '12X', '-5'])
+def test_corpus_command_line_rejects_a_bad_size(size, tmp_path):
+    done = subprocess.run([sys.executable, os.path.join(WORDCOUNT_DIR, 'corpus.py'),
+                           str(tmp_path), '--size', size],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert 'size must be a positive number of bytes' in done.stderr
