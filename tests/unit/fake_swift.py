@@ -12,7 +12,12 @@ class FakeSwift:
 
     def __init__(self):
         self.responses = {}
+        self.handlers = {}
         self.calls = []
+
+    def handle(self, method, path, handler):
+        """Answer (method, path) with ``handler(req) -> (status, headers, body)``."""
+        self.handlers[(method, path)] = handler
 
     def register(self, method, path, status=200, headers=None, body=b''):
         self.responses[(method, path)] = (status, headers or {}, body)
@@ -21,8 +26,12 @@ class FakeSwift:
         req = swob.Request(env)
         body = env['wsgi.input'].read() if env.get('wsgi.input') else b''
         self.calls.append(Call(req.method, req.path, dict(req.headers), body, env))
-        status, headers, payload = self.responses.get(
-            (req.method, req.path), (404, {}, b'fake swift: not registered\n'))
+        handler = self.handlers.get((req.method, req.path))
+        if handler is not None:
+            status, headers, payload = handler(req)
+        else:
+            status, headers, payload = self.responses.get(
+                (req.method, req.path), (404, {}, b'fake swift: not registered\n'))
         return swob.Response(status=status, headers=headers, body=payload)(env, start_response)
 
 

@@ -9,9 +9,11 @@ from swift.common import swob
 
 from zerocloud import job as joblib
 from zerocloud import wire
-from zerocloud.proxy_middleware import dispatch, sessions
+from zerocloud.proxy_middleware import dispatch, green, sessions
 from zerocloud.proxy_middleware.response import build_response, SessionResult
 from zerocloud.proxy_middleware.swift_access import SwiftAccess
+
+MAX_CONCURRENT_DISPATCH = 64
 
 
 @dataclasses.dataclass
@@ -43,14 +45,21 @@ class JobRun:
         self.route = route
         self.swift = SwiftAccess(services.app, req)
         self.executables = {}
+        self.remote_inputs = {}
 
     def run(self, body):
+        """Plan, check everything, run every session concurrently, publish, respond.
+
+        Outputs are published only when every session of the job succeeded, so a failed job
+        leaves no partial objects (DESIGN decision 4).
+        """
         plan = self._plan(body)
-        prepared = [self._prepare(instance) for instance in plan.instances]
-        results = [self._execute(instance, session, exe, inputs)
-                   for instance, (session, exe, inputs) in zip(plan.instances, prepared)]
-        for instance, result in zip(plan.instances, results):
-            self._publish(instance, result)
+        prepared = [(instance,) + self._prepare(instance) for instance in plan.instances]
+        results = green.map_concurrently(lambda args: self._execute(*args), prepared,
+                                         MAX_CONCURRENT_DISPATCH)
+        if all(result.report.ok for result in results):
+            for result in results:
+                self._publish(result.instance, result)
         return build_response(results)
 
     def _plan(self, body):
@@ -85,10 +94,16 @@ class JobRun:
         for device in instance.devices.values():
             path = sessions.swift_path(device.url)
             if device.access != joblib.WRITABLE and path is not None and path != placement:
-                inputs[device.name] = self.swift.read(path, self.config.max_input_bytes)[0]
+                inputs[device.name] = self._remote_input(path)
         session = sessions.describe(instance, self.req, self.config, placement,
                                     exe_etag=exe[1] if exe else None)
         return session, exe, inputs
+
+    def _remote_input(self, path):
+        """A readable object that is not the co-located one: fetched once per job."""
+        if path not in self.remote_inputs:
+            self.remote_inputs[path] = self.swift.read(path, self.config.max_input_bytes)[0]
+        return self.remote_inputs[path]
 
     def _executable(self, instance):
         path = sessions.swift_path(instance.exec.url)
@@ -123,9 +138,7 @@ class JobRun:
         return SessionResult.from_wire(instance, node, payload)
 
     def _publish(self, instance, result):
-        """PUT the session's swift outputs as the caller, only if it succeeded (S2.7)."""
-        if not result.report.ok:
-            return
+        """PUT the session's swift outputs as the caller (S2.7: min_size, type, meta)."""
         for device in instance.devices.values():
             path = sessions.swift_path(device.url)
             if device.access != joblib.WRITABLE or path is None:

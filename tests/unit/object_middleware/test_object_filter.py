@@ -22,6 +22,7 @@ class FakeRunner:
     def __init__(self):
         self.sessions = []
         self.block = None
+        self.report = Report(status='ok', retcode=3)
 
     def __call__(self, session, executable_path, fds, config):
         self.sessions.append((session, executable_path))
@@ -31,7 +32,7 @@ class FakeRunner:
         os.write(fds['stdout'], b'got:' + data)
         with open(executable_path, 'rb') as handle:
             os.write(fds['stderr'], handle.read())
-        return Report(status='ok', retcode=3)
+        return self.report
 
 
 class FakeLocalObjects:

@@ -4,6 +4,7 @@ The proxy side talks to a fake Swift (listings, HEAD/GET/PUT as the caller) and 
 that points at an eventlet WSGI server running the object filter with a fake sandbox runner.
 """
 import hashlib
+import os
 import json
 
 import eventlet
@@ -168,3 +169,107 @@ def test_forbidden_output_is_403_and_nothing_runs(object_server):
     app = fake_swift()
     _, (status, _, _) = run(app, rings, job(path='swift://~/out/other'))
     assert status == 403 and runner.sessions == []
+
+
+class RecordingApp:
+    """Wraps the object filter to record the size of every EXECUTE body it receives."""
+
+    def __init__(self, app):
+        self.app = app
+        self.body_sizes = []
+
+    def __call__(self, env, start_response):
+        self.body_sizes.append(int(env.get('CONTENT_LENGTH') or 0))
+        return self.app(env, start_response)
+
+
+@pytest.fixture
+def recorded_server(tmp_path):
+    config = ObjectConfig.from_conf({'zerovm_work_dir': str(tmp_path)})
+    runner, local = FakeRunner(), FakeLocalObjects(b'line one\n')
+    app = RecordingApp(object_middleware.ZerocloudObject(
+        FakeSwift(), config, get_logger({}), {'bind_ip': 'obj1', 'bind_port': '6010'},
+        runner=runner, local_objects=local))
+    sock = eventlet.listen(('127.0.0.1', 0))
+    server = eventlet.spawn(eventlet.wsgi.server, sock, app, log=NullLogger(),
+                            log_output=False)
+    yield sock.getsockname()[1], app, runner
+    server.kill()
+
+
+def test_executable_crosses_the_wire_once_for_repeated_runs(recorded_server):
+    port, recorder, runner = recorded_server
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    middleware, (status, _, _) = run(fake_swift(), rings, job())
+    assert status == 200
+    req = swob.Request.blank('/v1/AUTH_test', method='POST', body=job(), headers={
+        'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
+    req.environ['swift.authorize'] = FakeAuth((('POST', '/v1/AUTH_test'),))
+    status, headers, body = call_app(middleware, req)
+    assert status == 200 and body == b'got:line one\n' + EXE
+    first, second = recorder.body_sizes
+    assert first - second >= len(EXE)  # the second dispatch carried no executable
+    assert len(recorder.body_sizes) == 2  # and needed no 409 round trip
+
+
+def test_server_that_lost_its_cache_gets_the_executable_again(recorded_server, tmp_path):
+    port, recorder, runner = recorded_server
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    middleware, (status, _, _) = run(fake_swift(), rings, job())
+    for name in os.listdir(tmp_path / 'executables'):
+        os.unlink(tmp_path / 'executables' / name)
+    req = swob.Request.blank('/v1/AUTH_test', method='POST', body=job(), headers={
+        'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
+    req.environ['swift.authorize'] = FakeAuth((('POST', '/v1/AUTH_test'),))
+    status, headers, body = call_app(middleware, req)
+    assert status == 200 and headers['X-Nexe-Status'] == 'ok'
+    assert len(recorder.body_sizes) == 3  # 409 "need executable", then the full request
+
+
+def listing_pages(names, page):
+    def handler(req):
+        marker = req.params.get('marker', '')
+        remaining = [n for n in names if n > marker][:page]
+        return 200, {'Content-Type': 'application/json'}, json.dumps(
+            [{'name': n} for n in remaining]).encode()
+    return handler
+
+
+def test_wildcards_expand_over_every_listing_page(object_server, monkeypatch):
+    from zerocloud.proxy_middleware import swift_access
+    monkeypatch.setattr(swift_access, 'LISTING_PAGE', 2)
+    port, runner, local = object_server
+    app = fake_swift()
+    names = ['log%d.txt' % i for i in range(5)]
+    app.handle('GET', '/v1/AUTH_test/data', listing_pages(names, 2))
+    for name in names:
+        app.register('HEAD', '/v1/AUTH_test/data/' + name, 200)
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    body = job().replace(b'data/in.txt', b'data/log*.txt')
+    _, (status, headers, _) = run(app, rings, body)
+    assert status == 200, headers
+    assert headers['X-Nexe-System'] == ','.join('grep-%d' % i for i in range(1, 6))
+    assert headers['X-Nexe-Status'] == ','.join(['ok'] * 5)
+    assert sorted(o[4] for o in local.opened) == names
+
+
+def test_failed_session_publishes_no_output(object_server):
+    from zerocloud.sandbox.report import Report
+    port, runner, _ = object_server
+    runner.report = Report(status='timeout', reason='timeout: killed after 10 s')
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    app = fake_swift()
+    _, (status, headers, _) = run(app, rings, job(path='swift://~/out/result'))
+    assert status == 200 and headers['X-Nexe-Status'] == 'timeout: killed after 10 s'
+    assert [c for c in app.calls if c.method == 'PUT'] == []
+
+
+def test_validation_rejection_is_reported(object_server):
+    from zerocloud.sandbox.report import Report
+    port, runner, _ = object_server
+    runner.report = Report(status='validation', reason='executable rejected',
+                           validation=1, validation_reasons=('int 0x80 at 0x401000',))
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    _, (status, headers, _) = run(fake_swift(), rings, job())
+    assert status == 200 and headers['X-Nexe-Validation'] == '1'
+    assert 'int 0x80' in headers['X-Nexe-Error']
