@@ -69,8 +69,17 @@ from zerocloud.job.model import (DEFAULT_SYSIMAGES, DEVICE_MODES, IMAGE, NETWORK
 from zerocloud.job.parse import DEFAULT_MAX_CONFIG_BYTES, decode, parse_job
 from zerocloud.job.urls import ImageUrl, NetUrl, SwiftUrl, ZvmUrl, parse_url
 
+
+
+def load_schema():
+    """The JSON Schema of the job language (``schema.json`` shipped in this package)."""
+    import json
+    from importlib.resources import files
+    return json.loads(files(__name__).joinpath('schema.json').read_text(encoding='utf-8'))
+
+
 __all__ = [
-    'JobError', 'parse_job', 'decode', 'expand', 'find_matches', 'parse_url',
+    'JobError', 'parse_job', 'load_schema', 'decode', 'expand', 'find_matches', 'parse_url',
     'Job', 'Node', 'ExecSpec', 'DeviceSpec', 'Plan', 'Instance', 'Exec', 'Device', 'Channel',
     'SwiftUrl', 'ImageUrl', 'ZvmUrl', 'NetUrl', 'device_access',
     'READABLE', 'WRITABLE', 'IMAGE', 'NETWORK', 'READABLE_DEVICES', 'WRITABLE_DEVICES',

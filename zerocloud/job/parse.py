@@ -151,7 +151,8 @@ def parse_node(problems, where, raw, sysimages):
     if device_result:
         check_device_set(problems, device_result[0], devices, values.get('count') or 1)
         values['devices'] = tuple(device for _, device in devices)
-    if device_result is None or len(values) < 2 or any(v is None for v in values.values()):
+    if (device_result is None or 'name' not in values or 'exec' not in values
+            or any(value is None for value in values.values())):
         return None
     return Node(**values)
 
