@@ -34,6 +34,7 @@ iteration costs ~60 ms on a glibc-static hello, the ``struct`` reader ~2 ms).  A
 line, :func:`check_elf` turns any exception into a reason.
 """
 import bisect
+import collections
 import dataclasses
 import struct
 from typing import Optional
@@ -48,6 +49,8 @@ USER_ADDRESS_LIMIT = 1 << 47
 PAGE_SIZE = 4096
 
 EHDR = struct.Struct('<16sHHIQQQIHHHHHH')
+Header = collections.namedtuple('Header', 'ident type machine version entry phoff shoff flags '
+                                           'ehsize phentsize phnum shentsize shnum shstrndx')
 PHDR = struct.Struct('<IIQQQQQQ')
 SHDR = struct.Struct('<IIQQQQIIQQ')
 SYM = struct.Struct('<IBBHQQ')
@@ -133,10 +136,10 @@ def _check_elf(data, max_size_bytes):
     reasons = _check_header(data)
     if reasons:
         return ElfFacts(reasons=tuple(reasons))
-    header = EHDR.unpack_from(data)
+    header = Header._make(EHDR.unpack_from(data))
     segments = _read_segments(data, header)
     reasons = _check_segments(data, header, segments)
-    sections = _read_sections(data, reasons)
+    sections = _read_sections(data, header, reasons)
     if reasons:
         return ElfFacts(reasons=tuple(reasons))
     symbols, warnings = _read_symbols(data, sections)
@@ -199,11 +202,10 @@ def _check_table(what, offset, count, entsize, expected_entsize, max_count, file
 
 def _read_segments(data, header):
     """Return the program headers as :class:`Segment` values (the table is known sane)."""
-    phoff, phnum = header[5], header[10]
     segments = []
-    for index in range(phnum):
+    for index in range(header.phnum):
         p_type, flags, offset, vaddr, _paddr, filesz, memsz, _align = PHDR.unpack_from(
-            data, phoff + index * PHDR.size)
+            data, header.phoff + index * PHDR.size)
         segments.append(Segment(index, p_type, flags, offset, vaddr, filesz, memsz))
     return segments
 
@@ -216,13 +218,13 @@ def _check_segments(data, header, segments):
     loads = [s for s in segments if s.type == PT_LOAD]
     if not loads:
         reasons.append('no PT_LOAD segment')
-    reasons += _check_load_layout(loads, relative=header[1] == ET_DYN)
+    reasons += _check_load_layout(loads, relative=header.type == ET_DYN)
     stacks = [s for s in segments if s.type == PT_GNU_STACK]
     if not stacks:
         reasons.append('no PT_GNU_STACK: the kernel would give the program an executable stack')
     elif any(s.flags & PF_X for s in stacks):
         reasons.append('PT_GNU_STACK asks for an executable stack')
-    reasons += _check_entry(header[4], loads)
+    reasons += _check_entry(header.entry, loads)
     dynamics = [s for s in segments if s.type == PT_DYNAMIC]
     if dynamics and not reasons:
         reasons += _check_dynamic(data, dynamics)
@@ -314,25 +316,20 @@ class _Section:
     entsize: int
 
 
-def _read_sections(data, reasons):
+def _read_sections(data, header, reasons):
     """Return the section headers, appending reasons for unusable ones.
 
     Sections do not matter to the kernel, but a table that points outside the file is a
     corrupt (or hostile) file, and the symbol table and executable sections are used later.
     """
-    if reasons or EHDR.unpack_from(data)[12] == 0:
+    if reasons or header.shnum == 0:
         return []
-    raw = _raw_section_headers(data)
+    raw = [SHDR.unpack_from(data, header.shoff + index * SHDR.size)
+           for index in range(header.shnum)]
     reasons += _check_raw_sections(data, raw)
     if reasons:
         return []
     return [_Section(h[1], h[2], h[4], h[5], h[6], h[9]) for h in raw]
-
-
-def _raw_section_headers(data):
-    """Return the section headers as tuples of integers (the table is known in the file)."""
-    shoff, shnum = EHDR.unpack_from(data)[6], EHDR.unpack_from(data)[12]
-    return [SHDR.unpack_from(data, shoff + index * SHDR.size) for index in range(shnum)]
 
 
 def _check_raw_sections(data, raw):
@@ -358,7 +355,7 @@ def _code_ranges(data, header, segments, sections):
     """
     ranges = []
     view = memoryview(data)
-    excluded = [(0, EHDR.size), (header[5], header[5] + header[10] * PHDR.size)]
+    excluded = [(0, EHDR.size), (header.phoff, header.phoff + header.phnum * PHDR.size)]
     excluded += [(s.offset, s.offset + s.size) for s in sections
                  if s.flags & SHF_ALLOC and not s.flags & SHF_EXECINSTR
                  and s.type != SHT_NOBITS]
