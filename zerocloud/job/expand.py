@@ -153,10 +153,10 @@ def _instances_of(node, account, members, ins, outs):
     for name, found, captures in members:
         devices = fixed
         if varying:
-            values = iter(captures) if captures is not None else repeat(name)
             devices = dict(fixed)
             for device_name, device, rest, vary in varying:
-                url = found if vary == 'wild' else vary(values)
+                url = found if vary == 'wild' else vary(
+                    iter(captures) if captures is not None else repeat(name))
                 devices[device_name] = new(Device, (device_name, url, *rest))
             devices = MappingProxyType(devices)
         yield new(Instance, (
