@@ -3,6 +3,7 @@
 These need the sandbox supervisor (``zerocloud.sandbox.start_supervisor``/``SupervisorClient``):
 without it every session reports an error and these tests FAIL (they never skip).
 """
+import os
 import uuid
 
 import pytest
@@ -24,6 +25,16 @@ def stage(cluster, c_program):
     conn.put_object(container, 'script.py', b'import sys\nsys.stdout.write(sys.stdin.read()'
                     b'.upper())\nsys.stderr.write("py-err")\n')
     return container
+
+
+def log_lines(cluster, prefix):
+    """Every line of the cluster's server logs whose file name starts with ``prefix``."""
+    lines = []
+    for name in sorted(os.listdir(cluster.log_dir)):
+        if name.startswith(prefix) and name.endswith('.log'):
+            with open(os.path.join(cluster.log_dir, name), errors='replace') as handle:
+                lines.extend(handle)
+    return lines
 
 
 def node(container, exe, devices, args=(), env=None):
@@ -56,6 +67,12 @@ def test_session_ran_on_a_server_holding_the_object(cluster, stage):
     _, nodes = Ring(cluster.etc_dir, ring_name='object').get_nodes(account, stage, 'in.txt')
     assert ran_on in {'%s:%s' % (n['ip'], n['port']) for n in nodes}
     assert resp.headers['X-Nexe-Colocated'] == '1'
+    wanted = '/%s/%s/in.txt ran on %s' % (account, stage, ran_on)
+    assert any(wanted in line for line in log_lines(cluster, 'object')), \
+        'no object server logged %r' % wanted
+    leaked = [line for line in log_lines(cluster, 'proxy')
+              if 'GET /v1/%s/%s/in.txt' % (account, stage) in line]
+    assert leaked == [], 'the input object went through the proxy: %s' % leaked
 
 
 def test_stdout_to_a_new_object_with_type_and_meta(cluster, stage):

@@ -40,7 +40,7 @@ class ExecutableCache:
         temporary = '%s.%d.tmp' % (path, os.getpid())
         with open(temporary, 'wb') as handle:
             handle.write(data)
-        os.chmod(temporary, 0o500)
+        os.chmod(temporary, 0o555)  # world-executable: the sandbox runs it without a copy
         os.replace(temporary, path)
         self._evict()
         return path

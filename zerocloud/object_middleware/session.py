@@ -131,7 +131,8 @@ class SessionRun:
         return int(self.req.headers.get('X-Backend-Storage-Policy-Index', 0) or 0)
 
     def _spool(self, data):
-        handle = tempfile.TemporaryFile(dir=self.filter.work_dir())
+        # A named file (removed on close): the sandbox cannot bind an unlinked file's fd.
+        handle = tempfile.NamedTemporaryFile(dir=self.filter.work_dir(), prefix='channel-')
         self.files.append(handle)
         handle.write(data)
         handle.flush()

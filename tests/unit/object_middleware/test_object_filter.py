@@ -1,6 +1,7 @@
 """The object filter over a fake object server: pass-through, admission, sessions, config."""
 import hashlib
 import os
+import tempfile
 
 import pytest
 from swift.common import swob
@@ -39,17 +40,23 @@ class FakeLocalObjects:
     def __init__(self, data=b'local object bytes'):
         self.data = data
         self.opened = []
+        self.paths = []
+
+    def __del__(self):
+        for path in self.paths:
+            os.unlink(path)
 
     def open(self, device, partition, account, container, obj, policy_index):
         self.opened.append((device, partition, account, container, obj, policy_index))
         if obj == 'missing':
             raise swob.HTTPNotFound(body='Error 404 Not Found while fetching /%s/%s/%s\n'
                                          % (account, container, obj))
-        path = '/tmp/zc-test-local-%d' % os.getpid()
-        with open(path, 'wb') as handle:
-            handle.write(self.data)
+        # A linked file, like a real object's data file (the jail cannot bind unlinked ones).
+        handle, path = tempfile.mkstemp(prefix='zc-local-')
+        os.write(handle, self.data)
+        os.close(handle)
+        self.paths.append(path)
         fd = os.open(path, os.O_RDONLY)
-        os.unlink(path)
         return LocalObject(fd, '/%s/%s/%s' % (account, container, obj),
                            {'Content-Length': str(len(self.data)), 'ETag': 'e1',
                             'Content-Type': 'text/plain', 'X-Timestamp': '1.0',
