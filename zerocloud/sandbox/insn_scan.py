@@ -188,7 +188,7 @@ def _scan_range(disassembler, base, data, state):
             count += 1
             next_offset = start + length
             if mnemonic in _INTERESTING or ' ' in mnemonic:
-                _classify(mnemonic, op_str, address, data, start, state)
+                _classify(mnemonic, op_str, address, data[start:next_offset], state)
                 if state.stopped:
                     break
         state.count(count)
@@ -198,11 +198,11 @@ def _scan_range(disassembler, base, data, state):
         offset = next_offset
 
 
-def _classify(mnemonic, op_str, address, data, start, state):
-    """Record the instruction at ``data[start:]`` if it is rejected or warned about."""
+def _classify(mnemonic, op_str, address, raw, state):
+    """Record the instruction (``raw`` bytes) if it is rejected or warned about."""
     base = mnemonic.rpartition(' ')[2]   # drop prefixes: 'rep insb', 'notrack jmp'
     text = ('%s %s' % (mnemonic, op_str)).strip()
-    why = REJECTED.get(base) or _operand_problem(base, op_str, data, start)
+    why = REJECTED.get(base) or _operand_problem(base, op_str, raw)
     if why == _FAR and base in ('jmp', 'call'):
         text = 'l' + text.replace('ptr ', '', 1) if text.startswith(base) else text
     if why:
@@ -211,7 +211,7 @@ def _classify(mnemonic, op_str, address, data, start, state):
         state.warn(base, Hit(address, text, WARNED[base]))
 
 
-def _operand_problem(base, op_str, data, start):
+def _operand_problem(base, op_str, raw):
     """Return why an operand-dependent instruction is rejected, or None."""
     if base == 'int':
         return None if op_str == '3' else 'software interrupt'
@@ -225,7 +225,7 @@ def _operand_problem(base, op_str, data, start):
     if base == 'pop':
         return _SEGMENT if op_str in _SEGMENT_REGISTERS else None
     if base in ('jmp', 'call') and '[' in op_str and not op_str.startswith('qword'):
-        return _FAR if _is_far_indirect(bytes(data[start:start + MAX_INSTRUCTION_BYTES])) else None
+        return _FAR if _is_far_indirect(bytes(raw)) else None
     return None
 
 

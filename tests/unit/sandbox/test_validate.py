@@ -8,7 +8,7 @@ import sys
 import threading
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from tests.unit.sandbox import hostile_elf
 from zerocloud import cli
@@ -228,7 +228,7 @@ def musl_hello(c_program):
     return read(c_program('hello', libc='musl'))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1,
                 max_size=16),
        st.booleans())
