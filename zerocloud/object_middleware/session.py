@@ -74,21 +74,39 @@ class SessionRun:
         return device, partition, account, container, obj
 
     def _read_body(self):
+        """Read the wire body: the session, the executable, and inputs spooled to files.
+
+        :raises HTTPException: 400 for a broken body, 413 for an executable over the limit.
+        """
         limit = self.config.max_nexe_bytes + self.config.max_input_bytes + SESSION_JSON_LIMIT
+        small, inputs = {}, {}
         try:
-            parts = wire.read_parts(self.req.environ['wsgi.input'].read, limit)
-            session = wire.decode_json(wire.SESSION, parts.pop(wire.SESSION))
+            for name, chunk in wire.FrameReader(self.req.environ['wsgi.input'].read, limit):
+                if name.startswith(wire.INPUT_PREFIX):
+                    device = name[len(wire.INPUT_PREFIX):]
+                    if device not in inputs:
+                        inputs[device] = self._spool(b'')
+                    inputs[device].write(chunk)
+                else:
+                    small.setdefault(name, []).append(chunk)
+                    self._check_small_part(name, small[name])
+            session = wire.decode_json(wire.SESSION, b''.join(small.pop(wire.SESSION)))
         except KeyError:
             raise swob.HTTPBadRequest(body='no session frame in the body\n')
         except wire.WireError as err:
             raise swob.HTTPBadRequest(body='bad session body: %s\n' % err)
-        executable = parts.pop(wire.EXECUTABLE, None)
-        if executable is not None and len(executable) > self.config.max_nexe_bytes:
+        for handle in inputs.values():
+            handle.flush()
+            handle.seek(0)
+        executable = small.get(wire.EXECUTABLE)
+        return session, None if executable is None else b''.join(executable), inputs
+
+    def _check_small_part(self, name, chunks):
+        limit = self.config.max_nexe_bytes if name == wire.EXECUTABLE else SESSION_JSON_LIMIT
+        if sum(len(chunk) for chunk in chunks) > limit:
             raise swob.HTTPRequestEntityTooLarge(
-                body='executable larger than zerovm_maxnexe (%d)\n' % self.config.max_nexe_bytes)
-        inputs = {name[len(wire.INPUT_PREFIX):]: data for name, data in parts.items()
-                  if name.startswith(wire.INPUT_PREFIX)}
-        return session, executable, inputs
+                body='frame %s larger than %d bytes (zerovm_maxnexe for executables)\n'
+                     % (name, limit))
 
     def _executable(self, session, executable):
         """Return the host path of the executable (cached by ETag), or None for sysimages."""
@@ -123,7 +141,7 @@ class SessionRun:
                 self.files.append(os.fdopen(local.fd, 'rb'))
                 fds[name] = local.fd
             else:
-                handle = self._spool(inputs.get(name, b''))
+                handle = inputs.get(name) or self._spool(b'')
                 fds[name] = handle.fileno()
         return fds, local
 

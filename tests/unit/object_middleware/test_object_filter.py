@@ -230,3 +230,22 @@ def test_options_are_typed(tmp_path):
     assert config.sysimages == {'python': '/usr/x'}
     defaults = ObjectConfig.from_conf({})
     assert (defaults.max_pool, defaults.max_queue, defaults.kill_timeout_seconds) == (10, 3, 1.0)
+
+
+def test_executable_over_maxnexe_is_413_and_nothing_runs(tmp_path):
+    middleware, _, runner, _ = make(tmp_path, {'zerovm_maxnexe': '10'})
+    status, _, text = call_app(middleware, execute_request(
+        wire.encode_request(SESSION, executable=EXE)))
+    assert status == 413 and b'zerovm_maxnexe' in text and runner.sessions == []
+
+
+def test_large_remote_input_is_spooled_not_truncated(tmp_path):
+    middleware, _, runner, _ = make(tmp_path)
+    session = dict(SESSION, devices=[{'name': 'stdin', 'access': 'read', 'source': 'remote'},
+                                     {'name': 'stdout', 'access': 'write'},
+                                     {'name': 'stderr', 'access': 'write'}])
+    data = bytes(range(256)) * 2000
+    body = wire.encode_request(session, executable=EXE, inputs={'stdin': data})
+    status, _, payload = call_app(middleware, execute_request(body, '/sda1/7/AUTH_test'))
+    assert status == 200
+    assert wire.read_parts(wire.bytes_reader(payload), 1 << 24)['out:stdout'] == b'got:' + data
