@@ -126,6 +126,9 @@ class ZerocloudObject:
             response = self.execute(req)
         except swob.HTTPException as error:
             response = error
+        except Exception:  # our own fault: log it, answer 500 without a traceback
+            self.logger.exception('zerocloud: session %s failed', req.path)
+            response = swob.HTTPInternalServerError(body='zerocloud: internal error\n')
         return response(env, start_response)
 
     def execute(self, req):

@@ -108,6 +108,12 @@ class ZerocloudProxy:
             response = self.handle_job(req, route)
         except swob.HTTPException as error:
             response = error
+        except Exception:  # our own fault: log it, answer 500 without a traceback
+            self.logger.exception('zerocloud: job %s failed', req.path)
+            self.logger.increment('errors')
+            response = swob.HTTPInternalServerError(
+                body='zerocloud: internal error (logged as %s)\n'
+                     % env.get('swift.trans_id', '-'), content_type='text/plain')
         return response(env, start_response)
 
     def handle_job(self, req, route):

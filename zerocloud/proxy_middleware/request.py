@@ -16,6 +16,7 @@ JSON_TYPES = ('application/json',)
 TAR_TYPES = ('application/x-tar', 'application/x-gtar', 'application/x-ustar',
              'application/gzip', 'application/x-gzip', 'application/x-compressed-tar')
 OPEN_SEGMENTS = ('open', 'api')
+API_VERSIONS = ('v1', 'v1.0')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +42,7 @@ def classify(req):
     if version in OPEN_SEGMENTS:
         return Route(version, '1.0', account, container, obj)
     header = req.headers.get(EXECUTE_HEADER)
-    if header is None:
+    if header is None or version not in API_VERSIONS:
         return None
     kind, _, number = header.strip().rpartition('/')
     return Route(kind or 'job', number, account, container, obj)

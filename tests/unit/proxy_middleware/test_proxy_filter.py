@@ -170,3 +170,21 @@ def test_defaults_match_the_spec():
     config = ProxyConfig.from_conf({})
     assert (config.max_config_bytes, config.timeout_seconds) == (65536, 10.0)
     assert config.max_input_bytes == config.max_output_bytes == 1024 ** 3
+
+
+def test_execute_header_outside_the_api_version_passes_through():
+    middleware, app, runner, auth = make()
+    app.register('POST', '/auth/v1.0', 200, {}, b'auth')
+    req = job_request(auth, path='/auth/v1.0')
+    assert call_app(middleware, req)[2] == b'auth' and runner.calls == []
+
+
+def test_our_own_fault_is_500_without_a_traceback():
+    middleware, _, runner, auth = make()
+
+    def broken(services, req, route, body):
+        raise KeyError('internal detail')
+    middleware.run_job = broken
+    status, _, body = call_app(middleware, job_request(auth))
+    assert status == 500 and b'internal error' in body and b'Traceback' not in body
+    assert b'internal detail' not in body
