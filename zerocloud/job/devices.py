@@ -23,6 +23,7 @@ from zerocloud.job.model import (DEVICE_MODES, IMAGE, NETWORK, READABLE, STANDAR
                                  WRITABLE, DeviceSpec, device_access)
 from zerocloud.job.urls import NetUrl, SwiftUrl, ZvmUrl, parse_url
 
+MAX_MIN_SIZE = 2 ** 63 - 1
 DEVICE_KEYS = frozenset(('name', 'device', 'path', 'content_type', 'meta', 'mode', 'min_size'))
 
 
@@ -104,7 +105,8 @@ def parse_device(problems, where, raw, sysimages):
                          f'got {show(raw["mode"])}')
             values['mode'] = None
     if 'min_size' in raw:
-        values['min_size'] = fields.check_int(problems, f'{where}.min_size', raw['min_size'])
+        values['min_size'] = fields.check_int(problems, f'{where}.min_size', raw['min_size'],
+                                              maximum=MAX_MIN_SIZE)
     if any(value is None for key, value in values.items() if key != 'url'):
         return None
     return DeviceSpec(**values)

@@ -23,7 +23,7 @@ from itertools import repeat
 from types import MappingProxyType
 
 from zerocloud.job.connect import DEFAULT_MAX_CHANNELS, build_channels
-from zerocloud.job.errors import JobError, Problems
+from zerocloud.job.errors import JobError, Problems, show
 from zerocloud.job.model import (IMAGE, READABLE, WRITABLE, Device, Exec, Instance, Plan,
                                  default_mode)
 from zerocloud.job.urls import SwiftUrl, ZvmUrl
@@ -90,7 +90,7 @@ def _members(problems, where, node, account, listing, budget):
     wild = node.wildcard_device
     if wild is None:
         if node.count * node.replicate > budget:
-            problems.add(f'{where}.count', f'too many instances ({node.count} x '
+            problems.add(f'{where}.count', f'too many instances ({show(node.count)} x '
                          f'{node.replicate} replicas): the limit is {budget} for this job')
             return []
         if not node.is_group:

@@ -13,6 +13,7 @@ from zerocloud.job.urls import NODE_NAME, ImageUrl, SwiftUrl, ZvmUrl, parse_url
 
 DEFAULT_MAX_CONFIG_BYTES = 65536
 MAX_REPLICATE = 3
+MAX_COUNT = 2 ** 31 - 1
 NODE_KEYS = frozenset(('name', 'exec', 'devices', 'file_list', 'count', 'connect',
                        'replicate', 'attach', 'location', 'args'))
 EXEC_KEYS = frozenset(('path', 'args', 'env', 'name'))
@@ -105,7 +106,8 @@ def _parse_devices(problems, where, raw, sysimages):
 
 def _parse_scalars(problems, where, raw, values, devices):
     if 'count' in raw:
-        values['count'] = fields.check_int(problems, f'{where}.count', raw['count'], minimum=1)
+        values['count'] = fields.check_int(problems, f'{where}.count', raw['count'], minimum=1,
+                                           maximum=MAX_COUNT)
     if 'replicate' in raw:
         values['replicate'] = fields.check_int(problems, f'{where}.replicate',
                                                raw['replicate'], minimum=1,
