@@ -79,6 +79,7 @@ KNOWN_SEGMENT_TYPES = {_P_TYPE[name]: name for name in (
     'PT_NULL', 'PT_LOAD', 'PT_DYNAMIC', 'PT_INTERP', 'PT_NOTE', 'PT_PHDR', 'PT_TLS',
     'PT_GNU_EH_FRAME', 'PT_GNU_STACK', 'PT_GNU_RELRO', 'PT_GNU_PROPERTY')}
 KNOWN_SEGMENT_TYPES[0x6474e554] = 'PT_GNU_SFRAME'   # binutils >= 2.40; unknown to pyelftools
+KNOWN_SEGMENT_TYPES[0x65041580] = 'PT_PAX_FLAGS'    # emitted by the Go linker; ignored by Linux
 
 
 @dataclasses.dataclass(frozen=True)
