@@ -9,6 +9,7 @@ verdict as a JSON object with --json (state 0 valid, 1 rejected; reasons, warnin
 Exit status: 0 valid, 1 rejected, 2 usage or I/O error.
 """
 import json
+import os
 import sys
 
 DEFAULT_MAX_SIZE_BYTES = 256 * 2**20
@@ -43,12 +44,16 @@ def main(args) -> int:
         print('zerocloud validate: cannot read %s: %s'
               % (args.program, exc.strerror or exc), file=sys.stderr)
         return 2
+    rejected = verdict.state == report.VALIDATION_REJECTED
     if args.json:
-        print(json.dumps(verdict.to_dict(), indent=2))
+        text = json.dumps(verdict.to_dict(), indent=2)
     else:
-        print('valid' if verdict.state != report.VALIDATION_REJECTED else 'rejected')
-        for reason in verdict.reasons:
-            print('  reason: %s' % reason)
-        for warning in verdict.warnings:
-            print('  warning: %s' % warning)
-    return 1 if verdict.state == report.VALIDATION_REJECTED else 0
+        lines = ['rejected' if rejected else 'valid']
+        lines += ['  reason: %s' % reason for reason in verdict.reasons]
+        lines += ['  warning: %s' % warning for warning in verdict.warnings]
+        text = '\n'.join(lines)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:          # `zerocloud validate X | head -1`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 1 if rejected else 0

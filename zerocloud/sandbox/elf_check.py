@@ -346,25 +346,35 @@ def _check_raw_sections(data, raw):
 
 
 def _code_ranges(data, header, segments, sections):
-    """Return the executable bytes to scan.
+    """Return the executable bytes to scan, each range to be swept from its own start.
 
-    Without section headers: every executable ``PT_LOAD``'s file bytes.  With them: the
-    executable sections plus the bytes of executable segments that no allocated section
-    claims (hidden code), leaving out allocated data sections and the ELF and program
-    headers that old ``-z noseparate-code`` layouts map executable (decoding those as code
-    gives floods of false ``in``/``out``/``cli`` hits).
+    Without section headers: every executable ``PT_LOAD``'s file bytes.  With them: each
+    executable section on its own (a sweep that ran on from the end of ``.text`` through a
+    padding byte into ``.init`` would decode it misaligned), plus the bytes of executable
+    segments that no allocated section claims (hidden code) unless they are only padding
+    (``00``, ``90``, ``cc``).  Allocated data sections and the ELF and program headers, which
+    old ``-z noseparate-code`` layouts map executable, are left out: decoding them as code
+    gives floods of false ``in``/``out``/``cli`` hits.
     """
-    ranges = []
     view = memoryview(data)
     excluded = [(0, EHDR.size), (header.phoff, header.phoff + header.phnum * PHDR.size)]
     excluded += [(s.offset, s.offset + s.size) for s in sections
-                 if s.flags & SHF_ALLOC and not s.flags & SHF_EXECINSTR
-                 and s.type != SHT_NOBITS]
+                 if s.flags & SHF_ALLOC and s.type != SHT_NOBITS]
+    code_sections = [(s.offset, s.offset + s.size) for s in sections
+                     if s.flags & SHF_ALLOC and s.flags & SHF_EXECINSTR
+                     and s.type != SHT_NOBITS and s.size]
+    ranges = []
     for seg in segments:
         if seg.type != PT_LOAD or not seg.flags & PF_X or not seg.filesz:
             continue
-        for start, end in _subtract([(seg.offset, seg.offset + seg.filesz)], excluded):
-            ranges.append(CodeRange(seg.vaddr + start - seg.offset, view[start:end]))
+        whole = [(seg.offset, seg.offset + seg.filesz)]
+        pieces = [(start, end) for start, end in _subtract(whole, excluded)
+                  if bytes(view[start:end]).strip(b'\x00\x90\xcc')]
+        for hole_start, hole_end in code_sections:
+            pieces += _subtract(whole, [(0, hole_start), (hole_end, 2**64)])
+        for start, end in sorted(pieces):
+            if start < end:
+                ranges.append(CodeRange(seg.vaddr + start - seg.offset, view[start:end]))
     return ranges
 
 

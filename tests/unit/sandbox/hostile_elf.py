@@ -75,19 +75,24 @@ def static_pie(needed=False):
 BLOB_OFFSET = CODE_OFFSET + len(EXIT_0)
 
 
-def with_sections(sections, blob=b'', names=b'\0.shstrtab\0', shstrndx=1):
+def with_sections(sections, blob=b'', names=b'\0.shstrtab\0', shstrndx=1, code=EXIT_0):
     """minimal_static plus a section header table: ``sections`` are packed SHDR entries.
 
-    ``blob`` (section contents) is placed at :data:`BLOB_OFFSET`, right after the code; the
-    section names and the table follow.  A NULL section and ``.shstrtab`` (index 1) come
-    first, so the caller's sections are numbered from 2.
+    ``blob`` (section contents) is placed right after ``code`` (at :data:`BLOB_OFFSET` for
+    the default code); the section names and the table follow.  A NULL section and
+    ``.shstrtab`` (index 1) come first, so the caller's sections are numbered from 2.
     """
-    names_offset = BLOB_OFFSET + len(blob)
+    names_offset = CODE_OFFSET + len(code) + len(blob)
     table_offset = names_offset + len(names)
     table = (bytes(SHDR.size) + SHDR.pack(1, 3, 0, 0, names_offset, len(names), 0, 0, 1, 0)
              + b''.join(sections))
-    return build([code_segment(), stack_segment()], shoff=table_offset,
+    return build([code_segment(code), stack_segment()], payload=code, shoff=table_offset,
                  shnum=len(table) // SHDR.size, shstrndx=shstrndx, extra=blob + names + table)
+
+
+def code_section(offset, size):
+    """A SHF_ALLOC|SHF_EXECINSTR PROGBITS section header for payload bytes at ``offset``."""
+    return SHDR.pack(0, 1, 0x6, CODE_VADDR + offset - CODE_OFFSET, offset, size, 0, 0, 1, 0)
 
 
 def _truncated():

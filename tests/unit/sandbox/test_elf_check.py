@@ -121,3 +121,36 @@ def _section_size(path, name):
         if len(parts) > 5 and parts[1] == name:
             return int(parts[5], 16)
     raise AssertionError('no section %s in %s' % (name, path))
+
+
+# .text ends, one padding byte, then .init starts with `sub rsp, 8` (48 83 ec 08): swept on
+# from the padding byte, `00 48 83` swallows the start of .init and `ec` reads `in al, dx`
+# (what a Rust static-PIE binary's .text/.init boundary looked like).
+TEXT = hostile_elf.EXIT_0
+INIT = b'\x48\x83\xec\x08' + hostile_elf.EXIT_0
+ADJACENT = TEXT + b'\x00' + INIT
+
+
+def test_each_code_section_is_a_range_of_its_own():
+    text_offset = hostile_elf.CODE_OFFSET
+    init_offset = text_offset + len(TEXT) + 1
+    data = hostile_elf.with_sections([hostile_elf.code_section(text_offset, len(TEXT)),
+                                      hostile_elf.code_section(init_offset, len(INIT))],
+                                     code=ADJACENT)
+    facts = elf_check.check_elf(data, LIMIT)
+    assert facts.reasons == ()
+    assert [(c.vaddr, bytes(c.data)) for c in facts.code] == [
+        (hostile_elf.CODE_VADDR, TEXT), (hostile_elf.CODE_VADDR + len(TEXT) + 1, INIT)]
+
+
+def test_code_outside_any_section_is_scanned_unless_it_is_padding():
+    text_offset = hostile_elf.CODE_OFFSET
+    hidden = b'\xcd\x80'
+    data = hostile_elf.with_sections([hostile_elf.code_section(text_offset, len(TEXT))],
+                                     code=TEXT + b'\xcc\x00' + hidden)
+    facts = elf_check.check_elf(data, LIMIT)
+    assert [(c.vaddr, bytes(c.data)) for c in facts.code] == [
+        (hostile_elf.CODE_VADDR, TEXT), (hostile_elf.CODE_VADDR + len(TEXT), b'\xcc\x00' + hidden)]
+    padded = hostile_elf.with_sections([hostile_elf.code_section(text_offset, len(TEXT))],
+                                       code=TEXT + b'\xcc\x90\x00')
+    assert [bytes(c.data) for c in elf_check.check_elf(padded, LIMIT).code] == [TEXT]

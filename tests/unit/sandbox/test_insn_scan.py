@@ -1,4 +1,4 @@
-"""Instruction scan: forbidden encodings are found and named, allowed ones pass, work is bounded."""
+"""Instruction scan: forbidden encodings are found and named, allowed pass, work is bounded."""
 import pytest
 
 from zerocloud.sandbox import elf_check, insn_scan

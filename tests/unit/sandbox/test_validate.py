@@ -314,3 +314,15 @@ def test_cli_as_a_subprocess(c_program, tmp_path, program, expected_status, firs
         assert result.stdout.splitlines()[0] == first_line
     else:
         assert 'cannot read' in result.stderr
+
+
+def test_sections_keep_the_sweep_aligned_across_padding():
+    from tests.unit.sandbox.test_elf_check import ADJACENT, INIT, TEXT
+    offset = hostile_elf.CODE_OFFSET
+    with_sections = hostile_elf.with_sections(
+        [hostile_elf.code_section(offset, len(TEXT)),
+         hostile_elf.code_section(offset + len(TEXT) + 1, len(INIT))], code=ADJACENT)
+    assert validate.validate_bytes(with_sections).state == VALID
+    # the same bytes without section headers: swept whole, misaligned, a false `in al, dx`
+    without = hostile_elf.minimal_static(ADJACENT)
+    assert any(r.startswith('`in al, dx`') for r in validate.validate_bytes(without).reasons)
