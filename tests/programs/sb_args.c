@@ -1,5 +1,5 @@
 /* Show what the program was started with: every argv[i] then every environ entry, each
- * terminated by a NUL byte, on stdout, with an empty string (two NULs) between the two lists.
+ * terminated by a NUL byte, on stdout, with the string "::env::" between the two lists.
  * Exits with the value of the environment variable SB_EXIT if set (0 otherwise). */
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +22,7 @@ int main(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++)
         put(argv[i]);
-    put("");
+    put("::env::");
     for (char **e = environ; *e; e++)
         put(*e);
     const char *code = getenv("SB_EXIT");

@@ -109,8 +109,8 @@ def test_root_shows_only_dev(sb, run_sandboxed, libc):
 
 
 def test_dev_shows_only_channels(sb, run_sandboxed):
-    result = run_sandboxed(sb('sb_escape_fs'), ('list', '/dev'), input=b'x', ins={'a': b'y'},
-                           outs=('b',), output=True)
+    result = run_sandboxed(sb('sb_escape_fs'), ('list', '/dev'), stdin=b's', input=b'x',
+                           ins={'a': b'y'}, outs=('b',), output=True)
     assert_status(result, 'ok')
     seen = entries(result.stdout) - {'.', '..'}
     assert b'LISTED /dev' in result.stdout, result.describe()
@@ -319,7 +319,7 @@ def test_huge_argv_and_env_arrive_intact_or_are_refused_cleanly(sb, run_sandboxe
     assert result.report, result.describe()
     assert b'Traceback' not in result.cli_stderr, result.describe()
     if result.status == 'ok':
-        argv = result.stdout.split(b'\x00\x00', 1)[0].split(b'\x00')
+        argv = result.stdout.split(b'\x00::env::\x00', 1)[0].split(b'\x00')
         assert tuple(a.decode() for a in argv[1:]) == args
     else:
         assert result.status == 'error' and result.report.get('reason'), result.describe()

@@ -61,7 +61,7 @@ def test_python_cant_see_the_host_tree(run_python, tmp_path, secret_file):
     path, _ = secret_file
     result = run_python(ATTEMPT + '''
 import os
-for place in ['/etc', '/home', '/proc', '/sys', '/tmp', '/var', '/work', %r, '..']:
+for place in ['/etc', '/home', '/proc', '/sys', '/tmp', '/var', '/work', %r]:
     attempt('listdir ' + place, lambda: os.listdir(place))
 suspicious = []
 for root, dirs, files in os.walk('/'):
@@ -73,7 +73,7 @@ for root, dirs, files in os.walk('/'):
 print('SUSPICIOUS', suspicious[:20])
 ''' % str(tmp_path))
     assert_ran_ok(result)
-    assert result.stdout.count(b'DENIED listdir') == 9, result.describe()
+    assert result.stdout.count(b'DENIED listdir') == 8, result.describe()
     assert b'SUSPICIOUS []' in result.stdout, result.describe()
 
 
@@ -98,7 +98,7 @@ for path in ['/dev/script', '/dev/input', '/dev/stdin']:
 ''', input=b'input', stdin=b'stdin')
     assert_ran_ok(result)
     assert result.stdout.count(b'DENIED write') == 3, result.describe()
-    assert b'ESCAPED' not in (tmp_path / 'in-script').read_bytes()
+    assert (tmp_path / 'in-script').read_bytes().endswith(b"write(b'ESCAPED'))\n")
     assert (tmp_path / 'in-input').read_bytes() == b'input'
     assert (tmp_path / 'in-stdin').read_bytes() == b'stdin'
 

@@ -79,7 +79,7 @@ def test_args_and_env_arrive(sb, run_sandboxed, libc):
     result = run_sandboxed(sb('sb_args', libc), args,
                            env={'ZC_ONE': '1', 'ZC_TWO': 'two words', 'ZC_EQ': 'a=b'})
     assert_ran_ok(result)
-    argv_part, env_part = result.stdout.split(b'\x00\x00', 1)
+    argv_part, env_part = result.stdout.split(b'\x00::env::\x00', 1)
     argv = argv_part.split(b'\x00')
     assert [a.decode() for a in argv[1:]] == list(args)
     env = env_part.rstrip(b'\x00').split(b'\x00')
