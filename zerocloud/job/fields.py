@@ -4,6 +4,7 @@ Every checker takes the collector, the location and the raw value, and returns t
 normalised value, or None after recording what is wrong.  Kept free of job semantics so the
 parser reads as a list of rules.
 """
+import re
 from types import MappingProxyType
 
 from zerocloud.job.errors import show, type_name
@@ -14,6 +15,7 @@ MAX_META_NAME_LENGTH = 128   # Swift's default object metadata constraints
 MAX_META_VALUE_LENGTH = 256
 MAX_META_COUNT = 90
 MAX_META_OVERALL_SIZE = 4096
+MIME_TYPE = re.compile(r'[^/\s;]+/[^/\s;]+\s*(;.*)?', re.DOTALL)   # also in schema.json
 
 
 def check_text(problems, where, value, *, empty_ok=False, limit=MAX_TEXT):
@@ -126,8 +128,7 @@ def check_content_type(problems, where, value):
     text = check_text(problems, where, value, limit=256)
     if text is None:
         return None
-    major, slash, minor = text.partition(';')[0].strip().partition('/')
-    if not (slash and major and minor and ' ' not in major + minor):
+    if not MIME_TYPE.fullmatch(text):
         problems.add(where, f'not a MIME type: {show(text)}')
         return None
     return text

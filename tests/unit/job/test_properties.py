@@ -77,6 +77,48 @@ nodes = fields(name=NAMES, exec=execs | ANY, devices=st.lists(devices, max_size=
 jobs = st.lists(nodes, min_size=0, max_size=4) | nodes
 
 
+@st.composite
+def likely_valid_jobs(draw):
+    """Jobs built to pass most rules, so that round-trip and expansion get exercised."""
+    count = draw(st.integers(1, 3))
+    names = [f'n{i}' for i in range(count)]
+    job = []
+    for name in names:
+        wild = draw(st.booleans())
+        devices = [{'name': 'stdin', 'path': 'swift://~/c/in*' if wild else 'swift://a/c/o'}]
+        writable = 'swift://~/out/*.x' if wild or draw(st.booleans()) else None
+        devices.append({'name': draw(st.sampled_from(['stdout', 'output'])),
+                        **({'path': writable} if writable else {}),
+                        **draw(fields(content_type=st.sampled_from(['text/plain', 'a/b; q=1']),
+                                      meta=st.dictionaries(st.sampled_from('ab'), st.text(
+                                          st.characters(min_codepoint=32), max_size=3)),
+                                      mode=st.sampled_from(DEVICE_MODES_LIST),
+                                      min_size=st.integers(0, 9)))})
+        devices += draw(st.lists(st.sampled_from([{'name': 'stderr'}, {'name': 'python'},
+                                                  {'name': 'image', 'path': 'swift://a/i/t'},
+                                                  {'name': 'debug', 'path': 'tcp://h:9'}]),
+                                 unique_by=lambda d: d['name'], max_size=3))
+        node = {'name': name, 'devices': draw(st.permutations(devices)),
+                'exec': draw(fields(args=st.text(st.characters(min_codepoint=32), max_size=6)
+                                    | st.lists(st.text(st.characters(min_codepoint=32),
+                                                       max_size=3), max_size=3),
+                                    env=st.dictionaries(st.sampled_from(['A', 'B_1']),
+                                                        st.text(max_size=3)),
+                                    name=st.sampled_from(['x', 'prog']))),
+                **draw(fields(replicate=st.integers(1, 3), location=st.sampled_from(['r1', 'r2']),
+                              attach=st.sampled_from(['default', 'stdin']),
+                              connect=st.lists(st.sampled_from(names), unique=True)))}
+        node['exec']['path'] = draw(st.sampled_from(['swift://~/bin/p', 'bin/p',
+                                                     'file://python:bin/python']))
+        if not wild and writable:
+            node['count'] = draw(st.integers(1, 4))
+        job.append(node)
+    return job
+
+
+DEVICE_MODES_LIST = ['file', 'char', 'pipe', 'block']
+
+
 @SETTINGS
 @given(json_values)
 def test_arbitrary_json_value_gives_job_or_job_error(value):
@@ -104,7 +146,7 @@ def fake_listing(account, container, prefix):
 
 
 @SETTINGS
-@given(jobs)
+@given(jobs | likely_valid_jobs())
 def test_plausible_jobs_give_job_or_error_and_valid_ones_round_trip(raw):
     result = outcome(raw)
     if isinstance(result, JobError):
