@@ -138,6 +138,10 @@ def storage_conf(spec, kind, node, zerocloud_filters):
     app = {'use': 'egg:swift#%s' % kind}
     if kind == 'container':
         app['allow_versions'] = 'true'
+    if kind == 'object':
+        # No object-updater runs: give container updates time on a busy 2-core machine
+        # instead of leaving async pendings that nothing would ever apply.
+        app['container_update_timeout'] = '10'
     sections = [default, ('pipeline:main', {'pipeline': ' '.join(pipeline)})]
     sections += _filter_sections(pipeline, spec)
     sections.append(('app:%s' % app_name, app))

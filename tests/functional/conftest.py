@@ -1,0 +1,134 @@
+"""Real all-in-one Swift clusters for the functional tests (started once per session).
+
+Fixtures
+--------
+``cluster`` (session)
+    The default cluster *with* zerocloud's filters in its pipelines (as many of
+    ``job_chain``, ``proxy_middleware``, ``object_middleware`` as exist): 4 nodes, 3 replicas,
+    policies ``gold`` (default, 3 replicas) and ``silver`` (2 replicas), tempauth SAIO users.
+``plain_cluster`` (session)
+    The same cluster *without* any zerocloud filter, for with/without comparisons.
+``start_cluster`` (session)
+    Factory for other clusters: ``start_cluster(filter_options={'object_middleware':
+    {'opt': 'value'}}, zerocloud=True, nodes=4, replicas=3)`` -> :class:`AioCluster`;
+    stopped at the end of the session.  Each start costs a few seconds and ~1 GiB of RAM: share
+    them (session or module scope).
+
+Every cluster is an :class:`AioCluster` with these attributes and helpers:
+
+    name               'zerocloud', 'plain' or 'custom'
+    spec               the zerocloud.aio.spec.ClusterSpec
+    dir, etc_dir, log_dir, devices_dir   its directories (log_dir/<server>.log per server)
+    proxy_url          'http://127.0.0.1:<port>'
+    auth_url           proxy_url + '/auth/v1.0'  (tempauth v1)
+    users              {'test:tester': 'testing', 'test2:tester2': 'testing2',
+                        'test:tester3': 'testing3', 'admin:admin': 'admin'}
+    zerocloud_filters  tuple of the zerocloud filters in its pipelines
+    connection(user='test:tester')  -> a new swiftclient.client.Connection (not thread-safe:
+                                       one per thread)
+    auth(user='test:tester')        -> (storage_url, token)
+
+Use unique container names (e.g. ``uuid4().hex``): the clusters are shared by every test of
+the session.  If a cluster cannot start, the tests that need it FAIL with the launcher's
+message (they never skip).  Tests talk HTTP to the proxy only.
+"""
+import random
+import shutil
+
+import pytest
+import swiftclient.client
+
+from zerocloud.aio import cluster as aio
+from zerocloud.aio.spec import USERS, ClusterSpec
+
+PORT_RANGE = (20000, 60000)
+START_ATTEMPTS = 3
+
+
+class AioCluster:
+    """A started all-in-one cluster, as the tests see it (see the module docstring)."""
+
+    def __init__(self, name, spec, zerocloud_filters):
+        self.name = name
+        self.spec = spec
+        self.zerocloud_filters = tuple(zerocloud_filters)
+        self.dir = spec.root
+        self.etc_dir = spec.etc_dir
+        self.log_dir = spec.log_dir
+        self.devices_dir = spec.devices
+        self.proxy_url = spec.proxy_url
+        self.auth_url = spec.auth_url
+        self.users = {'%s:%s' % (a, u): k for a, u, k, _g in USERS}
+
+    def connection(self, user='test:tester', **kwargs):
+        """A new swiftclient Connection for ``user`` (retries=1 unless given)."""
+        kwargs.setdefault('retries', 1)
+        return swiftclient.client.Connection(self.auth_url, user, self.users[user], **kwargs)
+
+    def auth(self, user='test:tester'):
+        """(storage_url, token) of ``user``."""
+        return swiftclient.client.get_auth(self.auth_url, user, self.users[user])
+
+    def __repr__(self):
+        return '<AioCluster %s at %s>' % (self.name, self.proxy_url)
+
+
+def _free_spec(root, **fields):
+    """A ClusterSpec whose ports are all free now (random block, a few tries)."""
+    chooser = random.Random()
+    for _ in range(50):
+        port = chooser.randrange(*PORT_RANGE) // 100 * 100
+        spec = ClusterSpec(root=root, port=port, **fields)
+        try:
+            aio.check_ports_free(spec)
+            return spec
+        except aio.ClusterError:
+            continue
+    pytest.fail('no free block of ports for an all-in-one cluster')
+
+
+def launch(root, name, **fields):
+    """Start a cluster in ``root``; FAIL the test (never skip) if it cannot start."""
+    errors = []
+    for attempt in range(START_ATTEMPTS):
+        spec = _free_spec('%s-%d' % (root, attempt), **fields)
+        try:
+            summary = aio.start(spec)
+            return AioCluster(name, spec, summary['zerocloud_filters'])
+        except aio.ClusterError as exc:  # e.g. a port taken between check and bind
+            errors.append(str(exc))
+    pytest.fail('the all-in-one cluster did not start:\n' + '\n'.join(errors))
+
+
+def shut_down(found):
+    """Stop a cluster and free its device space (logs and configs stay for post-mortems)."""
+    aio.stop(found.spec)
+    shutil.rmtree(found.devices_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def start_cluster(tmp_path_factory):
+    """Factory: ``start_cluster(**ClusterSpec fields)`` -> AioCluster, stopped at session end."""
+    started = []
+
+    def factory(name='custom', **fields):
+        root = str(tmp_path_factory.mktemp('aio-' + name))
+        found = launch(root, name, **fields)
+        started.append(found)
+        return found
+
+    yield factory
+    for found in started:
+        shut_down(found)
+
+
+@pytest.fixture(scope='session')
+def cluster(start_cluster):
+    """The default cluster with zerocloud's filters (see the module docstring)."""
+    return start_cluster('zerocloud', zerocloud=True)
+
+
+@pytest.fixture(scope='session')
+def plain_cluster(start_cluster):
+    """The same cluster without any zerocloud filter."""
+    return start_cluster('plain', zerocloud=False)
