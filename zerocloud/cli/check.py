@@ -82,8 +82,8 @@ def load_listing(path):
 def _describe(device, path):
     if path is not None:
         return str(path)
-    return '(request payload)' if device.access == 'readable' else (
-        '(HTTP response)' if device.access == 'writable' else '(system image)')
+    return {'readable': '(request payload)', 'writable': '(HTTP response)',
+            'sysimage': '(system image)'}.get(device.access, '(none)')
 
 
 def print_plan(plan, out):

@@ -63,7 +63,7 @@ from zerocloud.job.connect import DEFAULT_MAX_CHANNELS
 from zerocloud.job.errors import JobError
 from zerocloud.job.expand import DEFAULT_MAX_INSTANCES, expand, find_matches
 from zerocloud.job.model import (DEFAULT_SYSIMAGES, DEVICE_MODES, IMAGE, NETWORK, READABLE,
-                                 READABLE_DEVICES, STANDARD_DEVICES, WRITABLE,
+                                 READABLE_DEVICES, STANDARD_DEVICES, SYSIMAGE, WRITABLE,
                                  WRITABLE_DEVICES, Channel, Device, DeviceSpec, Exec,
                                  ExecSpec, Instance, Job, Node, Plan, device_access)
 from zerocloud.job.parse import DEFAULT_MAX_CONFIG_BYTES, decode, parse_job
@@ -82,7 +82,7 @@ __all__ = [
     'JobError', 'parse_job', 'load_schema', 'decode', 'expand', 'find_matches', 'parse_url',
     'Job', 'Node', 'ExecSpec', 'DeviceSpec', 'Plan', 'Instance', 'Exec', 'Device', 'Channel',
     'SwiftUrl', 'ImageUrl', 'ZvmUrl', 'NetUrl', 'device_access',
-    'READABLE', 'WRITABLE', 'IMAGE', 'NETWORK', 'READABLE_DEVICES', 'WRITABLE_DEVICES',
+    'READABLE', 'WRITABLE', 'IMAGE', 'NETWORK', 'SYSIMAGE', 'READABLE_DEVICES', 'WRITABLE_DEVICES',
     'STANDARD_DEVICES', 'DEVICE_MODES', 'DEFAULT_SYSIMAGES', 'DEFAULT_MAX_CONFIG_BYTES',
     'DEFAULT_MAX_INSTANCES', 'DEFAULT_MAX_CHANNELS',
 ]

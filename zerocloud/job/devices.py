@@ -14,7 +14,7 @@ writable      stdout, stderr, output           swift:// object (wildcards take t
                                                captured by the readable wildcard) or
                                                zvm://node:device; none = the HTTP response
 network       debug                            tcp://host:port or udp://host:port, required
-readable      system images (``python`` ...)   none (the operator configured it)
+sysimage      system images (``python`` ...)   none (the operator configured it)
 ============  ===============================  ============================================
 """
 from zerocloud.job import fields

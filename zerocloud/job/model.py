@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple, Optional
 
-READABLE = 'readable'    # sequential or random read: stdin, input, script, system images
+READABLE = 'readable'    # sequential or random read: stdin, input, script
 WRITABLE = 'writable'    # sequential or random write: stdout, stderr, output
 IMAGE = 'image'          # a tar mounted read-only at / (ZeroVM's CDR device)
 NETWORK = 'network'      # debug: tcp:// or udp:// (ZeroVM's debug channel)
+SYSIMAGE = 'sysimage'    # an operator-configured system image: read-only, never a path
 
 READABLE_DEVICES = ('stdin', 'input', 'script')
 WRITABLE_DEVICES = ('stdout', 'stderr', 'output')
@@ -27,7 +28,7 @@ EMPTY = MappingProxyType({})
 
 
 def device_access(name):
-    """The access kind of a standard device name, or of a system image (readable)."""
+    """The access kind of a device name; names that are not standard are system images."""
     if name in READABLE_DEVICES:
         return READABLE
     if name in WRITABLE_DEVICES:
@@ -36,7 +37,7 @@ def device_access(name):
         return IMAGE
     if name == 'debug':
         return NETWORK
-    return READABLE
+    return SYSIMAGE
 
 
 def default_mode(name):

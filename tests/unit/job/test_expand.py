@@ -228,3 +228,10 @@ def test_plan_is_immutable():
         plan.instances = ()
     with pytest.raises(TypeError):
         plan.instances[0].devices['stdin'] = None
+
+
+def test_system_image_device_is_not_a_payload_device():
+    instance = plan_of([node(devices=[dev('python'), dev('stdin')])]).instances[0]
+    assert instance.devices['python'].access == 'sysimage'
+    assert instance.devices['python'].url is None
+    assert instance.devices['stdin'].access == 'readable'
