@@ -32,16 +32,14 @@ Use unique container names (e.g. ``uuid4().hex``): the clusters are shared by ev
 the session.  If a cluster cannot start, the tests that need it FAIL with the launcher's
 message (they never skip).  Tests talk HTTP to the proxy only.
 """
-import random
 import shutil
 
 import pytest
 import swiftclient.client
 
 from zerocloud.aio import cluster as aio
-from zerocloud.aio.spec import USERS, ClusterSpec
+from zerocloud.aio.spec import USERS
 
-PORT_RANGE = (20000, 60000)
 START_ATTEMPTS = 3
 
 
@@ -73,26 +71,12 @@ class AioCluster:
         return '<AioCluster %s at %s>' % (self.name, self.proxy_url)
 
 
-def _free_spec(root, **fields):
-    """A ClusterSpec whose ports are all free now (random block, a few tries)."""
-    chooser = random.Random()
-    for _ in range(50):
-        port = chooser.randrange(*PORT_RANGE) // 100 * 100
-        spec = ClusterSpec(root=root, port=port, **fields)
-        try:
-            aio.check_ports_free(spec)
-            return spec
-        except aio.ClusterError:
-            continue
-    pytest.fail('no free block of ports for an all-in-one cluster')
-
-
 def launch(root, name, **fields):
     """Start a cluster in ``root``; FAIL the test (never skip) if it cannot start."""
     errors = []
     for attempt in range(START_ATTEMPTS):
-        spec = _free_spec('%s-%d' % (root, attempt), **fields)
         try:
+            spec = aio.spec_with_free_ports('%s-%d' % (root, attempt), **fields)
             summary = aio.start(spec)
             return AioCluster(name, spec, summary['zerocloud_filters'])
         except aio.ClusterError as exc:  # e.g. a port taken between check and bind

@@ -9,6 +9,7 @@ Errors raise :class:`ClusterError` with a message meant for the user.
 import http.client
 import json
 import os
+import random
 import socket
 import sys
 import tempfile
@@ -17,7 +18,7 @@ import urllib.error
 import urllib.request
 
 from zerocloud.aio import config, pipelines, processes, rings
-from zerocloud.aio.spec import STORAGE_KINDS, USERS, spec_from_json
+from zerocloud.aio.spec import STORAGE_KINDS, USERS, ClusterSpec, spec_from_json
 
 HEALTH_TIMEOUT_SECONDS = 60.0
 HEALTH_POLL_SECONDS = 0.1
@@ -110,6 +111,23 @@ def check_topology(spec):
     if previous and previous.topology() != spec.topology():
         raise ClusterError('%s holds a cluster built with %s; use another --dir or remove it'
                            % (spec.root, json.dumps(previous.topology(), sort_keys=True)))
+
+
+def spec_with_free_ports(root, port_range=(20000, 60000), attempts=50, **fields):
+    """A ClusterSpec in ``root`` whose ports are all free now (random block of 100).
+
+    :raises ClusterError: no free block found in ``attempts`` tries.
+    """
+    chooser = random.Random()
+    for _ in range(attempts):
+        port = chooser.randrange(*port_range) // 100 * 100
+        spec = ClusterSpec(root=root, port=port, **fields)
+        try:
+            check_ports_free(spec)
+            return spec
+        except ClusterError:
+            continue
+    raise ClusterError('no free block of ports in %d-%d' % port_range)
 
 
 def prepare(spec):
