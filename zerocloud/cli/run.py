@@ -101,6 +101,10 @@ def build_session(args):
     for name, path in _pairs(args.outs, '--out'):
         fds.append(_open_writable(path, '--out'))
         channels.append(ChannelSpec('out/' + name, 'w', 'file'))
+    for option, value in (('--timeout', args.timeout), ('--memory', args.memory),
+                          ('--max-output', args.max_output)):
+        if not value > 0:
+            raise UsageError('%s must be positive, got %s' % (option, value))
     try:
         images = [ImageSpec(name, os.path.abspath(path), '/')
                   for name, path in _pairs(args.sysimage, '--sysimage')]

@@ -48,6 +48,13 @@ def python_interpreter():
     return os.path.join(prefix, 'bin', 'python%d.%d' % sys.version_info[:2])
 
 
+def python_image_masks():
+    """Directories of the python image hidden under an empty tmpfs (host site-packages)."""
+    prefix = os.path.realpath(sys.base_prefix)
+    path = os.path.join(prefix, 'lib', 'python%d.%d' % sys.version_info[:2], 'site-packages')
+    return (path,) if os.path.isdir(path) else ()
+
+
 def python_image_layout():
     """``(mounts, symlinks)`` that show the host CPython read-only at its own paths."""
     mounts = [Mount(os.path.realpath(sys.base_prefix), os.path.realpath(sys.base_prefix), True)]

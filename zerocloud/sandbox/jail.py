@@ -53,6 +53,7 @@ class JailPlan:
     binds: tuple                 # Bind, in mount order
     fifos: tuple                 # jail paths of FIFOs (pipe and socket channels)
     symlinks: tuple              # (jail path, link text)
+    masks: tuple                 # jail directories covered by an empty read-only tmpfs
     std_opens: tuple             # (fd 0-2, jail path, os.open flags, host fd or None)
     exec_fd: int
     argv: tuple
@@ -112,6 +113,9 @@ def _build_root(plan, sys):
         os.mkdir(root + path, 0o755)
     for bind in plan.binds:
         _bind(sys, bind, root + bind.target)
+    for path in plan.masks:
+        sys.mount('tmpfs', root + path, 'tmpfs',
+                  SAFE_FLAGS | linux.MS_NOEXEC | linux.MS_RDONLY, 'size=4k,mode=0555')
     for path in plan.fifos:
         os.mkfifo(root + path, 0o600)
     for path, text in plan.symlinks:

@@ -24,6 +24,7 @@ from zerocloud.sandbox.seccomp_policy import syscall_name
 
 CHUNK = 1 << 16
 EXECVEAT = 322
+FILE_POLL_SECONDS = 0.05   # how often writable file channels are checked against the limit
 EXEC_FD = 3          # the jail renumbers the program's fd to 3 before exec
 
 
@@ -123,14 +124,16 @@ class Pump:
 class Monitor:
     """Watches one started session until its program exits (see the module docstring)."""
 
-    def __init__(self, sys, pid, pidfd, listener, status_fd, pumps, wall_seconds):
+    def __init__(self, sys, pid, pidfd, listener, status_fd, pumps, limits, files=()):
         self.sys = sys
         self.pid = pid
         self.pidfd = pidfd
         self.listener = listener
         self.status_fd = status_fd
         self.pumps = pumps
-        self.deadline = time.monotonic() + wall_seconds
+        self.deadline = time.monotonic() + limits.wall_seconds
+        self.files = tuple(files)           # (channel, fd) of writable regular files
+        self.max_output_bytes = limits.max_output_bytes
         self.kill_reason = None     # (status, reason text, syscall name or None)
         self.exec_seen = False
         self.child_error = b''
@@ -149,6 +152,9 @@ class Monitor:
                 if timeout <= 0:
                     self.kill(rpt.STATUS_TIMEOUT, 'timeout: wall-clock limit reached')
                     timeout = None
+                elif self.files:
+                    self._check_files()
+                    timeout = min(timeout, FILE_POLL_SECONDS)
                 events = selector.select(timeout)
                 done = False
                 for key, _mask in events:
@@ -211,6 +217,14 @@ class Monitor:
                         linux.pack_response(notif_id, error, cont), True)
         except OSError:
             pass  # the task died meanwhile
+
+    def _check_files(self):
+        """A file channel beyond its limit (the program got EFBIG) ends the session."""
+        for channel, fd in self.files:
+            size = os.fstat(fd).st_size
+            if size > self.max_output_bytes:
+                self.kill(rpt.STATUS_OUTPUT_LIMIT, 'output-limit: /dev/%s reached %d bytes, '
+                          'limit %d' % (channel.device, size, self.max_output_bytes))
 
     def kill(self, status, reason, syscall=None):
         """Kill the whole session and remember the first reason."""

@@ -38,12 +38,14 @@ STATIC_ALLOW = (
     'exit_group', 'brk', 'munmap', 'mremap', 'madvise', 'set_tid_address', 'set_robust_list',
     'rseq', 'getrandom', 'clock_gettime', 'clock_getres', 'gettimeofday', 'nanosleep',
     'clock_nanosleep', 'rt_sigaction', 'rt_sigprocmask', 'rt_sigreturn', 'sigaltstack',
-    'futex', 'getpid', 'gettid', 'sched_yield', 'fcntl', 'dup', 'dup3')
+    'futex', 'getpid', 'gettid', 'sched_yield', 'fcntl', 'dup', 'dup3',
+    # harmless queries real static programs make (glibc qsort: sysinfo; stdio: poll)
+    'sysinfo', 'poll', 'ppoll')
 
 PYTHON_EXTRA_ALLOW = (
     'access', 'faccessat', 'faccessat2', 'getcwd', 'readlink', 'readlinkat', 'dup2',
-    'sysinfo', 'getppid', 'getuid', 'geteuid', 'getgid', 'getegid', 'uname',
-    'sched_getaffinity', 'poll', 'ppoll', 'select', 'pselect6', 'epoll_create1', 'epoll_ctl',
+    'getppid', 'getuid', 'geteuid', 'getgid', 'getegid', 'uname',
+    'sched_getaffinity', 'select', 'pselect6', 'epoll_create1', 'epoll_ctl',
     'epoll_wait', 'epoll_pwait', 'ftruncate', 'fsync', 'fdatasync')
 
 FRIENDLY_ERRNO = (

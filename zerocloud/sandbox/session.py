@@ -81,7 +81,7 @@ class SessionRunner:
         if len(fds) != len(spec.channels):
             raise SpecError('got %d fds for %d channels' % (len(fds), len(spec.channels)))
         image_dirs = {}
-        mounts, symlinks = [], []
+        mounts, symlinks, masks = [], [], []
         workdir = None
         for image in spec.images:
             if image.name == images.PYTHON_IMAGE and not image.host_path:
@@ -99,10 +99,11 @@ class SessionRunner:
             layout = images.python_image_layout()
             mounts.extend(layout[0])
             symlinks.extend(layout[1])
+            masks.extend(images.python_image_masks())
         exec_fd, verdict = self._open_program(program, spec, cleanup)
         self._check_input_sizes(spec, fds)
         return {'program': program, 'exec_fd': exec_fd, 'verdict': verdict, 'fds': fds,
-                'mounts': mounts, 'symlinks': symlinks}
+                'mounts': mounts, 'symlinks': symlinks, 'masks': masks}
 
     def _open_program(self, program, spec, cleanup):
         fd = os.open(program.host_path, os.O_RDONLY | os.O_CLOEXEC)
@@ -163,8 +164,10 @@ class SessionRunner:
         session = StartedSession(spec, pid, pidfd, prepared['verdict'], fds)
         cleanup.callback(session.reap)
         listener, pumps = self._handshake(session, pumped, p2c_write, c2p_read, cleanup)
+        watched_files = [(c, fd) for c, fd in zip(spec.channels, fds)
+                         if c.writable and jail.is_regular_file(fd)]
         session.monitor = monitor.Monitor(self.sys, pid, pidfd, listener, c2p_read, pumps,
-                                          spec.limits.wall_seconds)
+                                          spec.limits, watched_files)
         session.monitor.run()
         session.reap()
         return session
@@ -285,6 +288,7 @@ def _plan(spec, prepared, trees):
         env = [(k, v) for k, v in env if not k.startswith('PYTHON')] + [('PYTHONHASHSEED', '0')]
     plan = jail.JailPlan(
         binds=tuple(binds), fifos=tuple(fifos), symlinks=tuple(prepared['symlinks']),
+        masks=tuple(prepared['masks']),
         std_opens=tuple(std_opens), exec_fd=prepared['exec_fd'], argv=tuple(argv),
         env=tuple('%s=%s' % pair for pair in env), bpf=b'', rlimits=_rlimits(spec.limits),
         from_parent=-1, to_parent=-1)
