@@ -25,8 +25,9 @@ SORT_JOB = [{
 
 def _time(function, repeat):
     """Median wall time and median CPU time of ``repeat`` calls, and the last result."""
-    wall, cpu = [], []
+    wall, cpu, result = [], [], None
     for _ in range(repeat):
+        result = None   # free the previous plan outside the timed region
         start, start_cpu = time.perf_counter(), time.process_time()
         result = function()
         wall.append(time.perf_counter() - start)

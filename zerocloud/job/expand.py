@@ -51,61 +51,95 @@ def _containers(url, list_containers):
     return found
 
 
-def find_matches(url, list_objects, list_containers=None, limit=None):
-    """Yield ``(SwiftUrl, captures)`` for each listed object matching wildcard ``url``.
-
-    Stops after ``limit`` + 1 matches (enough to tell that a limit is exceeded).
-    """
+def _object_pattern(url):
     obj = url.object if url.object is not None else '*'
-    pattern, prefix = _pattern(obj), obj.split('*', 1)[0] or None
-    fixed = url.object is None   # container-wide: object text is not captured
-    seen, new = 0, tuple.__new__
+    return _pattern(obj), obj.split('*', 1)[0] or None
+
+
+def collect_listing(url, list_objects, list_containers=None, limit=None):
+    """Read the listings for wildcard ``url`` (this is where I/O happens).
+
+    Returns ``(groups, total)``: groups are ``(container, container captures, [matching
+    object names])`` in listing order; only strings are kept per object.  Stops reading
+    after ``limit`` + 1 matches (enough to tell that a limit is exceeded).
+    """
+    pattern, prefix = _object_pattern(url)
+    groups, total = [], 0
     for container, container_caps in _containers(url, list_containers):
+        names = []
+        groups.append((container, container_caps, names))
         for name in list_objects(url.account, container, prefix):
-            match = pattern.fullmatch(name)
-            if match is None:
-                continue
-            yield new(SwiftUrl, (url.account, container, name)), (
-                container_caps if fixed else container_caps + match.groups())
-            seen += 1
-            if limit is not None and seen > limit:
-                return
+            if pattern.fullmatch(name):
+                names.append(name)
+                total += 1
+                if limit is not None and total > limit:
+                    return groups, total
+    return groups, total
+
+
+def _matches(url, groups):
+    """Yield ``(SwiftUrl, captures)`` for the collected matches (pure CPU)."""
+    pattern, _ = _object_pattern(url)
+    fixed = url.object is None   # container-wide: object text is not captured
+    new, account = tuple.__new__, url.account
+    for container, container_caps, names in groups:
+        for name in names:
+            yield new(SwiftUrl, (account, container, name)), (
+                container_caps if fixed else container_caps + pattern.fullmatch(name).groups())
+
+
+def find_matches(url, list_objects, list_containers=None, limit=None):
+    """Yield ``(SwiftUrl, captures)`` for each listed object matching wildcard ``url``:
+    the URL of the object and the text captured by each ``*``, in order."""
+    groups, _ = collect_listing(url, list_objects, list_containers, limit)
+    yield from _matches(url, groups)
 
 
 def _substituter(url):
     """A function (values iterator) -> ``url`` with each ``*`` of container then object
     replaced by the next value.  Prepared once per device, called once per instance."""
+    account, new = url.account, tuple.__new__
     container, obj = url.container.split('*'), url.object.split('*')
-    account = url.account
+    if len(container) == 1 and len(obj) == 2:   # the common case: one * in the object
+        fixed, head, tail = url.container, obj[0], obj[1]
+        return lambda values: new(SwiftUrl, (account, fixed, head + next(values) + tail))
 
     def fill(values):
-        c = container[0] + ''.join(next(values) + piece for piece in container[1:])
-        o = obj[0] + ''.join(next(values) + piece for piece in obj[1:])
-        return SwiftUrl(account, c, o)
+        c = container[0] + ''.join([next(values) + piece for piece in container[1:]])
+        o = obj[0] + ''.join([next(values) + piece for piece in obj[1:]])
+        return new(SwiftUrl, (account, c, o))
     return fill
 
 
-def _members(problems, where, node, account, listing, budget):
-    """The instance list of one node: [(name, wildcard device url, captures)]."""
+def _read_listing(problems, where, node, account, listing, budget):
+    """Phase 1 (may do I/O): how many instances ``node`` has, and its collected listing
+    (None when it has no wildcard).  Records located problems."""
     wild = node.wildcard_device
     if wild is None:
         if node.count * node.replicate > budget:
             problems.add(f'{where}.count', f'too many instances ({show(node.count)} x '
                          f'{node.replicate} replicas): the limit is {budget} for this job')
-            return []
+        return node.count, None
+    j = node.devices.index(wild)
+    url = wild.url.with_account(account)
+    groups, total = collect_listing(url, *listing, limit=budget // node.replicate)
+    if not total:
+        problems.add(f'{where}.devices[{j}].path', f'No objects found in {url}')
+    elif total * node.replicate > budget:
+        problems.add(f'{where}.devices[{j}].path', f'{url} matches more objects than the '
+                     f'instance limit allows ({budget} left for this job)')
+    return total, groups
+
+
+def _members(node, account, groups):
+    """Phase 2 (pure CPU): the instances of one node as [(name, wildcard URL, captures)]."""
+    if groups is None:
         if not node.is_group:
             return [(node.name, None, None)]
         return [(f'{node.name}-{k}', None, None) for k in range(1, node.count + 1)]
-    j = node.devices.index(wild)
-    url = wild.url.with_account(account)
-    matches = list(find_matches(url, *listing, limit=budget // node.replicate))
-    if not matches:
-        problems.add(f'{where}.devices[{j}].path', f'No objects found in {url}')
-    elif len(matches) * node.replicate > budget:
-        problems.add(f'{where}.devices[{j}].path', f'{url} matches more objects than the '
-                     f'instance limit allows ({budget} left for this job)')
-        return []
-    return [(f'{node.name}-{k}', found, caps) for k, (found, caps) in enumerate(matches, 1)]
+    url = node.wildcard_device.url.with_account(account)
+    return [(f'{node.name}-{k}', found, caps)
+            for k, (found, caps) in enumerate(_matches(url, groups), 1)]
 
 
 def _device_templates(node, account):
@@ -150,6 +184,7 @@ def _instances_of(node, account, members, ins, outs):
     attach = _placement_device(node, fixed)
     varying = [(d.name, d, d[2:], vary) for d, vary in templates if vary is not None]
     new, no_channels = tuple.__new__, ()
+    shared_exec = spec.name and Exec(exec_url, spec.args, spec.env, spec.name)
     for name, found, captures in members:
         devices = fixed
         if varying:
@@ -160,7 +195,7 @@ def _instances_of(node, account, members, ins, outs):
                 devices[device_name] = new(Device, (device_name, url, *rest))
             devices = MappingProxyType(devices)
         yield new(Instance, (
-            name, node.name, new(Exec, (exec_url, spec.args, spec.env, spec.name or name)),
+            name, node.name, shared_exec or new(Exec, (exec_url, spec.args, spec.env, name)),
             devices, tuple(ins.get(name, no_channels)), tuple(outs.get(name, no_channels)),
             devices[attach].url if attach else None, attach, node.location, node.replicate))
 
@@ -181,17 +216,20 @@ def expand(job, *, account, list_objects, list_containers=None,
         instance names, ambiguous zvm:// channels).  Exceptions raised by the listing
         functions propagate unchanged.
     """
-    problems, budget, members = Problems(), max_instances, {}
+    problems, budget, listed = Problems(), max_instances, []
     for i, node in enumerate(job.nodes):
-        members[node.name] = _members(problems, f'[{i}]', node, account,
+        count, groups = _read_listing(problems, f'[{i}]', node, account,
                                       (list_objects, list_containers), max(budget, 0))
-        budget -= len(members[node.name]) * node.replicate
+        budget -= count * node.replicate
+        listed.append(groups)
     problems.raise_if_any()
-    _check_names(problems, job, members)
-    problems.raise_if_any()
-    names = {node: [name for name, _, _ in member] for node, member in members.items()}
-    ins, outs = build_channels(job, names, max_channels)
     with _gc_paused():
+        members = {node.name: _members(node, account, groups)
+                   for node, groups in zip(job.nodes, listed)}
+        _check_names(problems, job, members)
+        problems.raise_if_any()
+        names = {node: [name for name, _, _ in member] for node, member in members.items()}
+        ins, outs = build_channels(job, names, max_channels)
         instances = []
         for node in job.nodes:
             instances.extend(_instances_of(node, account, members[node.name], ins, outs))
@@ -200,10 +238,11 @@ def expand(job, *, account, list_objects, list_containers=None,
 
 @contextmanager
 def _gc_paused():
-    """Pause the cyclic garbage collector around the pure-CPU build loop (no I/O, no
-    yielding to other green threads inside): a big plan is made of many small acyclic
-    immutable values, and collections triggered while they accumulate would otherwise cost
-    more than building them.  Restores the previous state."""
+    """Pause the cyclic garbage collector around the pure-CPU part of the expansion (after
+    the listings are read: no I/O, no yielding to other green threads inside).  A big plan
+    is made of many small acyclic immutable values, and the collections triggered while
+    they accumulate would otherwise cost more than building them.  Restores the previous
+    state, also on error."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
