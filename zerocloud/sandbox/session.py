@@ -76,6 +76,27 @@ class SessionRunner:
                                   wall_seconds=time.monotonic() - started)
         return result.report(time.monotonic() - started)
 
+    def prevalidate(self, spec):
+        """Validate a host-path program into the verdict cache; a Report if it must not run.
+
+        The supervisor calls this in its own process (so verdicts are cached for later
+        sessions) before forking the session's manager.
+        """
+        if spec.image_program is not None or spec.trusted:
+            return None
+        try:
+            with open(spec.program, 'rb') as f:
+                data = f.read(spec.limits.memory_bytes + 1)
+        except OSError as exc:
+            return rpt.Report(status=rpt.STATUS_ERROR, reason='program %s: %s'
+                              % (spec.program, exc.strerror))
+        verdict = self.verdicts.check(data)
+        if verdict.state != rpt.VALIDATION_REJECTED:
+            return None
+        return rpt.Report(status=rpt.STATUS_VALIDATION,
+                          reason='validation: %s' % '; '.join(verdict.reasons[:3]),
+                          validation=verdict.state, validation_reasons=tuple(verdict.reasons))
+
     # -- preparation -------------------------------------------------------------------
     def _prepare(self, spec, fds, cleanup):
         if len(fds) != len(spec.channels):
