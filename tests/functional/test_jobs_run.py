@@ -3,7 +3,10 @@
 These need the sandbox supervisor (``zerocloud.sandbox.start_supervisor``/``SupervisorClient``):
 without it every session reports an error and these tests FAIL (they never skip).
 """
+import json
 import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -25,6 +28,21 @@ def stage(cluster, c_program):
     conn.put_object(container, 'script.py', b'import sys\nsys.stdout.write(sys.stdin.read()'
                     b'.upper())\nsys.stderr.write("py-err")\n')
     return container
+
+
+def object_nodes(cluster, account, container, obj):
+    """'ip:port' of the primary object servers of an object, from the cluster's own ring.
+
+    Asked in a separate process: loading a ring needs the cluster's swift.conf (hash
+    prefix), which must not leak into this test process's Swift globals.
+    """
+    script = ('import sys, json; from swift.common.utils import set_swift_dir; '
+              'set_swift_dir(sys.argv[1]); from swift.common.ring import Ring; '
+              'print(json.dumps(["%s:%s" % (n["ip"], n["port"]) for n in '
+              'Ring(sys.argv[1], ring_name="object").get_nodes(*sys.argv[2:5])[1]]))')
+    output = subprocess.run([sys.executable, '-c', script, cluster.etc_dir, account,
+                             container, obj], check=True, capture_output=True).stdout
+    return set(json.loads(output))
 
 
 def log_lines(cluster, prefix):
@@ -63,9 +81,7 @@ def test_session_ran_on_a_server_holding_the_object(cluster, stage):
     ran_on = resp.headers['X-Nexe-Node']  # set by the object server that ran the session
     url, _ = cluster.auth()
     account = url.rstrip('/').rsplit('/', 1)[1]
-    from swift.common.ring import Ring
-    _, nodes = Ring(cluster.etc_dir, ring_name='object').get_nodes(account, stage, 'in.txt')
-    assert ran_on in {'%s:%s' % (n['ip'], n['port']) for n in nodes}
+    assert ran_on in object_nodes(cluster, account, stage, 'in.txt')
     assert resp.headers['X-Nexe-Colocated'] == '1'
     wanted = '/%s/%s/in.txt ran on %s' % (account, stage, ran_on)
     assert any(wanted in line for line in log_lines(cluster, 'object')), \
@@ -89,7 +105,7 @@ def test_args_env_and_cgi_environment_arrive(cluster, stage):
     resp = post_job(cluster, node(stage, 'sb_args', [stdin_of(stage), {'name': 'stdout'}],
                                   args=['one', 'two'], env={'SB_EXIT': '7', 'K': 'v'}))
     assert resp.status_code == 200, resp.text
-    argv, _, environ = resp.content.partition(b'\0\0')
+    argv, _, environ = resp.content.partition(b'\0::env::\0')
     assert argv.split(b'\0')[1:] == [b'one', b'two']
     env = dict(item.split(b'=', 1) for item in environ.split(b'\0') if b'=' in item)
     assert env[b'K'] == b'v' and env[b'REQUEST_METHOD'] == b'POST'

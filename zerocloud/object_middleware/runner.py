@@ -4,9 +4,17 @@ The supervisor is a separate process (started with fork+exec by ``zerocloud.sand
 fork of this eventlet server) started on the first session of this server process and stopped
 when the process exits.  The client speaks to it over a Unix socket only, so waiting for a
 session is green: other requests keep being served.
+
+When this ``zerocloud.sandbox`` has no supervisor (``start_supervisor``/``SupervisorClient``),
+each session runs in a fresh process instead (:mod:`.run_session`, started with eventlet's
+green subprocess): correct and isolated the same way, but it pays a Python start per session.
 """
 import atexit
+import json
 import os
+import sys
+
+from zerocloud.object_middleware import green
 
 from zerocloud.sandbox.report import Report, STATUS_ERROR
 
@@ -67,12 +75,29 @@ class SandboxRunner:
         self.logger.info('zerocloud: sandbox supervisor started on %s', path)
 
     def __call__(self, session, executable_path, fds, config):
-        from zerocloud.sandbox import SupervisorClient
         try:
             spec, order = build_spec(session, executable_path, config)
         except ValueError as err:
             return Report(status=STATUS_ERROR, reason='bad session: %s' % err)
-        self._ensure_supervisor()
         if config.debug:
             self.logger.info('zerocloud: session spec %s', spec.to_dict())
-        return SupervisorClient(self.socket_path()).run(spec, [fds[name] for name in order])
+        channel_fds = [fds[name] for name in order]
+        try:
+            from zerocloud.sandbox import SupervisorClient
+        except ImportError:
+            return run_in_process(spec, channel_fds, config.timeout_seconds * 3 + 30)
+        self._ensure_supervisor()
+        return SupervisorClient(self.socket_path()).run(spec, channel_fds)
+
+
+def run_in_process(spec, channel_fds, deadline_seconds):
+    """Run ``spec`` in a fresh ``run_session`` process (green wait); return its Report."""
+    request = json.dumps({'spec': spec.to_dict(), 'fds': list(channel_fds)}).encode()
+    status, output, errors = green.run_process(
+        [sys.executable, '-m', 'zerocloud.object_middleware.run_session'], request,
+        channel_fds, deadline_seconds)
+    try:
+        return Report.from_dict(json.loads(output))
+    except (ValueError, TypeError) as err:
+        return Report(status=STATUS_ERROR, reason='session process failed (%s): %s %s'
+                      % (status, err, errors[-300:].decode('utf-8', 'replace')))

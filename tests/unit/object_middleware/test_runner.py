@@ -64,3 +64,19 @@ def test_real_session_through_the_filter(tmp_path, c_program):
     report = wire.decode_json('report', parts['report'])
     assert status == 200 and report['status'] == 'ok', report
     assert parts['out:stdout'] == b'from the disk\n'
+
+
+def test_session_in_a_fresh_process(tmp_path, c_program):
+    from zerocloud.object_middleware.runner import run_in_process
+    spec, order = build_spec(dict(SESSION, argv=['cat']), c_program('sb_cat'),
+                             ObjectConfig.from_conf({}))
+    files = {}
+    for name in order:
+        files[name] = open(tmp_path / name, 'w+b')
+    files['stdin'].write(b'through a process\n')
+    files['stdin'].flush()
+    files['stdin'].seek(0)
+    report = run_in_process(spec, [files[name].fileno() for name in order], 60)
+    assert report.status == 'ok', report
+    files['stdout'].seek(0)
+    assert files['stdout'].read() == b'through a process\n'
