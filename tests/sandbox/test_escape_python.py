@@ -63,12 +63,14 @@ def test_python_cant_see_the_host_tree(run_python, tmp_path, secret_file):
 import os
 for place in ['/etc', '/home', '/proc', '/sys', '/tmp', '/var', '/work', %r]:
     attempt('listdir ' + place, lambda: os.listdir(place))
+HOST_NAMES = {'passwd', 'shadow', '.ssh', '.bashrc', '.bash_history', 'host-secret.txt'}
 suspicious = []
 for root, dirs, files in os.walk('/'):
     for name in dirs + files:
         full = os.path.join(root, name)
-        if any(word in full for word in ('site-packages', 'dist-packages', 'passwd', '.ssh',
-                                         'host-secret', '/work', '.bash')):
+        parts = full.split('/')
+        inside_packages = any(p in ('site-packages', 'dist-packages') for p in parts[:-1])
+        if inside_packages or name in HOST_NAMES or parts[1] in ('work', 'home', 'etc', 'tmp'):
             suspicious.append(full)
 print('SUSPICIOUS', suspicious[:20])
 ''' % str(tmp_path))
