@@ -2,11 +2,11 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := gcc libc6-dev musl-tools
+SYSTEM_PACKAGES := gcc libc6-dev musl-tools python3-venv
 
-.PHONY: deps venv test test-unit test-sandbox test-functional demo clean
+.PHONY: deps venv test test-unit test-sandbox test-functional demo bench-aio clean
 
-# System packages the sandbox tests need (C compilers for static test programs).
+# System packages: C compilers for the static test programs, and venv support for Python.
 deps:
 	@missing=""; \
 	for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -36,8 +36,12 @@ test-sandbox: deps venv
 test-functional: venv
 	$(BIN)/python -m pytest -q tests/functional
 
+# make demo ARGS=--keep leaves the cluster running (stop: .venv/bin/zerocloud aio stop).
 demo: deps venv
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/demo.py $(ARGS)
+
+bench-aio: venv
+	$(BIN)/python bench/aio.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
