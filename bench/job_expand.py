@@ -50,8 +50,9 @@ def main():
     pattern = re.compile(r'binary(.*)\.data')
     baseline, baseline_cpu, _ = _time(lambda: sum(1 for n in names if pattern.fullmatch(n)),
                                       args.repeat)
-    median, median_cpu, plan = _time(lambda: expand(job, account='AUTH_bench', list_objects=list_objects,
-                                        max_instances=args.objects), args.repeat)
+    median, median_cpu, plan = _time(lambda: expand(job, account='AUTH_bench',
+                                                    list_objects=list_objects,
+                                                    max_instances=args.objects), args.repeat)
     assert len(plan.instances) == args.objects
     last = plan.instances[-1]
     print(f'listed objects:       {len(names)}')

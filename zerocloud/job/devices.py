@@ -50,7 +50,9 @@ def _url_fits(name, access, url):
             return 'debug needs a tcp://host:port or udp://host:port path'
         return None
     if isinstance(url, ZvmUrl):
-        return None if access == WRITABLE else f'zvm:// paths are only for writable devices, not {name}'
+        if access == WRITABLE:
+            return None
+        return f'zvm:// paths are only for writable devices, not {name}'
     if not isinstance(url, SwiftUrl) or url.container is None:
         return f'{name} needs a swift://account/container[/object] path'
     if url.object is None and access != READABLE:

@@ -24,8 +24,7 @@ from types import MappingProxyType
 
 from zerocloud.job.connect import DEFAULT_MAX_CHANNELS, build_channels
 from zerocloud.job.errors import JobError, Problems, show
-from zerocloud.job.model import (IMAGE, READABLE, WRITABLE, Device, Exec, Instance, Plan,
-                                 default_mode)
+from zerocloud.job.model import WRITABLE, Device, Exec, Instance, Plan, default_mode
 from zerocloud.job.urls import SwiftUrl, ZvmUrl
 
 DEFAULT_MAX_INSTANCES = 10_000

@@ -77,7 +77,9 @@ def _parse_exec(problems, where, raw, legacy_args):
     values = {'url': url}
     if 'args' in raw and legacy_args is not None:
         problems.add(f'{where}.args', 'args given both here and at node level')
-    args_where, args = (f'{where}.args', raw['args']) if 'args' in raw else legacy_args or (None, None)
+    args_where, args = legacy_args or (None, None)
+    if 'args' in raw:
+        args_where, args = f'{where}.args', raw['args']
     if args_where is not None:
         values['args'] = fields.check_args(problems, args_where, args)
     if 'env' in raw:
@@ -141,7 +143,8 @@ def parse_node(problems, where, raw, sysimages):
         if NODE_NAME.match(raw['name']):
             values['name'] = raw['name']
         else:
-            problems.add(f'{where}.name', f'must be 1-128 of [A-Za-z0-9_-], got {show(raw["name"])}')
+            problems.add(f'{where}.name',
+                         f'must be 1-128 of [A-Za-z0-9_-], got {show(raw["name"])}')
     legacy_args = (f'{where}.args', raw['args']) if 'args' in raw else None
     if 'exec' not in raw:
         problems.add(f'{where}.exec', 'required')
@@ -164,7 +167,8 @@ def _check_graph(problems, nodes):
     first = {}
     for i, node in nodes:
         if node.name in first:
-            problems.add(f'[{i}].name', f'node name {node.name} already used by [{first[node.name]}]')
+            problems.add(f'[{i}].name',
+                         f'node name {node.name} already used by [{first[node.name]}]')
         first.setdefault(node.name, i)
     by_name = {node.name: node for _, node in nodes}
     for i, node in nodes:
