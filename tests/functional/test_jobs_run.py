@@ -21,7 +21,7 @@ def stage(cluster, c_program):
     conn.put_container(container)
     conn.put_object(container, 'in.txt', b'alpha\nbeta\n', content_type='text/plain',
                     headers={'X-Object-Meta-Color': 'blue'})
-    for name in ('sb_args', 'sb_cat', 'sb_exit', 'sb_int80'):
+    for name in ('sb_args', 'sb_cat', 'sb_exit', 'sb_int80', 'sb_limits'):
         with open(c_program(name), 'rb') as handle:
             conn.put_object(container, name, handle.read(),
                             content_type='application/x-nexe')
@@ -130,6 +130,8 @@ def test_rejected_executable_reports_validation(cluster, stage):
     resp = post_job(cluster, node(stage, 'sb_int80', [stdin_of(stage), {'name': 'stdout'}]))
     assert resp.status_code == 200
     assert resp.headers['X-Nexe-Validation'] == '1'
+    assert 'validation' in resp.headers['X-Nexe-Status']
+    assert 'int' in resp.headers['X-Nexe-Error']  # the reason: the int 0x80 gate
     assert b'RAN' not in resp.content
 
 
@@ -138,3 +140,31 @@ def test_failed_session_publishes_nothing(cluster, stage):
     post_job(cluster, node(stage, 'sb_int80', devices))
     with pytest.raises(Exception):
         cluster.connection().head_object(stage, 'never')
+
+
+def test_timeout_kills_the_session_and_says_so(cluster, stage):
+    resp = post_job(cluster, node(stage, 'sb_limits', [stdin_of(stage), {'name': 'stdout'}],
+                                  args=['sleep']))
+    assert resp.status_code == 200
+    assert 'timeout' in resp.headers['X-Nexe-Status'], resp.headers
+    assert resp.headers['X-Nexe-Retcode'] == ''
+
+
+def test_read_acl_grant_lets_another_account_read(cluster, stage):
+    owner_url, _ = cluster.auth('test:tester')
+    owner = owner_url.rstrip('/').rsplit('/', 1)[1]
+    conn = cluster.connection()
+    shared = stage + '-shared'
+    conn.put_container(shared, headers={'X-Container-Read': 'test2:tester2'})
+    conn.put_object(shared, 'data', b'shared bytes\n')
+    other = cluster.connection('test2:tester2')
+    other.put_container('tools')
+    other.put_object('tools', 'cat', conn.get_object(stage, 'sb_cat')[1])
+    job = [{'name': 'reader', 'exec': {'path': 'swift://~/tools/cat'},
+            'devices': [{'name': 'stdin', 'path': 'swift://%s/%s/data' % (owner, shared)},
+                        {'name': 'stdout'}]}]
+    resp = post_job(cluster, job, user='test2:tester2')
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok', resp.text
+    assert resp.content == b'shared bytes\n'
+    job[0]['devices'][0]['path'] = 'swift://%s/%s/in.txt' % (owner, stage)  # no grant
+    assert post_job(cluster, job, user='test2:tester2').status_code in (401, 403)
