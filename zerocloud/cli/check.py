@@ -2,7 +2,8 @@
 
     zerocloud check JOB.json [--account ACCT] [--listing LISTING.json] [--json]
 
-JOB.json is a job description (``-`` reads standard input).  Every problem is reported the
+JOB.json is a job description (``-`` reads standard input), or a zapp (a tar, possibly
+gzip-compressed) whose ``boot/system.map`` is checked.  Every problem is reported the
 way the proxy would answer it, one per line as ``location: message``, and the exit status
 is 1.  A valid job is expanded and its plan printed: every instance with its devices and
 paths, its ``/dev/in`` and ``/dev/out`` channels and its placement intent (``--json``: the
@@ -45,6 +46,20 @@ def _read(path, what):
             return stream.read()
     except OSError as err:
         raise SystemExit(_usage(f'cannot read {what} {path}: {err.strerror}'))
+
+
+def _system_map(data, path):
+    """The job inside a zapp tar (``boot/system.map``), or ``data`` itself if not a tar."""
+    import io
+    import tarfile
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = tar.extractfile('boot/system.map')
+            return member.read() if member else data
+    except KeyError:
+        raise SystemExit(_usage(f'{path} is a tar without boot/system.map'))
+    except (tarfile.TarError, EOFError, OSError):
+        return data
 
 
 def _usage(message):
@@ -112,7 +127,7 @@ def print_plan(plan, out):
 def main(args):
     from zerocloud.job import DEFAULT_MAX_INSTANCES, JobError, expand, parse_job
     try:
-        data = _read(args.job, 'job')
+        data = _system_map(_read(args.job, 'job'), args.job)
         list_objects, list_containers = load_listing(args.listing)
     except SystemExit as exit_status:
         return exit_status.code

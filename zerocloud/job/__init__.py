@@ -43,6 +43,16 @@ replicate 1-3; mode; min_size >= 0; attach names a device of the node; no contro
 anywhere; size of the JSON (``max_config_bytes``, 413).  :func:`expand` adds what needs
 listings: no objects found, the instance limit, clashing instance names.
 
+Limits: the JSON text is at most ``max_config_bytes`` (65536, ``zerovm_maxconfig``; 413
+beyond); ``count`` at most 2**31-1; a job expands to at most ``max_instances`` instances x
+replicas (:data:`DEFAULT_MAX_INSTANCES`, 10,000) and ``max_channels`` connect channels
+(:data:`DEFAULT_MAX_CHANNELS`, 250,000); the listing is not read further than needed to
+tell that the limit is exceeded.
+
+Also here: ``schema.json``, a JSON Schema of the language for editors and clients
+(:func:`load_schema`; weaker than the parser, never stricter), and the offline checker
+``zerocloud check JOB.json [--account A] [--listing LISTING.json] [--json]``.
+
 Compatibility notes: ``args`` at node level (as in the Servlets.md sort example) is taken
 as ``exec.args``; instances are numbered ``<node>-1..N`` when the node is a group (wildcard
 or count > 1) and keep the node name otherwise; wildcards must match whole names (the

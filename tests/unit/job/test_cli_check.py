@@ -118,3 +118,22 @@ def test_container_wildcards_use_account_keys_or_derived_containers(files, capsy
     explicit = files('l2.json', {'a': ['logs2'], 'a/logs1': ['x'], 'a/logs2': ['y']})
     assert run([job, '--listing', explicit, '--json']) == 0
     assert len(json.loads(capsys.readouterr().out)['instances']) == 1
+
+
+@pytest.mark.parametrize('mode', ['w', 'w:gz'])
+def test_zapp_tar_is_checked_through_its_system_map(tmp_path, capsys, mode):
+    import tarfile
+    system_map = json.dumps([{'name': 'app', 'exec': {'path': 'file://bin/app'},
+                              'devices': [{'name': 'stdout'}]}]).encode()
+    zapp = tmp_path / 'app.zapp'
+    with tarfile.open(zapp, mode) as tar:
+        info = tarfile.TarInfo('boot/system.map')
+        info.size = len(system_map)
+        tar.addfile(info, io.BytesIO(system_map))
+    assert run([str(zapp)]) == 0
+    assert 'app  (node app)' in capsys.readouterr().out
+    empty = tmp_path / 'empty.tar'
+    with tarfile.open(empty, 'w') as tar:
+        tar.addfile(tarfile.TarInfo('README'), io.BytesIO(b''))
+    assert run([str(empty)]) == 2
+    assert 'without boot/system.map' in capsys.readouterr().err

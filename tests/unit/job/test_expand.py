@@ -235,3 +235,11 @@ def test_system_image_device_is_not_a_payload_device():
     assert instance.devices['python'].access == 'sysimage'
     assert instance.devices['python'].url is None
     assert instance.devices['stdin'].access == 'readable'
+
+
+def test_find_matches_gives_object_urls_and_captures():
+    from zerocloud.job import find_matches
+    url = SwiftUrl('a', 'c', 'x*-*.txt')
+    found = list(find_matches(url, listing({('a', 'c'): ['x1-2.txt', 'y', 'x-.txt']})))
+    assert found == [(SwiftUrl('a', 'c', 'x1-2.txt'), ('1', '2')),
+                     (SwiftUrl('a', 'c', 'x-.txt'), ('', ''))]
