@@ -5,12 +5,17 @@ import concurrent.futures
 import configparser
 import hashlib
 import os
+import subprocess
+import sys
 import threading
 import uuid
 
 import pytest
 import requests
+import swiftclient.client
 from swiftclient.exceptions import ClientException
+
+from zerocloud.aio import cluster as aio, processes
 
 MIB = 1024 * 1024
 
@@ -199,3 +204,40 @@ def test_zerocloud_filters_are_in_the_pipelines_only_when_asked(swift):
         assert {'proxy_middleware', 'object_middleware'} <= set(swift.zerocloud_filters)
         assert proxy_pipeline[-3:] == ['proxy_middleware', 'proxy-logging', 'proxy-server']
         assert object_pipeline[-2:] == ['object_middleware', 'object-server']
+
+
+def _aio(*args):
+    result = subprocess.run([sys.executable, '-m', 'zerocloud', 'aio'] + list(args),
+                            capture_output=True, text=True, timeout=120)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_aio_command_start_twice_env_status_stop_twice(tmp_path):
+    root = str(tmp_path / 'cli-aio')
+    port = str(aio.spec_with_free_ports(root, nodes=1, replicas=1).port)
+    common = ['--dir', root]
+    try:
+        code, out = _aio('start', '--nodes', '1', '--replicas', '1', '--port', port, *common)
+        assert code == 0, out
+        assert 'http://127.0.0.1:%s/auth/v1.0' % port in out and 'test:tester' in out
+        code, out = _aio('start', *common)
+        assert code == 0 and 'already running' in out
+        code, out = _aio('status', *common)
+        lines = out.splitlines()
+        assert code == 0 and len(lines) == 6 and all(line.endswith(' healthy') for line in lines)
+        pids = [int(line.split()[1]) for line in lines]
+        code, out = _aio('env', *common)
+        env = dict(item.split('=', 1) for item in out.split()[1:])
+        conn = swiftclient.client.Connection(env['ST_AUTH'], env['ST_USER'], env['ST_KEY'])
+        conn.put_container('via-env')
+        assert [c['name'] for c in conn.get_account()[1]] == ['via-env']
+        code, out = _aio('start', '--nodes', '2', *common)
+        assert code == 1 and 'nodes' in out
+    finally:
+        code, out = _aio('stop', *common)
+    assert code == 0 and 'stopped 6 processes' in out
+    assert not any(processes.is_alive(pid) for pid in pids)  # gone or a zombie
+    code, out = _aio('stop', *common)
+    assert code == 0 and 'nothing was running' in out
+    code, out = _aio('status', *common)
+    assert code == 3 and out.count('stopped') == 6
