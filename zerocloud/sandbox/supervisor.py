@@ -83,10 +83,14 @@ class Supervisor:
         """Serve until the socket file goes away or SIGTERM arrives."""
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, 'stopping', True))
         with selectors.DefaultSelector() as selector:
-            selector.register(self.listener, selectors.EVENT_READ)
+            selector.register(self.listener, selectors.EVENT_READ, 'accept')
             while not self.stopping and self._socket_still_ours():
-                if selector.select(LOOP_SECONDS):
-                    self._accept()
+                for key, _ in selector.select(LOOP_SECONDS):
+                    if key.data == 'accept':
+                        self._accept(selector)
+                    else:                       # a manager's pidfd: reap it at once
+                        selector.unregister(key.fd)
+                        os.close(key.fd)
                 self._reap()
         self.listener.close()
         for pid in list(self.managers):
@@ -100,7 +104,7 @@ class Supervisor:
         except FileNotFoundError:
             return False
 
-    def _accept(self):
+    def _accept(self, selector):
         try:
             conn, _ = self.listener.accept()
         except OSError:
@@ -118,6 +122,7 @@ class Supervisor:
             if pid == 0:
                 self._manage(conn, spec, fds)
             self.managers.add(pid)
+            selector.register(self.runner.sys.pidfd_open(pid), selectors.EVENT_READ, pid)
         except (ValueError, SpecError, OSError) as exc:
             _reply_quietly(conn, rpt.Report(status=rpt.STATUS_ERROR,
                                             reason='bad request: %s' % exc))

@@ -1,0 +1,143 @@
+"""The supervisor: concurrent sessions, health after abuse, no strays, green client.
+
+These start a real supervisor (``start_supervisor``) and drive it with the real client.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from zerocloud.sandbox import (ChannelSpec, Limits, SessionSpec, SupervisorClient,
+                               start_supervisor)
+
+
+@pytest.fixture
+def supervisor(tmp_path):
+    handle = start_supervisor(str(tmp_path / 'sandbox.sock'))
+    yield handle
+    handle.stop()
+
+
+def run_capturing(client, program, args=(), limits=Limits(wall_seconds=10)):
+    """Run ``program`` with stdout on a pipe; return (report, stdout bytes)."""
+    read_end, write_end = os.pipe()
+    spec = SessionSpec(program=program, argv=[os.path.basename(program)] + list(args),
+                       channels=[ChannelSpec('stdout', 'w', 'pipe')], limits=limits)
+    try:
+        report = client.run(spec, [write_end])
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end, 'rb') as f:
+        return report, f.read()
+
+
+def descendants(pid):
+    """Pids of every process below ``pid`` (from /proc)."""
+    children = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open('/proc/%s/stat' % entry) as f:
+                    fields = f.read().rsplit(')', 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append((int(entry), fields[0]))
+    found, todo = [], [pid]
+    while todo:
+        for child, state in children.get(todo.pop(), ()):
+            found.append((child, state))
+            todo.append(child)
+    return found
+
+
+def assert_no_descendants(pid):
+    """Managers are reaped right after they reply: allow them a moment to go."""
+    deadline = time.monotonic() + 5
+    while descendants(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert descendants(pid) == [], 'processes left under the supervisor'
+
+
+def test_sessions_run_concurrently(supervisor, c_program):
+    sleeper = c_program('sb_limits', libc='musl')
+    hello = c_program('hello', libc='musl')
+    client = SupervisorClient(supervisor.socket_path)
+    slow = subprocess.Popen([sys.executable, '-c', textwrap.dedent('''
+        import os, sys
+        from zerocloud.sandbox import *
+        spec = SessionSpec(program=%r, argv=['sb_limits', 'sleep'],
+                           limits=Limits(wall_seconds=3))
+        print(SupervisorClient(%r).run(spec, []).status)
+        ''' % (sleeper, supervisor.socket_path))], stdout=subprocess.PIPE)
+    try:
+        # while the sleeper holds its session, others still complete
+        for _ in range(3):
+            report, out = run_capturing(client, hello)
+            assert report.status == 'ok' and out == b'hello, world\n'
+            assert slow.poll() is None, 'the sleeping session ended too early'
+    finally:
+        assert slow.communicate(timeout=30)[0].strip() == b'timeout'
+
+
+@pytest.mark.parametrize('mode,status', [('membomb', 'memory-limit'), ('cpu', 'timeout'),
+                                         ('forkbomb', 'ok'), ('sleep', 'timeout')])
+def test_abusive_sessions_leave_the_supervisor_healthy_and_clean(supervisor, c_program,
+                                                                 mode, status):
+    client = SupervisorClient(supervisor.socket_path)
+    abuser = c_program('sb_limits', libc='musl')
+    report, _ = run_capturing(client, abuser, [mode],
+                              limits=Limits(wall_seconds=2, cpu_seconds=5,
+                                            memory_bytes=64 << 20))
+    assert report.status == status or (mode == 'forkbomb' and report.status != 'error'), report
+    assert supervisor.process.poll() is None
+    report, out = run_capturing(client, c_program('hello', libc='musl'))
+    assert report.status == 'ok' and out == b'hello, world\n'
+    assert_no_descendants(supervisor.pid)
+
+
+def test_seccomp_kill_names_the_syscall_through_the_supervisor(supervisor, c_program):
+    client = SupervisorClient(supervisor.socket_path)
+    report, _ = run_capturing(client, c_program('sb_escape_proc', libc='musl'), ['fork'])
+    assert report.status in ('ok', 'seccomp'), report
+    assert_no_descendants(supervisor.pid)
+
+
+def test_bad_request_is_an_error_report_not_a_crash(supervisor):
+    client = SupervisorClient(supervisor.socket_path)
+    spec = SessionSpec(program='/nonexistent/program', argv=['x'])
+    report = client.run(spec, [])
+    assert report.status == 'error' and '/nonexistent/program' in report.reason
+    assert supervisor.process.poll() is None
+
+
+def test_supervisor_exits_when_its_socket_is_removed(tmp_path):
+    handle = start_supervisor(str(tmp_path / 's.sock'))
+    os.unlink(handle.socket_path)
+    assert handle.process.wait(timeout=10) == 0
+
+
+def test_client_is_green_under_eventlet(supervisor, c_program):
+    script = textwrap.dedent('''
+        import eventlet
+        eventlet.monkey_patch()
+        import os
+        from zerocloud.sandbox import *
+        spec = SessionSpec(program=%r, argv=['sb_limits', 'sleep'],
+                           limits=Limits(wall_seconds=1))
+        ticks = []
+        def ticker():
+            for _ in range(20):
+                ticks.append(1)
+                eventlet.sleep(0.02)
+        t = eventlet.spawn(ticker)
+        report = SupervisorClient(%r).run(spec, [])
+        t.wait()
+        print(report.status, len(ticks))
+        ''' % (c_program('sb_limits', libc='musl'), supervisor.socket_path))
+    done = subprocess.run([sys.executable, '-c', script], capture_output=True, timeout=60)
+    status, ticks = done.stdout.split()
+    assert status == b'timeout', done.stderr
+    assert int(ticks) == 20   # the ticker ran while the client waited for the report
