@@ -96,7 +96,7 @@ class JobRun:
             if device.access != joblib.WRITABLE and path is not None and path != placement:
                 inputs[device.name] = self._remote_input(path)
         session = sessions.describe(instance, self.req, self.config, placement,
-                                    exe_etag=exe[1] if exe else None)
+                                    exe_etag=exe.etag if exe else None)
         return session, exe, inputs
 
     def _remote_input(self, path):
@@ -106,12 +106,15 @@ class JobRun:
         return self.remote_inputs[path]
 
     def _executable(self, instance):
+        """The instance's swift executable: authorized now (HEAD), read only if a node needs it."""
         path = sessions.swift_path(instance.exec.url)
         if path is None:
             return None
         if path not in self.executables:
-            self.swift.head(path)
-            self.executables[path] = self.swift.read(path, self.config.max_input_bytes)
+            headers = self.swift.head(path)
+            self.executables[path] = LazyExecutable(
+                self.swift, path, (headers.get('Etag') or '').strip('"'),
+                self.config.max_input_bytes)
         return self.executables[path]
 
     def _execute(self, instance, session, exe, inputs):
@@ -126,10 +129,11 @@ class JobRun:
             candidates = self.services.rings.candidates(
                 policy_index, placement.account, placement.container, placement.object)
             path = placement.path
-        data, etag = exe if exe else (None, None)
+        etag = exe.etag if exe else None
 
         def build_body(with_executable):
-            return wire.encode_request(session, data if with_executable else None, inputs)
+            data = exe.data() if exe and with_executable else None
+            return wire.encode_request(session, data, inputs)
         node, payload = dispatch.dispatch(
             candidates, swob.wsgi_quote(swob.str_to_wsgi(path)), policy_index, build_body,
             etag, self.services.sent,
@@ -151,3 +155,21 @@ class JobRun:
                 dict(device.meta or {}))
             if status // 100 != 2:
                 result.errors.append('publishing %s failed with %s' % (path, status))
+
+
+class LazyExecutable:
+    """An executable object known by its ETag; its bytes are read (once) only when a node
+    does not have it cached yet."""
+
+    def __init__(self, swift, path, etag, max_bytes):
+        self.swift = swift
+        self.path = path
+        self.etag = etag
+        self.max_bytes = max_bytes
+        self._data = None
+
+    def data(self):
+        if self._data is None:
+            self._data, etag = self.swift.read(self.path, self.max_bytes)
+            self.etag = self.etag or etag
+        return self._data

@@ -200,7 +200,8 @@ def recorded_server(tmp_path):
 def test_executable_crosses_the_wire_once_for_repeated_runs(recorded_server):
     port, recorder, runner = recorded_server
     rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
-    middleware, (status, _, _) = run(fake_swift(), rings, job())
+    app = fake_swift()
+    middleware, (status, _, _) = run(app, rings, job())
     assert status == 200
     req = swob.Request.blank('/v1/AUTH_test', method='POST', body=job(), headers={
         'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
@@ -210,6 +211,8 @@ def test_executable_crosses_the_wire_once_for_repeated_runs(recorded_server):
     first, second = recorder.body_sizes
     assert first - second >= len(EXE)  # the second dispatch carried no executable
     assert len(recorder.body_sizes) == 2  # and needed no 409 round trip
+    exe_reads = [c for c in app.calls if c.method == 'GET' and c.path.endswith('/bin/exe')]
+    assert len(exe_reads) == 1  # the proxy did not even read it from Swift again
 
 
 def test_server_that_lost_its_cache_gets_the_executable_again(recorded_server, tmp_path):
