@@ -154,7 +154,11 @@ class Exec(NamedTuple):
 
 
 class Device(NamedTuple):
-    """A device of one instance, with its final URL (wildcards substituted) or None."""
+    """A device of one instance, with its final URL (wildcards substituted) or None.
+
+    ``content_type`` None means the operator's default (``zerovm_default_content_type``
+    for objects; the proxy's choice for the response); ``mode`` is always filled in.
+    """
     name: str
     url: object
     access: str

@@ -58,7 +58,7 @@ def decode(data, max_config_bytes=DEFAULT_MAX_CONFIG_BYTES):
         raise JobError([('', f'invalid JSON: {show(str(err), 120)}')]) from None
 
 
-def _parse_exec(problems, where, raw, legacy_args):
+def _parse_exec(problems, where, raw, legacy_args, sysimages):
     if fields.check_object(problems, where, raw, EXEC_KEYS) is None:
         return None
     if 'path' not in raw:
@@ -73,6 +73,10 @@ def _parse_exec(problems, where, raw, legacy_args):
             isinstance(url, SwiftUrl) and (url.object is None or url.has_wildcard)):
         problems.add(f'{where}.path', 'executable must be a swift:// object (no wildcard) '
                      'or a file:// path in an image')
+        return None
+    if isinstance(url, ImageUrl) and url.image is not None and url.image not in sysimages:
+        problems.add(f'{where}.path', f'no system image named {show(url.image)} (configured: '
+                     f'{", ".join(sysimages) or "none"}; file://<path> is the user image)')
         return None
     values = {'url': url}
     if 'args' in raw and legacy_args is not None:
@@ -149,7 +153,8 @@ def parse_node(problems, where, raw, sysimages):
     if 'exec' not in raw:
         problems.add(f'{where}.exec', 'required')
     else:
-        values['exec'] = _parse_exec(problems, f'{where}.exec', raw['exec'], legacy_args)
+        values['exec'] = _parse_exec(problems, f'{where}.exec', raw['exec'], legacy_args,
+                                     sysimages)
     device_result = _parse_devices(problems, where, raw, sysimages)
     devices = device_result[1] if device_result else []
     _parse_scalars(problems, where, raw, values, devices)

@@ -122,6 +122,8 @@ INVALID = [
      'executable must be'),
     ('11 exec container', [node(exec={'path': 'swift://a/c'})], '[0].exec.path',
      'executable must be'),
+    ('11 exec in an unknown system image', [node(exec={'path': 'file://ruby:bin/ruby'})],
+     '[0].exec.path', 'no system image named'),
     ('11 readable must be swift', [node(devices=[dev('stdin', 'file://python:x')])],
      '[0].devices[0].path', 'needs a swift://'),
     ('11 image must be an object', [node(devices=[dev('image', 'swift://a/c')])],
