@@ -5,9 +5,11 @@ import concurrent.futures
 import configparser
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import pytest
@@ -233,9 +235,19 @@ def test_aio_command_start_twice_env_status_stop_twice(tmp_path):
         assert [c['name'] for c in conn.get_account()[1]] == ['via-env']
         code, out = _aio('start', '--nodes', '2', *common)
         assert code == 1 and 'nodes' in out
+        memcache_pid = pids[1]
+        os.kill(memcache_pid, signal.SIGTERM)
+        for _ in range(200):
+            if not processes.is_alive(memcache_pid):
+                break
+            time.sleep(0.05)
+        code, out = _aio('start', *common)
+        assert code == 1 and 'partly running' in out and 'memcache' in out
+        code, out = _aio('status', *common)
+        assert code == 3 and 'memcache       -        stopped' in out
     finally:
         code, out = _aio('stop', *common)
-    assert code == 0 and 'stopped 6 processes' in out
+    assert code == 0 and 'stopped 5 processes' in out
     assert not any(processes.is_alive(pid) for pid in pids)  # gone or a zombie
     code, out = _aio('stop', *common)
     assert code == 0 and 'nothing was running' in out

@@ -209,12 +209,18 @@ def create_accounts(spec):
 def start(spec):
     """Start the cluster; return a summary dict (see :func:`describe`).
 
-    :raises ClusterError: already running with another spec, a port is taken, a server
-        does not come up (everything started is stopped again).
+    :raises ClusterError: the directory holds another topology, the cluster is partly
+        running, a port is taken, a server does not come up (everything started is stopped
+        again).  A cluster that fully runs already is left alone (``already_running``).
     """
     check_topology(spec)
-    if running(spec):
+    alive, names = running(spec), process_names(spec)
+    if len(alive) == len(names):
         return dict(describe(spec), already_running=True)
+    if alive:
+        raise ClusterError('the cluster in %s is partly running (%d of %d processes; stopped: '
+                           '%s): stop it first' % (spec.root, len(alive), len(names),
+                                                   ', '.join(n for n in names if n not in alive)))
     check_ports_free(spec)
     zerocloud_filters = prepare(spec)
     try:
