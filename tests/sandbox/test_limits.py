@@ -41,6 +41,19 @@ def test_memory_bomb_ends_with_memory_limit(sb, run_sandboxed, token, libc):
     assert_no_leftovers(result, token)
 
 
+def test_python_memory_bomb_ends_with_memory_limit(run_python):
+    result = run_python("""
+        blocks = []
+        while True:
+            blocks.append(bytearray(1 << 20))
+            if len(blocks) % 8 == 0:
+                print('touched', len(blocks), 'MiB', flush=True)
+        """, memory=4 * MEMORY_LIMIT, timeout=20, margin=LIMIT_MARGIN)
+    assert_status(result, 'memory-limit')
+    assert touched_mib(result.stdout), 'the bomb never ran\n' + result.describe()
+    assert max(touched_mib(result.stdout)) << 20 <= 4 * MEMORY_LIMIT
+
+
 def test_fork_bomb_is_contained(sb, run_sandboxed, token):
     result = run_sandboxed(sb('sb_limits'), ('forkbomb', token), timeout=TIMEOUT,
                            margin=LIMIT_MARGIN)
