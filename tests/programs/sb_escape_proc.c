@@ -154,16 +154,16 @@ static int do_rlimits(void)
 }
 
 static int do_nice(void) { return outcome("nice", setpriority(PRIO_PROCESS, 0, -20)); }
-static int do_tiocsti(void)
+/* Push a character into the input queue of whatever terminal fds 0-2 lead to. */
+static int inject(const char *mode, unsigned long request)
 {
     char c = 'X';
-    return outcome("tiocsti", ioctl(0, TIOCSTI, &c));
+    for (int fd = 0; fd <= 2; fd++)
+        outcome(mode, syscall(SYS_ioctl, fd, request, &c));
+    return 0;
 }
-static int do_tiocsti_hi32(void)
-{
-    char c = 'X';
-    return outcome("tiocsti-hi32", syscall(SYS_ioctl, 0, (1UL << 32) | TIOCSTI, &c));
-}
+static int do_tiocsti(void) { return inject("tiocsti", TIOCSTI); }
+static int do_tiocsti_hi32(void) { return inject("tiocsti-hi32", (1UL << 32) | TIOCSTI); }
 static int do_tty(void) { return outcome("tty", open("/dev/tty", O_RDWR)); }
 
 static const struct { const char *name; int (*run)(void); } attacks[] = {

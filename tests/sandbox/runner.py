@@ -115,13 +115,14 @@ def build_command(program, args, paths, env, timeout, memory, max_output, extra)
 def run_sandboxed(program, args=(), *, workdir, stdin=None, input=None, script=None,
                   env=None, timeout=DEFAULT_TIMEOUT_SECONDS, memory=None, max_output=None,
                   ins=None, outs=(), output=False, extra_options=(), cli_stdin=None,
-                  popen_kwargs=None, margin=CLI_MARGIN_SECONDS):
+                  cli_stdout=None, popen_kwargs=None, margin=CLI_MARGIN_SECONDS):
     """Run ``program`` with ``args`` in the sandbox through the CLI and return a Result.
 
     ``workdir`` is a fresh directory for the channel files (pytest's ``tmp_path``);
     ``ins`` maps names to channel values for ``/dev/in/NAME``; ``outs`` lists the names of
     ``/dev/out/NAME`` channels; ``output=True`` gives ``/dev/output``.  ``cli_stdin`` is the
-    CLI process's own stdin (default ``/dev/null``).  Raises :class:`SandboxHung` if the CLI
+    CLI process's own stdin (default ``/dev/null``); with ``cli_stdout`` (a file descriptor)
+    no ``--stdout`` is given, so the program writes to the CLI's own stdout, that descriptor.  Raises :class:`SandboxHung` if the CLI
     runs longer than ``timeout + margin`` seconds.
     """
     workdir = os.fspath(workdir)
@@ -129,7 +130,7 @@ def run_sandboxed(program, args=(), *, workdir, stdin=None, input=None, script=N
         'stdin': _channel_file(workdir, 'stdin', stdin),
         'input': _channel_file(workdir, 'input', input),
         'script': _channel_file(workdir, 'script', script),
-        'stdout': os.path.join(workdir, 'out-stdout'),
+        'stdout': os.path.join(workdir, 'out-stdout') if cli_stdout is None else None,
         'stderr': os.path.join(workdir, 'out-stderr'),
         'output': os.path.join(workdir, 'out-output') if output else None,
         'ins': {n: _channel_file(workdir, 'in-' + n, v) for n, v in (ins or {}).items()},
@@ -140,7 +141,8 @@ def run_sandboxed(program, args=(), *, workdir, stdin=None, input=None, script=N
     started = time.monotonic()
     try:
         done = subprocess.run(cmd, stdin=cli_stdin if cli_stdin is not None else subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout + margin,
+                              stdout=cli_stdout if cli_stdout is not None else subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout + margin,
                               cwd=workdir, **(popen_kwargs or {}))
     except subprocess.TimeoutExpired as exc:
         raise SandboxHung('zerocloud run did not return within %.0fs (session timeout %ss): %s'
@@ -152,7 +154,7 @@ def run_sandboxed(program, args=(), *, workdir, stdin=None, input=None, script=N
                   exit_code=done.returncode, elapsed=elapsed,
                   output=_read_if_exists(paths['output']),
                   outs={n: _read_if_exists(p) for n, p in paths['outs'].items()},
-                  cli_stdout=done.stdout, cli_stderr=done.stderr, command=tuple(cmd))
+                  cli_stdout=done.stdout or b'', cli_stderr=done.stderr, command=tuple(cmd))
 
 
 def _load_report(path):

@@ -298,18 +298,31 @@ def pending_input(fd):
         fcntl.fcntl(fd, fcntl.F_SETFL, flags)
 
 
+def become_session_leader_with_terminal():
+    """Run in the CLI process: make its stdin (the pty slave) its controlling terminal."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 @pytest.mark.parametrize('how', ['tiocsti', 'tiocsti-hi32', 'tty'])
 def test_cant_reach_the_terminal(sb, run_sandboxed, controlling_pty, how):
+    """`zerocloud run` from a shell: stdin, stdout and the controlling terminal are a tty, and
+    the program tries to push characters into its input queue (TIOCSTI) or open /dev/tty."""
     master, slave = controlling_pty
-
-    def become_session_leader_with_terminal():
-        os.setsid()
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-    result = run_sandboxed(sb('sb_escape_proc'), (how,), cli_stdin=slave,
+    result = run_sandboxed(sb('sb_escape_proc'), (how,), cli_stdin=slave, cli_stdout=slave,
                            popen_kwargs={'preexec_fn': become_session_leader_with_terminal})
+    result.stdout = pending_input(master)  # what the program wrote to the terminal
     assert_denied(result, how)
     assert pending_input(slave) == b'', 'characters were injected into the terminal'
+
+
+def test_tiocsti_works_without_the_sandbox(sb, controlling_pty):
+    """Control for the terminal test: unjailed, the same program injects into the pty."""
+    master, slave = controlling_pty
+    subprocess.run([sb('sb_escape_proc'), 'tiocsti'], stdin=slave, stdout=slave, timeout=30,
+                   preexec_fn=become_session_leader_with_terminal)
+    assert b'ESCAPED tiocsti' in pending_input(master)
+    assert b'X' in pending_input(slave)
 
 
 def test_huge_argv_and_env_arrive_intact_or_are_refused_cleanly(sb, run_sandboxed):
