@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from job_latency import cluster_credentials, compile_static, job_request  # noqa: E402
 
 GREP_SOURCE = r'''
+#define _GNU_SOURCE
 #include <string.h>
 #include <unistd.h>
 static char in[1 << 20], out[1 << 20], line[4096];
@@ -46,7 +47,7 @@ int main(void) {
 
 def lines(total_bytes):
     written, index = 0, 0
-    while written < total_bytes:
+    while written + 100 <= total_bytes:
         text = b'%-99s\n' % (b'KEEP %d' % index if index % 100 == 0 else b'drop %d' % index)
         written += len(text)
         index += 1

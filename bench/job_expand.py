@@ -8,6 +8,7 @@ next to wall time because the machine may be shared.
     .venv/bin/python bench/job_expand.py [--objects 100000] [--repeat 5]
 """
 import argparse
+import os
 import re
 import statistics
 import time
@@ -55,6 +56,7 @@ def main():
                                                     max_instances=args.objects), args.repeat)
     assert len(plan.instances) == args.objects
     last = plan.instances[-1]
+    print(f'load average:          {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs')
     print(f'listed objects:       {len(names)}')
     print(f'instances:            {len(plan.instances)} (last: {last.name} '
           f'{last.devices["stdin"].url} -> {last.devices["stdout"].url})')

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from zerocloud.job import Job, JobError, Plan, expand, parse_job
 
 WATCHDOG_SECONDS = 20
-SETTINGS = settings(max_examples=300, deadline=None,
+SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 

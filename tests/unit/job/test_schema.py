@@ -115,7 +115,7 @@ def test_shape_errors_are_caught_by_the_schema_too(rule, job, where, message):
     assert list(errors(job, SCHEMA)), f'schema accepts what the parser rejects: {rule}'
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(test_properties.jobs | test_properties.likely_valid_jobs())
 def test_any_job_the_parser_accepts_is_schema_valid(raw):
     try:
