@@ -130,15 +130,23 @@ def _read_listing(problems, where, node, account, listing, budget):
     return total, groups
 
 
-def _members(node, account, groups):
-    """Phase 2 (pure CPU): the instances of one node as [(name, wildcard URL, captures)]."""
+def _instance_names(node, count):
+    """``<node>-1..N`` for a group, else just the node name."""
+    if not node.is_group:
+        return [node.name]
+    return [f'{node.name}-{k}' for k in range(1, count + 1)]
+
+
+def _members(node, account, groups, names):
+    """Phase 2 (pure CPU): yield ``(name, wildcard URL or None, captures or None)`` per
+    instance of one node (a generator: nothing is kept per instance but the result)."""
     if groups is None:
-        if not node.is_group:
-            return [(node.name, None, None)]
-        return [(f'{node.name}-{k}', None, None) for k in range(1, node.count + 1)]
+        for name in names:
+            yield name, None, None
+        return
     url = node.wildcard_device.url.with_account(account)
-    return [(f'{node.name}-{k}', found, caps)
-            for k, (found, caps) in enumerate(_matches(url, groups), 1)]
+    for name, (found, captures) in zip(names, _matches(url, groups)):
+        yield name, found, captures
 
 
 def _device_templates(node, account):
@@ -179,7 +187,8 @@ def _instances_of(node, account, members, ins, outs):
     built with ``tuple.__new__`` and unchanged devices are shared between instances."""
     templates = _device_templates(node, account)
     exec_url, spec = node.exec.url.with_account(account), node.exec
-    fixed = MappingProxyType({d.name: d for d, _ in templates})
+    fixed_dict = {d.name: d for d, _ in templates}
+    fixed = MappingProxyType(fixed_dict)
     attach = _placement_device(node, fixed)
     varying = [(d.name, d, d[2:], vary) for d, vary in templates if vary is not None]
     new, no_channels = tuple.__new__, ()
@@ -187,7 +196,7 @@ def _instances_of(node, account, members, ins, outs):
     for name, found, captures in members:
         devices = fixed
         if varying:
-            devices = dict(fixed)
+            devices = fixed_dict.copy()
             for device_name, device, rest, vary in varying:
                 url = found if vary == 'wild' else vary(
                     iter(captures) if captures is not None else repeat(name))
@@ -220,18 +229,18 @@ def expand(job, *, account, list_objects, list_containers=None,
         count, groups = _read_listing(problems, f'[{i}]', node, account,
                                       (list_objects, list_containers), max(budget, 0))
         budget -= count * node.replicate
-        listed.append(groups)
+        listed.append((count, groups))
     problems.raise_if_any()
     with _gc_paused():
-        members = {node.name: _members(node, account, groups)
-                   for node, groups in zip(job.nodes, listed)}
-        _check_names(problems, job, members)
+        names = {node.name: _instance_names(node, count)
+                 for node, (count, _) in zip(job.nodes, listed)}
+        _check_names(problems, job, names)
         problems.raise_if_any()
-        names = {node: [name for name, _, _ in member] for node, member in members.items()}
         ins, outs = build_channels(job, names, max_channels)
         instances = []
-        for node in job.nodes:
-            instances.extend(_instances_of(node, account, members[node.name], ins, outs))
+        for node, (_, groups) in zip(job.nodes, listed):
+            members = _members(node, account, groups, names[node.name])
+            instances.extend(_instances_of(node, account, members, ins, outs))
         return Plan(tuple(instances))
 
 
@@ -251,10 +260,10 @@ def _gc_paused():
             gc.enable()
 
 
-def _check_names(problems, job, members):
+def _check_names(problems, job, names):
     owner = {}
     for i, node in enumerate(job.nodes):
-        for name, _, _ in members[node.name]:
+        for name in names[node.name]:
             if name in owner and owner[name] != node.name:
                 problems.add(f'[{i}].name', f'instance name {name} of {node.name} is also an '
                              f'instance of {owner[name]}: rename one of the nodes')
