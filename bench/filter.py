@@ -100,7 +100,8 @@ def main():
         sys.exit('job and local filter disagree: %d vs %d lines'
                  % (resp.content.count(b'KEEP'), kept))
     print('object size             %d MiB, kept lines %d' % (args.mib, kept))
-    print('job (co-located)        %.2f s' % job_seconds)
+    print('job (co-located)        %.2f s  (CDR: %s)' % (job_seconds,
+                                                     resp.headers.get('X-Nexe-Cdr-Line')))
     print('download + local filter %.2f s' % local_seconds)
     print('ratio job/download      %.2f (goal <= 0.5)' % (job_seconds / local_seconds))
 
