@@ -25,7 +25,7 @@ from types import MappingProxyType
 from zerocloud.job.connect import DEFAULT_MAX_CHANNELS, build_channels
 from zerocloud.job.errors import JobError, Problems, show
 from zerocloud.job.model import WRITABLE, Device, Exec, Instance, Plan, default_mode
-from zerocloud.job.urls import SwiftUrl, ZvmUrl
+from zerocloud.job.urls import MAX_OBJECT_NAME, SwiftUrl, ZvmUrl
 
 DEFAULT_MAX_INSTANCES = 10_000
 _PLACEMENT_RANK = {'stdin': 0, 'input': 0, 'image': 1, 'script': 2,
@@ -94,18 +94,35 @@ def find_matches(url, list_objects, list_containers=None, limit=None):
     yield from _matches(url, groups)
 
 
-def _substituter(url):
+def _bad_name(where, url, container, obj):
+    if '/' in container:
+        why = f'the captured text puts "/" into the container name {show(container)}'
+    else:
+        why = f'the resulting object name is longer than {MAX_OBJECT_NAME} bytes'
+    return JobError([(where, f'cannot fill the wildcards of {url}: {why}')])
+
+
+def _substituter(url, where):
     """A function (values iterator) -> ``url`` with each ``*`` of container then object
-    replaced by the next value.  Prepared once per device, called once per instance."""
+    replaced by the next value.  Prepared once per device, called once per instance.
+    :raises JobError: located at ``where`` when the result is not a valid object path."""
     account, new = url.account, tuple.__new__
     container, obj = url.container.split('*'), url.object.split('*')
     if len(container) == 1 and len(obj) == 2:   # the common case: one * in the object
         fixed, head, tail = url.container, obj[0], obj[1]
-        return lambda values: new(SwiftUrl, (account, fixed, head + next(values) + tail))
+
+        def fill_object(values):
+            name = head + next(values) + tail
+            if len(name) > MAX_OBJECT_NAME // 4 and len(name.encode()) > MAX_OBJECT_NAME:
+                raise _bad_name(where, url, fixed, name)
+            return new(SwiftUrl, (account, fixed, name))
+        return fill_object
 
     def fill(values):
         c = container[0] + ''.join([next(values) + piece for piece in container[1:]])
         o = obj[0] + ''.join([next(values) + piece for piece in obj[1:]])
+        if '/' in c or len(o.encode()) > MAX_OBJECT_NAME:
+            raise _bad_name(where, url, c, o)
         return new(SwiftUrl, (account, c, o))
     return fill
 
@@ -149,11 +166,11 @@ def _members(node, account, groups, names):
         yield name, found, captures
 
 
-def _device_templates(node, account):
+def _device_templates(node, account, where):
     """[(Device with account resolved, None | 'wild' | URL filler)]: how its URL varies
     per instance (fixed, the wildcard match, or a filler taking substitution values)."""
     templates = []
-    for spec in node.devices:
+    for j, spec in enumerate(node.devices):
         if isinstance(spec.url, ZvmUrl):
             continue   # a network channel, see connect.py
         url = spec.url.with_account(account) if spec.url is not None else None
@@ -162,7 +179,7 @@ def _device_templates(node, account):
         if spec is node.wildcard_device:
             templates.append((device, 'wild'))
         elif spec.access == WRITABLE and isinstance(url, SwiftUrl) and url.has_wildcard:
-            templates.append((device, _substituter(url)))
+            templates.append((device, _substituter(url, f'{where}.devices[{j}].path')))
         else:
             templates.append((device, None))
     return templates
@@ -182,10 +199,10 @@ def _placement_device(node, devices):
     return next((d.name for d in chosen if isinstance(d.url, SwiftUrl)), None)
 
 
-def _instances_of(node, account, members, ins, outs):
+def _instances_of(where, node, account, members, ins, outs):
     """Yield the Instance values of ``node``.  The hot loop of a big expansion: values are
     built with ``tuple.__new__`` and unchanged devices are shared between instances."""
-    templates = _device_templates(node, account)
+    templates = _device_templates(node, account, where)
     exec_url, spec = node.exec.url.with_account(account), node.exec
     fixed_dict = {d.name: d for d, _ in templates}
     fixed = MappingProxyType(fixed_dict)
@@ -221,7 +238,8 @@ def expand(job, *, account, list_objects, list_containers=None,
     :param max_instances: limit on instances x replicas of the whole job.
     :param max_channels: limit on the number of connect channels.
     :raises JobError: located problems (no objects found, too many instances, duplicate
-        instance names, ambiguous zvm:// channels).  Exceptions raised by the listing
+        instance names, ambiguous zvm:// channels, captured text that makes an invalid
+        output name).  Exceptions raised by the listing
         functions propagate unchanged.
     """
     problems, budget, listed = Problems(), max_instances, []
@@ -238,9 +256,9 @@ def expand(job, *, account, list_objects, list_containers=None,
         problems.raise_if_any()
         ins, outs = build_channels(job, names, max_channels)
         instances = []
-        for node, (_, groups) in zip(job.nodes, listed):
+        for i, (node, (_, groups)) in enumerate(zip(job.nodes, listed)):
             members = _members(node, account, groups, names[node.name])
-            instances.extend(_instances_of(node, account, members, ins, outs))
+            instances.extend(_instances_of(f'[{i}]', node, account, members, ins, outs))
         return Plan(tuple(instances))
 
 

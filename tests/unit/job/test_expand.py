@@ -243,3 +243,15 @@ def test_find_matches_gives_object_urls_and_captures():
     found = list(find_matches(url, listing({('a', 'c'): ['x1-2.txt', 'y', 'x-.txt']})))
     assert found == [(SwiftUrl('a', 'c', 'x1-2.txt'), ('1', '2')),
                      (SwiftUrl('a', 'c', 'x-.txt'), ('', ''))]
+
+
+def test_captured_text_that_makes_an_invalid_output_name_is_located():
+    job = [node(devices=[dev('stdin', 'swift://~/c/*'), dev('stdout', 'swift://~/out-*/o')])]
+    with pytest.raises(JobError) as info:
+        plan_of(job, {('AUTH_me', 'c'): ['ok', 'x/y']})
+    assert info.value.problems[0][0] == '[0].devices[1].path'
+    assert '"/" into the container name' in info.value.problems[0][1]
+    long_job = [node(devices=[dev('stdin', 'swift://~/c/*'), dev('stdout', 'swift://~/o/r*')])]
+    with pytest.raises(JobError, match='longer than 1024 bytes'):
+        plan_of(long_job, {('AUTH_me', 'c'): ['é' * 512]})
+    assert len(plan_of(long_job, {('AUTH_me', 'c'): ['é' * 511]}).instances) == 1
