@@ -168,3 +168,19 @@ def test_read_acl_grant_lets_another_account_read(cluster, stage):
     assert resp.content == b'shared bytes\n'
     job[0]['devices'][0]['path'] = 'swift://%s/%s/in.txt' % (owner, stage)  # no grant
     assert post_job(cluster, job, user='test2:tester2').status_code in (401, 403)
+
+
+def test_wildcard_job_runs_one_session_per_object_and_publishes_each(cluster, stage):
+    conn = cluster.connection()
+    for index in range(3):
+        conn.put_object(stage, 'part/%d.txt' % index, b'part %d\n' % index)
+    job = [{'name': 'copy', 'exec': {'path': 'swift://~/%s/sb_cat' % stage},
+            'devices': [{'name': 'stdin', 'path': 'swift://~/%s/part/*.txt' % stage},
+                        {'name': 'stdout', 'path': 'swift://~/%s/copied/*.out' % stage}]}]
+    resp = post_job(cluster, job)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers['X-Nexe-System'] == 'copy-1,copy-2,copy-3'
+    assert resp.headers['X-Nexe-Status'] == 'ok,ok,ok'
+    assert resp.headers['X-Nexe-Colocated'] == '1,1,1'
+    for index in range(3):
+        assert conn.get_object(stage, 'copied/%d.out' % index)[1] == b'part %d\n' % index

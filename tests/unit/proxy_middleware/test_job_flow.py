@@ -276,3 +276,13 @@ def test_validation_rejection_is_reported(object_server):
     _, (status, headers, _) = run(fake_swift(), rings, job())
     assert status == 200 and headers['X-Nexe-Validation'] == '1'
     assert 'int 0x80' in headers['X-Nexe-Error']
+
+
+def test_output_below_min_size_is_not_published(object_server):
+    port, _, _ = object_server
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    app = fake_swift()
+    _, (status, headers, _) = run(app, rings, job(path='swift://~/out/result',
+                                                   min_size=10 ** 6))
+    assert status == 200 and headers['X-Nexe-Status'] == 'ok'
+    assert [c for c in app.calls if c.method == 'PUT'] == []
