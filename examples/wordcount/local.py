@@ -33,6 +33,7 @@ import os
 import queue
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -304,7 +305,10 @@ def run_wordcount(files, lang='python', reducers=3, top=10, direct=False, timeou
         launcher = Launcher(work_dir, lang, direct, zerocloud, timeout, cc)
         started = time.monotonic()
         processes, finished = start_all(launcher, instances)
-        wait_all(launcher, instances, processes, finished, timeout)
+        try:
+            wait_all(launcher, instances, processes, finished, timeout)
+        finally:
+            stop_all(processes)  # also on KeyboardInterrupt or SIGTERM: leave nothing behind
         seconds = time.monotonic() - started
         top_pairs = list(read_table(os.path.join(work_dir, 'top.tsv')).items())
         table = read_table(os.path.join(work_dir, 'table.tsv'))
@@ -330,6 +334,7 @@ def main(argv=None):
                         help='C compiler for --lang c: gcc (glibc) or musl-gcc (gcc)')
     parser.add_argument('--table', help='also write the full word<TAB>count table here')
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         result = run_wordcount(args.files, args.lang, args.reducers, args.top, args.direct,
                                args.timeout, args.work, args.zerocloud, args.cc)
