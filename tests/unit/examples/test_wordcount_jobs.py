@@ -3,6 +3,8 @@ topology is exactly the one ``local.py`` wires up: mappers over ``*`` objects, 3
 one merge, channels map-i -> reduce-j -> merge."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -48,3 +50,16 @@ def test_merge_stores_the_table_and_answers_with_the_top_words(lang):
     assert devices['output']['path'] == 'swift://~/results/wordcount.tsv'
     assert 'path' not in devices['stdout']
     assert merge['exec']['args'].split()[-1] == '20'
+
+
+@pytest.mark.parametrize('lang', ['python', 'c'])
+def test_zerocloud_check_accepts_the_job(lang, tmp_path):
+    listing = tmp_path / 'listing.json'
+    listing.write_text(json.dumps({'~/corpus': OBJECTS[:2]}))
+    done = subprocess.run([sys.executable, '-m', 'zerocloud', 'check',
+                           os.path.join(WORDCOUNT_DIR, lang, 'job.json'),
+                           '--listing', str(listing)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert 'map-2' in done.stdout and 'reduce-3' in done.stdout
+    assert '/dev/in/reduce-1 /dev/in/reduce-2 /dev/in/reduce-3' in done.stdout
