@@ -184,3 +184,16 @@ def test_wildcard_job_runs_one_session_per_object_and_publishes_each(cluster, st
     assert resp.headers['X-Nexe-Colocated'] == '1,1,1'
     for index in range(3):
         assert conn.get_object(stage, 'copied/%d.out' % index)[1] == b'part %d\n' % index
+
+
+def test_job_without_inputs_runs_anywhere(cluster, stage):
+    resp = post_job(cluster, node(stage, 'sb_exit', [{'name': 'stdout'}], args=['0']))
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok', resp.headers
+    assert resp.content == b'exiting 0\n' and resp.headers['X-Nexe-Colocated'] == '0'
+
+
+def test_job_with_only_an_output_runs_where_the_output_will_live(cluster, stage):
+    devices = [{'name': 'stdout', 'path': 'swift://~/%s/made' % stage}]
+    resp = post_job(cluster, node(stage, 'sb_exit', devices, args=['0']))
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok', resp.headers
+    assert cluster.connection().get_object(stage, 'made')[1] == b'exiting 0\n'

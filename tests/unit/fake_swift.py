@@ -47,7 +47,8 @@ class Call:
 
 
 class FakeAuth:
-    """A ``swift.authorize`` stand-in: allows the (method, path) pairs in ``allowed``."""
+    """A ``swift.authorize`` stand-in: allows the (method, path) pairs in ``allowed``
+    (a path ending in ``*`` allows every path with that prefix)."""
 
     def __init__(self, allowed=()):
         self.allowed = set(allowed)
@@ -55,8 +56,10 @@ class FakeAuth:
 
     def __call__(self, req):
         self.asked.append((req.method, req.path))
-        if (req.method, req.path) in self.allowed:
-            return None
+        for method, path in self.allowed:
+            if method == req.method and (path == req.path or (
+                    path.endswith('*') and req.path.startswith(path[:-1]))):
+                return None
         return swob.HTTPForbidden(request=req)
 
 

@@ -46,7 +46,8 @@ class Rings:
             random.shuffle(devices)
             return 0, iter(devices)
         partition, primaries = ring.get_nodes(account, container, obj)
-        return partition, itertools.chain(primaries, ring.get_more_nodes(partition))
+        handoffs = itertools.islice(ring.get_more_nodes(partition), len(primaries))
+        return partition, itertools.chain(primaries, handoffs)
 
 
 class SentExecutables:
@@ -89,16 +90,19 @@ def send_session(node, partition, path, policy_index, body, etag, timeouts):
     return response.status, {k.lower(): v for k, v in response.getheaders()}, payload
 
 
-def dispatch(candidates, path, policy_index, build_body, etag, sent, timeouts, logger):
+def dispatch(candidates, swift_path, policy_index, build_body, etag, sent, timeouts, logger):
     """Run one session on the first node that takes it.
 
     :param candidates: ``(partition, nodes iterator)`` from :meth:`Rings.candidates`.
+    :param swift_path: ``/account[/container/object]`` (not quoted) the session runs at.
     :param build_body: ``callable(with_executable) -> bytes``.
     :returns: ``(node key, response body)`` of the node that ran it.
-    :raises HTTPException: the last node's refusal (4xx passes through), 503 when none.
+    :raises HTTPException: 404 naming the object when every node answered 404, another
+        node's refusal (4xx passes through), 503 when no node could run it.
     """
     partition, nodes = candidates
-    last_error = 'no object server available'
+    path = swob.wsgi_quote(swob.str_to_wsgi(swift_path))
+    last_error, statuses = 'no object server available', []
     for node in nodes:
         key = node_key(node)
         with_exe = not sent.known(key, etag)
@@ -109,15 +113,20 @@ def dispatch(candidates, path, policy_index, build_body, etag, sent, timeouts, l
                 status, headers, payload = send_session(
                     node, partition, path, policy_index, build_body(True), etag, timeouts)
         except (Exception, Timeout) as err:
+            statuses.append(None)
             logger.warning('zerocloud: %s unreachable for %s: %s', key, path, err)
             last_error = '%s: %s' % (key, err)
             continue
         if status == 200:
             sent.remember(key, etag)
             return key, payload
+        statuses.append(status)
         if status in RETRY_STATUSES:
             last_error = '%s answered %s' % (key, status)
             continue
         raise swob.HTTPException(status=status, body=payload, content_type='text/plain')
+    if statuses and all(status == 404 for status in statuses):
+        raise swob.HTTPNotFound(body='Error 404 Not Found while fetching %s\n' % swift_path,
+                                content_type='text/plain')
     raise swob.HTTPServiceUnavailable(body='no object server could run the session %s (%s)\n'
                                            % (path, last_error), content_type='text/plain')

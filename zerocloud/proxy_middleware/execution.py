@@ -77,24 +77,25 @@ class JobRun:
         return plan
 
     def _prepare(self, instance):
-        """Authorize every path (S7), fetch the executable and remote inputs once."""
+        """Authorize every path as the caller (S7); fetch remote inputs once per job.
+
+        The co-located object is authorized from its container's ACL (no request to it: its
+        bytes stay on the object server, which answers 404 if it is missing); other readable
+        objects are read with GET as the caller, writable paths are checked as PUT.
+        """
         placement = sessions.placement_path(instance)
+        inputs = sessions.payload_inputs(instance, self.req)
         for device in instance.devices.values():
             path = sessions.swift_path(device.url)
             if path is None:
                 continue
             if device.access == joblib.WRITABLE:
                 self.swift.authorize_write(path)
-            elif path != placement:
-                self.swift.head(path)
-        if placement is not None:
-            self.swift.head(placement)
-        exe = self._executable(instance)
-        inputs = sessions.payload_inputs(instance, self.req)
-        for device in instance.devices.values():
-            path = sessions.swift_path(device.url)
-            if device.access != joblib.WRITABLE and path is not None and path != placement:
+            elif path == placement:
+                self.swift.authorize_read(path)
+            else:
                 inputs[device.name] = self._remote_input(path)
+        exe = self._executable(instance)
         session = sessions.describe(instance, self.req, self.config, placement,
                                     exe_etag=exe.etag if exe else None)
         return session, exe, inputs
@@ -135,7 +136,7 @@ class JobRun:
             data = exe.data() if exe and with_executable else None
             return wire.encode_request(session, data, inputs)
         node, payload = dispatch.dispatch(
-            candidates, swob.wsgi_quote(swob.str_to_wsgi(path)), policy_index, build_body,
+            candidates, path, policy_index, build_body,
             etag, self.services.sent,
             (self.config.conn_timeout_seconds, self.config.timeout_seconds + 15),
             self.services.logger)

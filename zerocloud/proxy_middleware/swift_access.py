@@ -77,16 +77,30 @@ class SwiftAccess:
                                                       % (path, max_bytes))
         return resp.body, (resp.headers.get('Etag') or '').strip('"')
 
+    def authorize_read(self, path):
+        """Check that the caller may GET ``path`` (account owner or container read ACL),
+        without touching the object itself.
+
+        :raises HTTPException: 401/403 from the auth system, 404 for a missing container.
+        """
+        info = self._existing_container(path)
+        requests.authorize(self.req, 'GET', '/v1' + path, acl=info.get('read_acl'))
+
+    def _existing_container(self, path):
+        _, account, container, _ = swob.split_path('/v1' + path, 4, 4, True)
+        info = self.container_info(account, container)
+        if not is_success(info.get('status') or 404):
+            raise swob.HTTPNotFound(body='Error 404 Not Found while fetching %s '
+                                         '(no container /%s/%s)\n' % (path, account, container),
+                                    content_type='text/plain')
+        return info
+
     def authorize_write(self, path):
         """Check that the caller may PUT ``path`` (account owner or container write ACL).
 
         :raises HTTPException: 401/403 from the auth system, 404 for a missing container.
         """
-        _, account, container, _ = swob.split_path('/v1' + path, 4, 4, True)
-        info = self.container_info(account, container)
-        if not is_success(info.get('status') or 404):
-            raise swob.HTTPNotFound(body='container /%s/%s not found for output %s\n'
-                                         % (account, container, path))
+        info = self._existing_container(path)
         requests.authorize(self.req, 'PUT', '/v1' + path, acl=info.get('write_acl'))
 
     def container_info(self, account, container):

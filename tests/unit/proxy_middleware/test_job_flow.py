@@ -81,7 +81,8 @@ def run(app, rings, body, allowed=(('POST', '/v1/AUTH_test'),)):
     middleware.services.rings = rings
     req = swob.Request.blank('/v1/AUTH_test', method='POST', body=body, headers={
         'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
-    req.environ['swift.authorize'] = FakeAuth(allowed + (('PUT', '/v1/AUTH_test/out/result'),))
+    req.environ['swift.authorize'] = FakeAuth(allowed + (('PUT', '/v1/AUTH_test/out/result'),
+                                                         ('GET', '/v1/AUTH_test/data/*')))
     req.environ['REMOTE_USER'] = 'test,test:tester,AUTH_test'
     return middleware, call_app(middleware, req)
 
@@ -103,8 +104,8 @@ def test_job_runs_next_to_its_object_and_answers(object_server):
     assert session['env']['LOCAL_OBJECT'] == 'on'
     assert 'HTTP_X_AUTH_TOKEN' not in session['env']
     assert rings.asked == [(0, 'AUTH_test', 'data', 'in.txt')]
-    assert not [c for c in app.calls if c.path == '/v1/AUTH_test/data/in.txt'
-                and c.method == 'GET'], 'the input must not travel through the proxy'
+    assert not [c for c in app.calls if c.path == '/v1/AUTH_test/data/in.txt'], \
+        'the input must not travel through the proxy'
 
 
 def test_output_is_published_with_type_and_meta(object_server):
@@ -141,13 +142,23 @@ def test_dead_node_is_skipped_for_the_next_replica(object_server):
 
 
 def test_missing_input_is_404_naming_it(object_server):
-    port, runner, _ = object_server
-    app = fake_swift()
-    del app.responses[('HEAD', '/v1/AUTH_test/data/in.txt')]
-    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
-    _, (status, _, body) = run(app, rings, job())
-    assert status == 404 and b'/AUTH_test/data/in.txt' in body
+    port, runner, local = object_server
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'},
+                       {'ip': '127.0.0.1', 'port': port, 'device': 'sdc1'}])
+    _, (status, _, body) = run(fake_swift(), rings,
+                               job().replace(b'data/in.txt', b'data/missing'))
+    assert status == 404 and b'Error 404 Not Found while fetching /AUTH_test/data/missing' \
+        in body
+    assert [o[0] for o in local.opened] == ['sdb1', 'sdc1']  # every replica was asked
     assert runner.sessions == []
+
+
+def test_input_in_a_missing_container_is_404_before_dispatch(object_server):
+    port, runner, local = object_server
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    _, (status, _, body) = run(fake_swift(), rings, job().replace(b'data/in.txt', b'gone/x'))
+    assert status == 404 and b'/AUTH_test/gone/x' in body
+    assert local.opened == [] and rings.asked == []
 
 
 def test_bad_job_is_400_naming_the_field(object_server):
@@ -205,7 +216,8 @@ def test_executable_crosses_the_wire_once_for_repeated_runs(recorded_server):
     assert status == 200
     req = swob.Request.blank('/v1/AUTH_test', method='POST', body=job(), headers={
         'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
-    req.environ['swift.authorize'] = FakeAuth((('POST', '/v1/AUTH_test'),))
+    req.environ['swift.authorize'] = FakeAuth((('POST', '/v1/AUTH_test'),
+                                               ('GET', '/v1/AUTH_test/data/*')))
     status, headers, body = call_app(middleware, req)
     assert status == 200 and body == b'got:line one\n' + EXE
     first, second = recorder.body_sizes
@@ -223,7 +235,8 @@ def test_server_that_lost_its_cache_gets_the_executable_again(recorded_server, t
         os.unlink(tmp_path / 'executables' / name)
     req = swob.Request.blank('/v1/AUTH_test', method='POST', body=job(), headers={
         'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
-    req.environ['swift.authorize'] = FakeAuth((('POST', '/v1/AUTH_test'),))
+    req.environ['swift.authorize'] = FakeAuth((('POST', '/v1/AUTH_test'),
+                                               ('GET', '/v1/AUTH_test/data/*')))
     status, headers, body = call_app(middleware, req)
     assert status == 200 and headers['X-Nexe-Status'] == 'ok'
     assert len(recorder.body_sizes) == 3  # 409 "need executable", then the full request
