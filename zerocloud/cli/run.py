@@ -63,12 +63,11 @@ def _pairs(values, option):
 
 
 def _open_readable(path, option):
+    """Open a readable channel; a FIFO is opened blocking (until its writer shows up)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise UsageError('%s %s: %s' % (option, path, exc.strerror)) from exc
-    os.set_blocking(fd, True)
-    return fd
 
 
 def _open_writable(path, option):

@@ -12,10 +12,12 @@ exactly what crossed (bytes, and the number of moves, which approximates the pro
 calls) and enforce the per-channel limit exactly: at most ``limit`` bytes pass, one more
 pending byte ends the session with ``output-limit`` / ``input-limit``.
 """
+import array
 import errno
 import fcntl
 import os
 import selectors
+import termios
 import time
 
 from zerocloud.sandbox import linux
@@ -39,6 +41,7 @@ class Pump:
         self.bytes = 0
         self.moves = 0
         self.closed = False
+        self.eof = False                 # inbound: the client has no more bytes
         self.waiting_for_dst = False
         self.use_splice = True
         os.set_blocking(fifo_fd, False)
@@ -67,7 +70,7 @@ class Pump:
             raise
         self.waiting_for_dst = False
         if moved == 0:
-            self.close()
+            self._end_of_input()
             return None
         self.bytes += moved
         self.moves += 1
@@ -93,26 +96,24 @@ class Pump:
         except BlockingIOError:
             return None
         if not more:
-            self.close()
+            self._end_of_input()
             return None
         return rpt.STATUS_INPUT_LIMIT if self.inbound else rpt.STATUS_OUTPUT_LIMIT
 
-    def drain(self):
-        """After the program exited: move what is left in an outbound FIFO."""
-        if self.inbound or self.closed:
-            return None
-        while not self.closed:
-            try:
-                if self.limit - self.bytes <= 0:
-                    return self._over_limit()
-                moved = self._move(min(CHUNK, self.limit - self.bytes))
-            except (BlockingIOError, OSError):
-                break
-            if moved == 0:
-                break
-            self.bytes += moved
-            self.moves += 1
-        return None
+    def _end_of_input(self):
+        """The client's side ended.  Inbound, the FIFO must stay open until the program has
+        opened it and read everything (closing earlier would discard buffered bytes or leave
+        the program's open() waiting forever): the monitor closes it via :meth:`settle`."""
+        if self.inbound:
+            self.eof = True
+        else:
+            self.close()
+
+    def settle(self, pid):
+        """Inbound at EOF: close once the program holds the FIFO open and emptied it."""
+        if self.eof and not self.closed and _pending_bytes(self.dst) == 0 and \
+                _process_has_open(pid, os.fstat(self.dst)):
+            self.close()
 
     def close(self):
         """Stop pumping; closing the jail side of an inbound FIFO gives the program EOF."""
@@ -139,36 +140,55 @@ class Monitor:
         self.child_error = b''
 
     def run(self):
-        """Loop until the program exits; the caller reaps it."""
+        """Loop until the program exits and its outbound FIFOs are emptied; then return.
+
+        After the exit, inbound pumps stop at once and outbound ones keep moving what the
+        program wrote until its FIFO is empty (or the wall-clock deadline passes: a consumer
+        that never reads cannot hold the session forever).  The caller reaps the program.
+        """
         selector = selectors.DefaultSelector()
         try:
             selector.register(self.pidfd, selectors.EVENT_READ, 'exit')
             selector.register(self.listener, selectors.EVENT_READ, 'notify')
             selector.register(self.status_fd, selectors.EVENT_READ, 'status')
             watched = {}
-            while True:
+            exited = False
+            while not (exited and self._finish_pumps()):
                 self._rewatch(selector, watched)
                 timeout = self.deadline - time.monotonic()
                 if timeout <= 0:
+                    if exited:
+                        break
                     self.kill(rpt.STATUS_TIMEOUT, 'timeout: wall-clock limit reached')
                     timeout = None
-                elif self.files:
-                    self._check_files()
-                    timeout = min(timeout, FILE_POLL_SECONDS)
-                events = selector.select(timeout)
-                done = False
-                for key, _mask in events:
-                    done = self._handle(selector, key) or done
-                if done:
-                    break
-            self._drain()
+                elif not exited:
+                    if self.files:
+                        self._check_files()
+                        timeout = min(timeout, FILE_POLL_SECONDS)
+                    for pump in self.pumps:
+                        if pump.eof and not pump.closed:
+                            pump.settle(self.pid)
+                            timeout = min(timeout, FILE_POLL_SECONDS)
+                for key, _mask in selector.select(timeout):
+                    if self._handle(selector, key):
+                        exited = True
+                        selector.unregister(self.pidfd)
         finally:
             selector.close()
+        if self.files:
+            self._check_files()
+
+    def _finish_pumps(self):
+        """After the exit: close inbound and emptied outbound pumps; True when all closed."""
+        for pump in self.pumps:
+            if not pump.closed and (pump.inbound or _pending_bytes(pump.src) == 0):
+                pump.close()
+        return all(pump.closed for pump in self.pumps)
 
     def _rewatch(self, selector, watched):
         for pump in self.pumps:
             old = watched.get(id(pump))
-            new = None if pump.closed else pump.watch()
+            new = None if pump.closed or pump.eof else pump.watch()
             if old == new:
                 continue
             if old is not None:
@@ -232,9 +252,26 @@ class Monitor:
             self.kill_reason = (status, reason, syscall)
         self.sys.pidfd_kill(self.pidfd)
 
-    def _drain(self):
-        for pump in self.pumps:
-            crossed = pump.drain()
-            if crossed is not None and self.kill_reason is None:
-                self.kill_reason = (crossed, '%s: /dev/%s crossed its limit of %d bytes' % (
-                    crossed, pump.channel.device, pump.limit), None)
+
+def _process_has_open(pid, fifo_stat):
+    """True when process ``pid`` has the FIFO (by device and inode) open on some fd."""
+    fd_dir = '/proc/%d/fd' % pid
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return True     # gone: nobody will open it any more
+    for name in names:
+        try:
+            st = os.stat(os.path.join(fd_dir, name))
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (fifo_stat.st_dev, fifo_stat.st_ino):
+            return True
+    return False
+
+
+def _pending_bytes(fd):
+    """Bytes waiting in a pipe or FIFO (FIONREAD)."""
+    buffer = array.array('i', [0])
+    fcntl.ioctl(fd, termios.FIONREAD, buffer, True)
+    return buffer[0]
