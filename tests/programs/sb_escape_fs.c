@@ -4,7 +4,8 @@
  * "LISTED <path>" then one "ENTRY <name>" line per directory entry.
  * Modes: read PATH... | list PATH | create PATH | mkdir PATH | write PATH | truncate PATH |
  *        symlink TARGET LINK | link OLD NEW | rename OLD NEW | unlink PATH | chmod PATH |
- *        mknod PATH | chdir-up RELPATH | dotdot-fd RELPATH | cwd */
+ *        mknod PATH | chdir-up RELPATH | dotdot-fd RELPATH |
+ *        grow PATH (ftruncate to 1 TiB, then pwrite one byte at 2 TiB: a huge sparse file) */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -90,6 +91,16 @@ static int dotdot_fd(const char *relpath)
     return 0;
 }
 
+static int grow(const char *path)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd < 0)
+        return outcome("grow-open", path, -1);
+    outcome("grow-ftruncate", path, ftruncate(fd, 1LL << 40));
+    outcome("grow-pwrite", path, (int)pwrite(fd, "x", 1, 2LL << 40));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -129,5 +140,7 @@ int main(int argc, char **argv)
         return chdir_up(a);
     if (!strcmp(mode, "dotdot-fd"))
         return dotdot_fd(a);
+    if (!strcmp(mode, "grow"))
+        return grow(a);
     return 64;
 }

@@ -5,6 +5,7 @@ bound, not a timing measurement): a session the sandbox fails to stop fails the 
 ``SandboxHung``.  Every abusive program carries a unique token in its arguments so the test can
 scan ``/proc`` for processes that outlived their session.
 """
+import os
 import resource
 
 import pytest
@@ -90,6 +91,19 @@ def test_output_flood_stops_at_the_limit(sb, run_sandboxed, tmp_path, token, cha
     assert len(written) <= OUTPUT_LIMIT + PAGE, 'channel grew past its limit'
     assert set(written) <= {ord('F')}
     assert_no_leftovers(result, token)
+
+
+@pytest.mark.parametrize('channel', ['/dev/stdout', '/dev/output', '/dev/out/big'])
+def test_output_cant_grow_sparse_past_the_limit(sb, run_sandboxed, tmp_path, channel):
+    """ftruncate to 1 TiB and pwrite at 2 TiB: no host file may end up larger than the limit
+    (a sparse terabyte would still be uploaded as a terabyte)."""
+    result = run_sandboxed(sb('sb_escape_fs'), ('grow', channel), output=True, outs=('big',),
+                           max_output=OUTPUT_LIMIT, margin=LIMIT_MARGIN)
+    assert_status(result, 'ok', 'output-limit', 'seccomp')
+    for name in ('out-stdout', 'out-output', 'out-big'):
+        size = os.stat(tmp_path / name).st_size
+        assert size <= OUTPUT_LIMIT + PAGE, '%s grew to %d bytes\n%s' % (name, size,
+                                                                         result.describe())
 
 
 def test_python_output_flood_stops_at_the_limit(run_python):

@@ -6,6 +6,7 @@ run through ``zerocloud run`` as a user would.
 import hashlib
 import json
 import os
+import threading
 
 import pytest
 
@@ -91,6 +92,35 @@ def test_exit_code_is_reported(sb, run_sandboxed, code):
     result = run_sandboxed(sb('sb_exit', 'musl'), (str(code),))
     assert_ran_ok(result, retcode=code)
     assert result.stdout == b'exiting %d\n' % code
+
+
+@pytest.mark.parametrize('how, signal', [('segv', 'SIGSEGV'), ('abort', 'SIGABRT')])
+@pytest.mark.parametrize('libc', LIBCS)
+def test_crash_is_reported_as_a_signal(sb, run_sandboxed, libc, how, signal):
+    result = run_sandboxed(sb('sb_exit', libc), (how,))
+    assert_status(result, 'signal')
+    assert result.report['signal'] == signal, result.describe()
+    assert result.report['retcode'] is None
+    assert result.exit_code != 0
+    assert result.stdout in (b'crashing\n', b'aborting\n')
+
+
+def test_fifo_channels(sb, run_sandboxed, tmp_path):
+    """--in NAME=FIFO: the program reads what a host writer sends through a named pipe."""
+    fifo = tmp_path / 'feed'
+    os.mkfifo(fifo)
+    data = os.urandom(1 << 20)
+
+    def feed():
+        with open(fifo, 'wb') as f:
+            f.write(data)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    result = run_sandboxed(sb('sb_cat', 'musl'), ('/dev/in/feed',), ins={'feed': fifo})
+    writer.join(timeout=30)
+    assert_ran_ok(result)
+    assert result.stdout == data
 
 
 def test_wc_counts_stdin(sb, run_sandboxed):
