@@ -5,14 +5,13 @@ fork of this eventlet server) started on the first session of this server proces
 when the process exits.  The client speaks to it over a Unix socket only, so waiting for a
 session is green: other requests keep being served.
 
-When this ``zerocloud.sandbox`` has no supervisor (``start_supervisor``/``SupervisorClient``),
-each session runs in a fresh process instead (:mod:`.run_session`, started with eventlet's
-green subprocess): correct and isolated the same way, but it pays a Python start per session.
+Starting the supervisor (about 0.3 s) happens once, in the server's main thread: the
+supervisor's ``--die-with-parent`` is tied to the thread that started it.  If the supervisor
+dies, the next session starts a new one and is retried once; if that fails too, the session
+reports the error (it never runs unconfined).
 """
 import atexit
-import json
 import os
-import sys
 
 from zerocloud.object_middleware import green
 
@@ -60,21 +59,28 @@ class SandboxRunner:
         self.logger = logger
         self._supervisor = None
         self._owner_pid = None
+        self._starting = green.Semaphore(1)
 
     def socket_path(self):
         return os.path.join(self.work_dir, 'supervisor-%d.sock' % os.getpid())
 
-    def _ensure_supervisor(self):
-        if self._supervisor is not None and self._owner_pid == os.getpid():
-            return
-        from zerocloud.sandbox import start_supervisor
-        path = self.socket_path()
-        self._supervisor = start_supervisor(path)
-        self._owner_pid = os.getpid()
-        atexit.register(self._supervisor.stop)
-        self.logger.info('zerocloud: sandbox supervisor started on %s', path)
+    def _ensure_supervisor(self, restart=False):
+        with self._starting:
+            if restart and self._supervisor is not None:
+                self._supervisor.stop()
+                self._supervisor = None
+            if self._supervisor is not None and self._owner_pid == os.getpid():
+                return
+            from zerocloud.sandbox import start_supervisor
+            path = self.socket_path()
+            self._supervisor = start_supervisor(path)
+            self._owner_pid = os.getpid()
+            atexit.register(self._supervisor.stop)
+            self.logger.info('zerocloud: sandbox supervisor started on %s (pid %s)',
+                             path, self._supervisor.pid)
 
     def __call__(self, session, executable_path, fds, config):
+        from zerocloud.sandbox import SupervisorClient, SupervisorError
         try:
             spec, order = build_spec(session, executable_path, config)
         except ValueError as err:
@@ -82,22 +88,10 @@ class SandboxRunner:
         if config.debug:
             self.logger.info('zerocloud: session spec %s', spec.to_dict())
         channel_fds = [fds[name] for name in order]
-        try:
-            from zerocloud.sandbox import SupervisorClient
-        except ImportError:
-            return run_in_process(spec, channel_fds, config.timeout_seconds * 3 + 30)
         self._ensure_supervisor()
+        try:
+            return SupervisorClient(self.socket_path()).run(spec, channel_fds)
+        except SupervisorError as err:
+            self.logger.warning('zerocloud: sandbox supervisor failed (%s); restarting', err)
+        self._ensure_supervisor(restart=True)
         return SupervisorClient(self.socket_path()).run(spec, channel_fds)
-
-
-def run_in_process(spec, channel_fds, deadline_seconds):
-    """Run ``spec`` in a fresh ``run_session`` process (green wait); return its Report."""
-    request = json.dumps({'spec': spec.to_dict(), 'fds': list(channel_fds)}).encode()
-    status, output, errors = green.run_process(
-        [sys.executable, '-m', 'zerocloud.object_middleware.run_session'], request,
-        channel_fds, deadline_seconds)
-    try:
-        return Report.from_dict(json.loads(output))
-    except (ValueError, TypeError) as err:
-        return Report(status=STATUS_ERROR, reason='session process failed (%s): %s %s'
-                      % (status, err, errors[-300:].decode('utf-8', 'replace')))

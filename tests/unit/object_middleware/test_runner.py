@@ -66,17 +66,28 @@ def test_real_session_through_the_filter(tmp_path, c_program):
     assert parts['out:stdout'] == b'from the disk\n'
 
 
-def test_session_in_a_fresh_process(tmp_path, c_program):
-    from zerocloud.object_middleware.runner import run_in_process
-    spec, order = build_spec(dict(SESSION, argv=['cat']), c_program('sb_cat'),
-                             ObjectConfig.from_conf({}))
-    files = {}
-    for name in order:
-        files[name] = open(tmp_path / name, 'w+b')
-    files['stdin'].write(b'through a process\n')
-    files['stdin'].flush()
-    files['stdin'].seek(0)
-    report = run_in_process(spec, [files[name].fileno() for name in order], 60)
-    assert report.status == 'ok', report
-    files['stdout'].seek(0)
-    assert files['stdout'].read() == b'through a process\n'
+def test_sessions_through_the_supervisor_and_its_restart(tmp_path, c_program):
+    from zerocloud.object_middleware.runner import SandboxRunner
+    runner = SandboxRunner(str(tmp_path), get_logger({}))
+    config = ObjectConfig.from_conf({})
+    _, order = build_spec(dict(SESSION, argv=['cat']), c_program('sb_cat'), config)
+    try:
+        for attempt in range(2):
+            files = {name: open(tmp_path / ('%s-%d' % (name, attempt)), 'w+b')
+                     for name in order}
+            files['stdin'].write(b'attempt %d\n' % attempt)
+            files['stdin'].flush()
+            files['stdin'].seek(0)
+            report = runner(dict(SESSION, argv=['cat']), c_program('sb_cat'),
+                            {name: handle.fileno() for name, handle in files.items()},
+                            config)
+            assert report.status == 'ok', report
+            files['stdout'].seek(0)
+            assert files['stdout'].read() == b'attempt %d\n' % attempt
+            if attempt == 0:  # the supervisor dies: the next session starts a new one
+                first_pid = runner._supervisor.pid
+                runner._supervisor.process.kill()
+                runner._supervisor.process.wait()
+        assert runner._supervisor.pid != first_pid
+    finally:
+        runner._supervisor.stop()
