@@ -5,7 +5,9 @@
  * Modes: read PATH... | list PATH | create PATH | mkdir PATH | write PATH | truncate PATH |
  *        symlink TARGET LINK | link OLD NEW | rename OLD NEW | unlink PATH | chmod PATH |
  *        mknod PATH | chdir-up RELPATH | dotdot-fd RELPATH |
- *        grow PATH (ftruncate to 1 TiB, then pwrite one byte at 2 TiB: a huge sparse file) */
+ *        grow PATH (ftruncate to 1 TiB, then pwrite one byte at 2 TiB: a huge sparse file) |
+ *        fds (print "FD <n> <kind>" for every open descriptor below 4096; for a directory,
+ *        walk up from it with openat("..") and list what is there) */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -101,6 +103,31 @@ static int grow(const char *path)
     return 0;
 }
 
+static int fds(void)
+{
+    for (int fd = 0; fd < 4096; fd++) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+            continue;
+        const char *kind = S_ISDIR(st.st_mode) ? "dir" : S_ISSOCK(st.st_mode) ? "sock"
+                         : S_ISREG(st.st_mode) ? "reg" : S_ISCHR(st.st_mode) ? "chr"
+                         : S_ISFIFO(st.st_mode) ? "fifo" : "other";
+        printf("FD %d %s\n", fd, kind);
+        if (S_ISDIR(st.st_mode)) {
+            int up = fd;
+            for (int i = 0; i < 40 && up >= 0; i++) {
+                int next = openat(up, "..", O_RDONLY | O_DIRECTORY);
+                if (next < 0)
+                    break;
+                up = next;
+            }
+            if (up >= 0 && fchdir(up) == 0)
+                list(".");
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -142,5 +169,7 @@ int main(int argc, char **argv)
         return dotdot_fd(a);
     if (!strcmp(mode, "grow"))
         return grow(a);
+    if (!strcmp(mode, "fds"))
+        return fds();
     return 64;
 }

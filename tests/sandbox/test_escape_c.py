@@ -175,6 +175,20 @@ def test_cant_replace_channels_or_make_special_files(sb, run_sandboxed, tmp_path
 
 
 @pytest.mark.parametrize('libc', LIBCS)
+def test_cant_use_inherited_descriptors(sb, run_sandboxed, libc):
+    """Every open descriptor is one of the session's channels: no directory (the runc
+    CVE-2024-21626 kind, openat("..") from a leaked host directory) and no socket."""
+    result = run_sandboxed(sb('sb_escape_fs', libc), ('fds',), stdin=b's', input=b'i',
+                           ins={'a': b'a'}, outs=('b',), output=True)
+    assert_status(result, 'ok')
+    kinds = [line.split()[2] for line in result.stdout.splitlines() if line.startswith(b'FD ')]
+    assert kinds, result.describe()
+    assert b'dir' not in kinds and b'sock' not in kinds, result.describe()
+    assert len(kinds) <= 7, 'more descriptors than channels\n' + result.describe()
+    assert not entries(result.stdout), result.describe()
+
+
+@pytest.mark.parametrize('libc', LIBCS)
 def test_cant_connect_network(sb, run_sandboxed, tcp_server, libc):
     server, port = tcp_server
     result = run_sandboxed(sb('sb_escape_kernel', libc), ('tcp', '127.0.0.1', str(port)))

@@ -5,6 +5,7 @@ all available to it, so the kernel layers must hold.  Scripts print ``DENIED <wh
 attempt raised, ``ESCAPED <what>`` when it worked.
 """
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -249,3 +250,47 @@ print('COUNT', len(kinds))
     assert_status(result, 'ok')
     assert b'DIRS []' in result.stdout, result.describe()
     assert b'SOCKETS []' in result.stdout, result.describe()
+
+
+@pytest.fixture(scope='module')
+def shared_object(tmp_path_factory):
+    """tests/programs/sb_preload.c built as a shared object (constructor prints ESCAPED)."""
+    gcc = shutil.which('gcc')
+    assert gcc, 'gcc not found: install gcc (make deps)'
+    source = os.path.join(os.path.dirname(__file__), '..', 'programs', 'sb_preload.c')
+    target = tmp_path_factory.mktemp('so') / 'sb_preload.so'
+    subprocess.run([gcc, '-shared', '-fPIC', '-nostdlib', '-O2', '-o', str(target), source],
+                   check=True, timeout=60)
+    return target
+
+
+def test_python_cant_load_native_code_from_channels(run_python, shared_object):
+    """ctypes.CDLL on a channel holding a shared object: user data must not become code."""
+    result = run_python(ATTEMPT + """
+import ctypes
+payload = open('/dev/input', 'rb').read()
+for path in ['/dev/output', '/dev/out/lib']:
+    with open(path, 'wb') as f:
+        f.write(payload)
+for path in ['/dev/input', '/dev/in/lib', '/dev/output', '/dev/out/lib']:
+    attempt('load ' + path, lambda: ctypes.CDLL(path).zc_probe())
+""", input=shared_object, ins={'lib': shared_object}, output=True, outs=('lib',))
+    assert_denied(result, 'load')
+    if result.status == 'ok':
+        assert result.stdout.count(b'DENIED load') == 4, result.describe()
+    assert b'1337' not in result.stdout
+
+
+def test_python_cant_preload_native_code(run_sandboxed, shared_object):
+    result = run_sandboxed('file://python:python', ('-c', 'print("interpreter ran")'),
+                           input=shared_object, env={'LD_PRELOAD': '/dev/input'})
+    assert b'ESCAPED' not in result.stdout + result.stderr, result.describe()
+    assert result.status in ('ok', 'seccomp', 'error'), result.describe()
+
+
+def test_native_code_loads_without_the_sandbox(shared_object):
+    """Control: the shared object really runs its constructor when loaded unjailed."""
+    done = subprocess.run([sys.executable, '-c', 'import ctypes, sys; '
+                           'print(ctypes.CDLL(sys.argv[1]).zc_probe())', str(shared_object)],
+                          capture_output=True, timeout=30)
+    assert done.stdout == b'ESCAPED native code from a channel ran\n1337\n'
