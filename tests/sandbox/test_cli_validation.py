@@ -126,7 +126,10 @@ def test_missing_program_is_a_clear_error(run_sandboxed, tmp_path):
     ('--memory', '-5'),
     ('--in', 'no-equals-sign'),
     ('--env', 'NOEQUALS'),
-], ids=lambda o: o[0].strip('-'))
+    ('--out', '../evil=/dev/null'),
+    ('--in', '../../up=/dev/null'),
+    ('--out', 'a/b=/dev/null'),
+], ids=lambda o: '%s-%s' % (o[0].strip('-'), o[1].split('=')[0].replace('/', '_')))
 def test_bad_options_are_clear_errors(sb, run_sandboxed, options):
     result = run_sandboxed(sb('sb_exit', 'musl'), ('0',), extra_options=options)
     assert result.exit_code != 0, result.describe()
