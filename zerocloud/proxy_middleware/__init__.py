@@ -26,9 +26,32 @@ uses the ``/open/`` or ``/api/`` version segment.  Everything else passes throug
 This version runs JSON jobs (``Content-Type: application/json``); zapps (tar), scripts,
 ``X-Zerovm-Source``, ``/open/`` and ``/api/`` answer ``501 Not Implemented`` with a message.
 
+What happens to a job
+---------------------
+1. The caller needs POST rights on the account (the account owner, with tempauth or keystone).
+2. The JSON is parsed and validated (:mod:`zerocloud.job`); wildcards expand through container
+   listings (all pages), read as the caller.
+3. Every path is authorized as the caller (SPEC S7): writable paths as PUT (container write
+   ACL), the co-located input as GET (container read ACL; the proxy never reads it), other
+   readable objects are read with GET as the caller and sent along, the executable is checked
+   with HEAD (its ETag decides whether a server needs its bytes).
+4. Each session goes to an object server holding its object (object ring of the container's
+   storage policy: primaries, then handoffs, skipping nodes that answer 404/503/507 or cannot
+   be reached); sessions without a swift object run on any object server.  Sessions of a job
+   run concurrently.
+5. Outputs with a ``swift://`` path are PUT as the caller (``content_type``, ``meta``,
+   ``min_size``) only when every session of the job succeeded: a failed job leaves no objects.
+6. The response (SPEC S5): status 200 when the sessions ran (a program's non-zero exit is in
+   ``X-Nexe-Retcode``); ``X-Nexe-System``, ``-Status``, ``-Retcode``, ``-Validation``,
+   ``-Etag``, ``-Cdr-Line``, ``-Colocated`` (1 when the program read its object's local file),
+   ``-Node`` (the object server that ran it), one value per session in instance order;
+   ``X-Nexe-Error`` when something failed; the body is the path-less outputs.
+
 Errors: body larger than ``zerovm_maxconfig`` -> 413; a bad job -> 400 listing every problem
-with its location; no POST right on the account -> 401/403.  Client-sent
-``X-Backend-Zerocloud-*`` headers are removed.
+with its location; a missing input -> 404 "Error 404 Not Found while fetching /a/c/o"; no
+right -> 401/403; no object server can take a session -> 503.  Client-sent
+``X-Backend-Zerocloud-*`` headers are removed.  Not yet supported (501 with a message):
+``connect``, ``replicate`` > 1, the ``image`` device, executables inside a user image.
 
 Pipeline position
 -----------------
