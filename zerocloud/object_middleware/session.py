@@ -59,9 +59,10 @@ class SessionRun:
         except Exception as err:  # the runner's own fault: report it, never a traceback
             self.filter.logger.exception('zerocloud: session %s failed', session.get('name'))
             report = Report(status=STATUS_ERROR, reason='sandbox error: %s' % err)
-        self.filter.logger.info('zerocloud: session %s of %s ran on %s: %s',
-                                session.get('name'), self.req.path, self.filter.node_name,
-                                report.status_text)
+        self.filter.logger.info(
+            'zerocloud: session %s of %s ran on %s: %s; retcode %s; cdr %s',
+            session.get('name'), self.req.path, self.filter.node_name, report.status_text,
+            report.retcode, report.cdr.cdr_line(report.wall_seconds))
         return self._respond(report, outputs, local is not None)
 
     def _path(self):
