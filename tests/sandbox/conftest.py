@@ -5,9 +5,13 @@ channel files kept in the test's ``tmp_path`` (see :func:`runner.run_sandboxed`)
 ``run_python(code, args=(), **kw)`` runs ``code`` as ``/dev/script`` under the python
 system image.  ``sb(name, libc='glibc')`` builds ``tests/programs/<name>.c`` statically.
 ``secret_file`` is a host file with unguessable content the jail must never see.
+``decoy`` is a host process the jail must not be able to touch.
 """
 import os
+import subprocess
+import sys
 import textwrap
+import time
 import uuid
 
 import pytest
@@ -55,3 +59,37 @@ def secret_file(tmp_path):
 def token():
     """A unique string to find a test's processes and files by."""
     return 'zc-token-%s' % uuid.uuid4().hex
+
+
+DECOY_CODE = """
+import signal, sys, time
+def hit(*_):
+    with open(sys.argv[1], 'w') as f:
+        f.write('signal received')
+signal.signal(signal.SIGURG, hit)
+open(sys.argv[1] + '.ready', 'w').close()
+while True:
+    time.sleep(300)
+"""
+
+
+@pytest.fixture
+def decoy(tmp_path):
+    """A host process that records a SIGURG in ``decoy.marker`` (a file it creates).
+
+    Tests that signal "every process" use SIGURG (ignored by default), so even a broken jail
+    harms nobody else on the machine; ``decoy.hit()`` tells whether the signal arrived.
+    """
+    marker = tmp_path / 'decoy-signalled'
+    process = subprocess.Popen([sys.executable, '-c', DECOY_CODE, str(marker)])
+    ready = tmp_path / 'decoy-signalled.ready'
+    for _ in range(3000):
+        if ready.exists() or process.poll() is not None:
+            break
+        time.sleep(0.01)
+    assert ready.exists(), 'decoy did not start'
+    process.marker = marker
+    process.hit = marker.exists
+    yield process
+    process.kill()
+    process.wait()

@@ -27,14 +27,6 @@ def attempt(what, action):
 '''
 
 
-@pytest.fixture
-def decoy():
-    process = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])
-    yield process
-    process.kill()
-    process.wait()
-
-
 def test_python_cant_read_host_files(run_python, secret_file):
     path, secret = secret_file
     result = run_python(ATTEMPT + '''
@@ -218,10 +210,12 @@ def test_python_cant_signal_host_processes(run_python, decoy):
     result = run_python(ATTEMPT + '''
 import os, signal
 attempt('kill decoy', lambda: os.kill(%d, signal.SIGKILL))
-attempt('kill all', lambda: os.kill(-1, signal.SIGKILL))
-''' % decoy.pid)
+attempt('urg decoy', lambda: os.kill(%d, signal.SIGURG))
+attempt('urg all', lambda: os.kill(-1, signal.SIGURG))
+''' % (decoy.pid, decoy.pid))
     assert result.report, result.describe()
     assert decoy.poll() is None, 'a jailed script killed a host process'
+    assert not decoy.hit(), 'a jailed script signalled a host process'
 
 
 def test_python_host_environment_is_not_visible(run_python, token):
