@@ -10,6 +10,7 @@ import sys
 import uuid
 
 import pytest
+import requests
 
 from tests.functional.test_jobs_checks import post_job
 
@@ -197,3 +198,27 @@ def test_job_with_only_an_output_runs_where_the_output_will_live(cluster, stage)
     resp = post_job(cluster, node(stage, 'sb_exit', devices, args=['0']))
     assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok', resp.headers
     assert cluster.connection().get_object(stage, 'made')[1] == b'exiting 0\n'
+
+
+def post_script(cluster, script, path=''):
+    url, token = cluster.auth()
+    return requests.post(url + path, data=script, timeout=60, headers={
+        'X-Auth-Token': token, 'X-Zerovm-Execute': '1.0', 'Content-Type': 'text/x-python'})
+
+
+def test_script_posted_to_the_account_runs_anywhere(cluster):
+    resp = post_script(cluster, b'#!file://python:python\nprint(6 * 7)\n')
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok', resp.headers
+    assert resp.text == '42\n' and resp.headers['Content-Type'].startswith('text/plain')
+
+
+def test_script_posted_to_an_object_reads_it_as_stdin(cluster, stage):
+    script = b'#!file://python:python\nimport sys\nprint(len(sys.stdin.read().split()))\n'
+    resp = post_script(cluster, script, '/%s/in.txt' % stage)
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok', resp.headers
+    assert resp.text == '2\n' and resp.headers['X-Nexe-Colocated'] == '1'
+
+
+def test_script_without_a_shebang_is_400(cluster):
+    resp = post_script(cluster, b'print(1)\n')
+    assert resp.status_code == 400 and '#!' in resp.text

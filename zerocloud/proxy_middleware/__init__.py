@@ -144,8 +144,9 @@ class ZerocloudProxy:
 
         :raises HTTPException: for every refusal (see :mod:`.request`).
         """
-        requests.check_job_form(req, route)
-        requests.authorize(req, 'POST', req.path)
+        route = requests.check_job_form(req, route)
+        version = req.split_path(2, 4, True)[0]
+        requests.authorize(req, 'POST', '/%s/%s' % (version, route.account))
         body = requests.read_body(req, self.config.max_config_bytes)
         self.logger.increment('jobs')
         return self.run_job(self.services, req, route, body)

@@ -32,14 +32,18 @@ def run_job(services, req, route, body):
     :raises HTTPException: 400/413 for a bad job, 403/404 for paths, 501 for features not
         yet supported, 503 when no server can run a session.
     """
+    if route.kind == 'script':
+        body, payload = sessions.script_job(body, route)
+        return JobRun(services, req, route, payload).run(body)
     return JobRun(services, req, route).run(body)
 
 
 class JobRun:
     """The context of one job request."""
 
-    def __init__(self, services, req, route):
+    def __init__(self, services, req, route, payload=b''):
         self.services = services
+        self.payload = payload
         self.config = services.config
         self.req = req
         self.route = route
@@ -84,7 +88,7 @@ class JobRun:
         objects are read with GET as the caller, writable paths are checked as PUT.
         """
         placement = sessions.placement_path(instance)
-        inputs = sessions.payload_inputs(instance, self.req)
+        inputs = sessions.payload_inputs(instance, self.payload)
         for device in instance.devices.values():
             path = sessions.swift_path(device.url)
             if path is None:

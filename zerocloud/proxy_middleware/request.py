@@ -21,7 +21,8 @@ API_VERSIONS = ('v1', 'v1.0')
 
 @dataclasses.dataclass(frozen=True)
 class Route:
-    """What kind of our request this is: ``kind`` is ``job``, ``open`` or ``api``."""
+    """What kind of our request this is: ``kind`` is ``job``, ``script``, ``open`` or ``api``;
+    account, container and object are native (not WSGI or quoted) strings."""
     kind: str
     version: str
     account: str
@@ -39,13 +40,15 @@ def classify(req):
         version, account, container, obj = req.split_path(2, 4, rest_with_last=True)
     except ValueError:
         return None
+    names = [None if part is None else swob.wsgi_to_str(part)
+             for part in (account, container, obj)]
     if version in OPEN_SEGMENTS:
-        return Route(version, '1.0', account, container, obj)
+        return Route(version, '1.0', *names)
     header = req.headers.get(EXECUTE_HEADER)
     if header is None or version not in API_VERSIONS:
         return None
     kind, _, number = header.strip().rpartition('/')
-    return Route(kind or 'job', number, account, container, obj)
+    return Route(kind or 'job', number, *names)
 
 
 def strip_forged_headers(req):
@@ -55,16 +58,15 @@ def strip_forged_headers(req):
 
 
 def check_job_form(req, route):
-    """Refuse the request forms this version does not run yet, with a clear message.
+    """Check the form of a job request; return its :class:`Route` with ``kind`` set to
+    ``job`` (a JSON job, S1.1) or ``script`` (a script with a ``#!`` line, S1.3).
 
-    :raises HTTPException: 400 for an unknown ``X-Zerovm-Execute`` version, 405 for a
-        method other than POST, 501 for zapps, scripts, ``/open/``, ``/api/`` and
-        ``X-Zerovm-Source`` (not yet supported).
+    :raises HTTPException: 400 for an unknown ``X-Zerovm-Execute`` version or a JSON job
+        posted to an object path, 405 for a method other than POST, 501 for zapps,
+        ``/open/``, ``/api/`` and ``X-Zerovm-Source`` (not yet supported).
     """
     if route.kind in OPEN_SEGMENTS:
-        raise swob.HTTPNotImplemented(
-            body='/%s/ requests (X-Zerovm-Execute: %s/1.0) are not yet supported\n'
-                 % (route.kind, route.kind), content_type='text/plain')
+        raise _not_yet('/%s/ requests (X-Zerovm-Execute: %s/1.0)' % (route.kind, route.kind))
     if route.kind != 'job' or route.version not in JOB_VERSIONS:
         raise swob.HTTPBadRequest(
             body='X-Zerovm-Execute: unsupported value %r (expected 1.0)\n'
@@ -73,27 +75,31 @@ def check_job_form(req, route):
         raise swob.HTTPMethodNotAllowed(
             body='jobs are submitted with POST\n', content_type='text/plain',
             headers={'Allow': 'POST'})
-    if route.container is not None:
-        raise swob.HTTPNotImplemented(
-            body='POST of a script to an object path is not yet supported\n',
-            content_type='text/plain')
     if SOURCE_HEADER in req.headers:
-        raise swob.HTTPNotImplemented(
-            body='X-Zerovm-Source is not yet supported\n', content_type='text/plain')
+        raise _not_yet('X-Zerovm-Source')
     content_type = (req.headers.get('Content-Type') or '').split(';')[0].strip().lower()
     if content_type in TAR_TYPES:
-        raise swob.HTTPNotImplemented(
-            body='POST of an image (%s) is not yet supported\n' % content_type,
-            content_type='text/plain')
-    if content_type not in JSON_TYPES:
-        raise swob.HTTPNotImplemented(
-            body='POST of a script (Content-Type %r) is not yet supported; '
-                 'send a job as application/json\n' % content_type,
-            content_type='text/plain')
+        raise _not_yet('POST of an image (%s)' % content_type)
+    if content_type in JSON_TYPES:
+        if route.container is not None:
+            raise swob.HTTPBadRequest(body='a JSON job is POSTed to the account '
+                                           '(/v1/<account>), not to %s\n' % req.path,
+                                      content_type='text/plain')
+        return route
+    if route.container is not None and route.obj is None:
+        raise swob.HTTPBadRequest(body='a script is POSTed to the account or to an object, '
+                                       'not to a container\n', content_type='text/plain')
+    return dataclasses.replace(route, kind='script')
+
+
+def _not_yet(what):
+    return swob.HTTPNotImplemented(body='%s is not yet supported\n' % what,
+                                   content_type='text/plain')
 
 
 def authorize(req, method, path, acl=None):
-    """Ask the pipeline's auth (``swift.authorize``) whether the caller may ``method path``.
+    """Ask the pipeline's auth (``swift.authorize``) whether the caller may ``method path``
+    (``path`` is a native, not quoted, string such as ``/v1/AUTH_test/c/o``).
 
     Builds a throw-away request that carries the caller's identity, as Swift's proxy
     controllers do (``req.acl`` holds the container ACL for container-level access).
@@ -103,8 +109,8 @@ def authorize(req, method, path, acl=None):
     authorize_callback = req.environ.get('swift.authorize')
     if authorize_callback is None:
         return  # no auth middleware in the pipeline: Swift runs everything
-    env = dict(req.environ, REQUEST_METHOD=method, PATH_INFO=path, QUERY_STRING='',
-               SCRIPT_NAME='')
+    env = dict(req.environ, REQUEST_METHOD=method, PATH_INFO=swob.str_to_wsgi(path),
+               QUERY_STRING='', SCRIPT_NAME='')
     env.pop('HTTP_X_ACCOUNT_ACCESS_CONTROL', None)
     probe = swob.Request(env)
     if acl is not None:

@@ -1,4 +1,7 @@
 """From a planned instance to the wire session description (and its CGI environment, S6)."""
+import json
+from urllib.parse import quote
+
 from swift.common import swob
 
 from zerocloud import job as joblib
@@ -49,9 +52,9 @@ def placement_path(instance):
     return None if url is None else url.path
 
 
-def payload_inputs(instance, req):
+def payload_inputs(instance, payload):
     """Path-less readable devices receive the request payload (empty for a JSON job)."""
-    return {device.name: b'' for device in instance.devices.values()
+    return {device.name: payload for device in instance.devices.values()
             if device.access == joblib.READABLE and device.url is None
             and device.name in joblib.model.READABLE_DEVICES}
 
@@ -114,3 +117,32 @@ def _user(remote_user):
     """The user name from Swift's REMOTE_USER (tempauth: ``account,account:user,...``)."""
     groups = str(remote_user or '').split(',')
     return groups[1] if len(groups) > 1 else groups[0]
+
+
+def script_job(body, route):
+    """The job that runs a POSTed script (S1.3): ``(job JSON bytes, payload bytes)``.
+
+    The first line names the interpreter by URL (``#!file://python:python`` or
+    ``#!swift://account/container/interpreter``, optionally followed by arguments); the
+    script becomes the path-less ``script`` device, read by the interpreter as
+    ``/dev/script``.  POSTed to an object, the script runs next to it with the object as
+    stdin.  Its stdout is the response (text/plain).
+
+    :raises HTTPException: 400 when the first line is not a ``#!`` line.
+    """
+    first_line = body.split(b'\n', 1)[0]
+    try:
+        words = first_line[2:].decode('utf-8').split() if first_line[:2] == b'#!' else []
+    except UnicodeDecodeError:
+        words = []
+    if not words:
+        raise swob.HTTPBadRequest(body='a script must start with "#!<interpreter URL>", e.g. '
+                                       '#!file://python:python\n', content_type='text/plain')
+    devices = [{'name': 'script'}, {'name': 'stdout', 'content_type': 'text/plain'}]
+    if route.obj is not None:
+        devices.append({'name': 'stdin', 'path': 'swift://%s/%s/%s' % (
+            quote(route.account, safe=''), quote(route.container, safe=''),
+            quote(route.obj, safe='/'))})
+    node = {'name': 'script', 'exec': {'path': words[0], 'args': words[1:] + ['/dev/script']},
+            'devices': devices}
+    return json.dumps([node]).encode('utf-8'), body

@@ -104,7 +104,8 @@ class SwiftAccess:
         requests.authorize(self.req, 'PUT', '/v1' + path, acl=info.get('write_acl'))
 
     def container_info(self, account, container):
-        env = dict(self.req.environ, PATH_INFO='/v1/%s/%s' % (account, container))
+        env = dict(self.req.environ,
+                   PATH_INFO=swob.str_to_wsgi('/v1/%s/%s' % (account, container)))
         return get_container_info(env, self.app, swift_source=SWIFT_SOURCE)
 
     def publish(self, path, data, content_type, meta):

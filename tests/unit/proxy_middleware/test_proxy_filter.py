@@ -109,8 +109,6 @@ def test_caller_without_post_right_gets_403_and_nothing_runs():
 @pytest.mark.parametrize('content_type,status,words', [
     ('application/x-tar', 501, b'image'),
     ('application/x-gzip', 501, b'image'),
-    ('text/x-python', 501, b'script'),
-    ('', 501, b'script'),
 ])
 def test_other_job_forms_say_not_yet_supported(content_type, status, words):
     middleware, _, runner, auth = make()
@@ -188,3 +186,27 @@ def test_our_own_fault_is_500_without_a_traceback():
     status, _, body = call_app(middleware, job_request(auth))
     assert status == 500 and b'internal error' in body and b'Traceback' not in body
     assert b'internal detail' not in body
+
+
+@pytest.mark.parametrize('path,content_type,kind', [
+    ('/v1/AUTH_test', 'text/x-python', 'script'),
+    ('/v1/AUTH_test', '', 'script'),
+    ('/v1/AUTH_test/c/o', 'text/plain', 'script'),
+    ('/v1/AUTH_test', 'application/json; charset=utf-8', 'job'),
+])
+def test_job_and_script_forms_reach_the_runner(path, content_type, kind):
+    middleware, _, runner, auth = make()
+    req = job_request(auth, body=b'#!file://python:python\n', path=path,
+                      **{'Content-Type': content_type})
+    assert call_app(middleware, req)[0] == 200
+    (_, route, _), = runner.calls
+    assert route.kind == kind
+    assert auth.asked == [('POST', '/v1/AUTH_test')]
+
+
+@pytest.mark.parametrize('path,content_type', [
+    ('/v1/AUTH_test/c/o', 'application/json'), ('/v1/AUTH_test/c', 'text/plain')])
+def test_wrong_paths_for_jobs_and_scripts_are_400(path, content_type):
+    middleware, _, runner, auth = make()
+    req = job_request(auth, path=path, **{'Content-Type': content_type})
+    assert call_app(middleware, req)[0] == 400 and runner.calls == []
