@@ -23,8 +23,18 @@ Client usage
 
 A request is handled here when its path has an account and it carries ``X-Zerovm-Execute`` or
 uses the ``/open/`` or ``/api/`` version segment.  Everything else passes through untouched.
-This version runs JSON jobs (``Content-Type: application/json``); zapps (tar), scripts,
-``X-Zerovm-Source``, ``/open/`` and ``/api/`` answer ``501 Not Implemented`` with a message.
+This version runs JSON jobs (``Content-Type: application/json``, POSTed to the account) and
+scripts (any other Content-Type; the first line names the interpreter, e.g.
+``#!file://python:python``; POSTed to the account it runs anywhere, POSTed to
+``/v1/<account>/<container>/<object>`` it runs next to that object with the object as stdin;
+its stdout is the text/plain response)::
+
+    curl -X POST -H "X-Auth-Token: $TOKEN" -H "X-Zerovm-Execute: 1.0" \\
+         --data-binary $'#!file://python:python\\nimport sys; print(len(sys.stdin.read()))' \\
+         "$STORAGE_URL/logs/today.log"
+
+Zapps (tar), ``X-Zerovm-Source``, ``/open/`` and ``/api/`` answer ``501 Not Implemented``
+with a message.
 
 What happens to a job
 ---------------------
