@@ -73,20 +73,3 @@ def processes_with(token):
         if token in cmdline and state != b'Z':
             found.append(int(entry))
     return found
-
-
-def zombies_with(token):
-    """Return pids of zombie processes whose name matches ``token`` (the comm field)."""
-    found = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry, 'rb') as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm, rest = stat.split(b'(', 1)[1].rsplit(b')', 1)
-        if rest.split()[0] == b'Z' and token[:15] in comm:
-            found.append(int(entry))
-    return found
