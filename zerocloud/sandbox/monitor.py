@@ -17,6 +17,7 @@ import errno
 import fcntl
 import os
 import selectors
+import signal
 import termios
 import time
 
@@ -27,6 +28,12 @@ from zerocloud.sandbox.seccomp_policy import syscall_name
 CHUNK = 1 << 16
 EXECVEAT = 322
 FILE_POLL_SECONDS = 0.05   # how often writable file channels are checked against the limit
+SIGNAL_CALLS = {62: lambda a: (_signed(a[0]), a[1]),          # kill(pid, sig)
+                200: lambda a: (_signed(a[0]), a[1]),         # tkill(tid, sig)
+                234: lambda a: (_signed(a[0]), a[2])}         # tgkill(tgid, tid, sig)
+NON_FATAL_SIGNALS = (signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINCH,
+                     signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+SIGNAL_NAMES = {s.value for s in signal.Signals}
 EXEC_FD = 3          # the jail renumbers the program's fd to 3 before exec
 
 
@@ -137,6 +144,7 @@ class Monitor:
         self.max_output_bytes = limits.max_output_bytes
         self.kill_reason = None     # (status, reason text, syscall name or None)
         self.exec_seen = False
+        self.emulated_signal = None     # a fatal signal the program sent itself
         self.child_error = b''
 
     def run(self):
@@ -227,9 +235,33 @@ class Monitor:
             self.exec_seen = True
             self._respond(notif_id, cont=True)
             return
+        if number in SIGNAL_CALLS:
+            self._signal_call(notif_id, number, args)
+            return
         name = syscall_name(number)
         self.kill(rpt.STATUS_SECCOMP, 'killed by seccomp: %s' % name, name)
         self._respond(notif_id, error=errno.EPERM)
+
+    def _signal_call(self, notif_id, number, args):
+        """kill/tkill/tgkill: only the program itself exists (pid 1 of its namespace).
+
+        As pid 1 it would ignore its own fatal signals (``abort()`` would end in SIGSEGV), so
+        a signal it sends itself is emulated: caught or ignored -> let the call through (the
+        handler runs), default action fatal -> kill the session and report that signal.
+        Any other target -> ESRCH.  The arguments are plain integers: no TOCTOU.
+        """
+        target, signum = SIGNAL_CALLS[number](args)
+        if target not in (0, 1) or not 0 <= signum < 65:
+            self._respond(notif_id, error=errno.ESRCH if target not in (0, 1) else errno.EINVAL)
+            return
+        caught, ignored = _signal_masks(self.pid)
+        bit = 1 << (signum - 1) if signum else 0
+        if signum == 0 or (caught | ignored) & bit or signum in NON_FATAL_SIGNALS:
+            self._respond(notif_id, cont=True)
+            return
+        name = signal.Signals(signum).name if signum in SIGNAL_NAMES else 'SIG%d' % signum
+        self.kill(rpt.STATUS_SIGNAL, 'killed by signal %s' % name, signal=name)
+        self._respond(notif_id, error=errno.EINTR)
 
     def _respond(self, notif_id, error=0, cont=False):
         try:
@@ -246,11 +278,33 @@ class Monitor:
                 self.kill(rpt.STATUS_OUTPUT_LIMIT, 'output-limit: /dev/%s reached %d bytes, '
                           'limit %d' % (channel.device, size, self.max_output_bytes))
 
-    def kill(self, status, reason, syscall=None):
-        """Kill the whole session and remember the first reason."""
+    def kill(self, status, reason, syscall=None, signal=None):
+        """Kill the whole session and remember the first reason (and emulated signal)."""
         if self.kill_reason is None:
             self.kill_reason = (status, reason, syscall)
+            self.emulated_signal = signal
         self.sys.pidfd_kill(self.pidfd)
+
+
+def _signed(value):
+    """A 64-bit syscall argument as a signed C int."""
+    value &= 0xffffffff
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _signal_masks(pid):
+    """``(caught, ignored)`` signal bit masks of ``pid`` from /proc/<pid>/status."""
+    caught = ignored = 0
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith('SigCgt:'):
+                    caught = int(line.split()[1], 16)
+                elif line.startswith('SigIgn:'):
+                    ignored = int(line.split()[1], 16)
+    except OSError:
+        pass
+    return caught, ignored
 
 
 def _process_has_open(pid, fifo_stat):

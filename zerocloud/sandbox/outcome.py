@@ -55,10 +55,12 @@ class StartedSession:
         """The session's Report."""
         status, reason, syscall = self._classify()
         code = os.waitstatus_to_exitcode(self.wait_status)
+        signal_name = signal.Signals(-code).name if code < 0 else None
+        if self.monitor is not None and self.monitor.emulated_signal:
+            signal_name = self.monitor.emulated_signal
         return rpt.Report(
             status=status, reason=reason if status != rpt.STATUS_OK else '',
-            retcode=code if code >= 0 else None,
-            signal=signal.Signals(-code).name if code < 0 else None, syscall=syscall,
+            retcode=code if code >= 0 else None, signal=signal_name, syscall=syscall,
             validation=self.verdict.state, validation_reasons=tuple(self.verdict.reasons),
             wall_seconds=wall_seconds, cdr=self._accounting())
 

@@ -11,7 +11,9 @@ Actions, in order of precedence for a call:
 * ``errno`` calls fail with the given errno (``ioctl`` -> ENOTTY, ``socket``/``clone``/...
   -> EPERM, ``clone3`` -> ENOSYS) so programs get an error instead of dying;
 * ``execveat`` goes to the supervisor (user notification), which lets the launch through and
-  kills any later exec;
+  kills any later exec; so do ``kill``/``tkill``/``tgkill``, which the supervisor answers
+  (ESRCH for other targets; a fatal signal the program sends itself ends the session with
+  that signal, since pid 1 of a namespace would ignore it);
 * everything else, the default, is a user notification: the supervisor records the syscall
   name for the report and kills the session.  If no supervisor listens, the call fails.
 * a non-x86-64 ABI (i386 ``int 0x80``, x32) kills the process at once.
@@ -52,8 +54,7 @@ FRIENDLY_ERRNO = (
     ('ioctl', errno_codes.ENOTTY),
     ('socket', errno_codes.EPERM), ('socketpair', errno_codes.EPERM),
     ('clone', errno_codes.EPERM), ('fork', errno_codes.EPERM), ('vfork', errno_codes.EPERM),
-    ('clone3', errno_codes.ENOSYS), ('kill', errno_codes.EPERM), ('tkill', errno_codes.EPERM),
-    ('tgkill', errno_codes.EPERM))
+    ('clone3', errno_codes.ENOSYS))
 
 # (syscall, ((arg index, mask, value), ...)): allowed when every masked arg equals value.
 COMMON_ARG_RULES = (
@@ -80,7 +81,7 @@ class SyscallPolicy:
     errno: tuple = FRIENDLY_ERRNO
     errno_unless: tuple = (('readlink', errno_codes.ENOENT),
                            ('readlinkat', errno_codes.ENOENT))
-    supervised: tuple = ('execveat',)
+    supervised: tuple = ('execveat', 'kill', 'tkill', 'tgkill')
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -32,13 +32,14 @@ def test_default_action_is_a_user_notification_and_bad_arch_kills():
 @pytest.mark.parametrize('policy', [sp.STATIC_POLICY, sp.PYTHON_POLICY], ids=lambda p: p.name)
 @pytest.mark.parametrize('syscall', ['io_uring_setup', 'io_uring_enter', 'memfd_create',
                                      'execve', 'ptrace', 'mount', 'unshare', 'setns',
-                                     'pkey_mprotect', 'bpf', 'userfaultfd', 'connect'])
+                                     'pkey_mprotect', 'bpf', 'userfaultfd', 'connect',
+                                     'kill', 'tgkill'])
 def test_dangerous_calls_have_no_rule_so_they_notify_and_die(policy, syscall):
     assert action_of(pfc(policy), syscall) is None
 
 
 @pytest.mark.parametrize('syscall,errno_value', [('ioctl', 25), ('socket', 1), ('clone', 1),
-                                                 ('fork', 1), ('clone3', 38), ('kill', 1)])
+                                                 ('fork', 1), ('clone3', 38)])
 def test_friendly_errors(syscall, errno_value):
     assert action_of(pfc(sp.STATIC_POLICY), syscall) == 'action ERRNO(%d);' % errno_value
 
