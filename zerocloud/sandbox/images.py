@@ -102,8 +102,11 @@ def materialize(host_path, workdir):
     if not os.path.isfile(host_path) or not tarfile.is_tarfile(host_path):
         raise ImageError('image %s is neither a directory nor a tar archive' % host_path)
     target = tempfile.mkdtemp(prefix='image-', dir=workdir)
-    with tarfile.open(host_path) as archive:
-        archive.extractall(target, filter='data')
+    try:
+        with tarfile.open(host_path) as archive:
+            archive.extractall(target, filter='data')
+    except (tarfile.TarError, OSError) as exc:
+        raise ImageError('image %s cannot be unpacked safely: %s' % (host_path, exc)) from exc
     return target
 
 

@@ -74,6 +74,9 @@ class SessionRunner:
             except (SpecError, images.ImageError) as exc:
                 return rpt.Report(status=rpt.STATUS_ERROR, reason=str(exc),
                                   wall_seconds=time.monotonic() - started)
+            except OSError as exc:
+                return rpt.Report(status=rpt.STATUS_ERROR, reason='session error: %s' % exc,
+                                  wall_seconds=time.monotonic() - started)
         return result.report(time.monotonic() - started)
 
     def prevalidate(self, spec):
