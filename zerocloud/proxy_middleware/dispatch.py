@@ -8,6 +8,7 @@ send it again.
 """
 import itertools
 import random
+from typing import NamedTuple
 
 from swift.common import swob
 from swift.common.bufferedhttp import http_connect
@@ -19,7 +20,19 @@ from swift.common.utils import Timeout
 from zerocloud import wire
 
 RETRY_STATUSES = (404, 503, 507)
-MAX_RESPONSE_BYTES_MARGIN = 1 << 20
+RESPONSE_MARGIN_BYTES = 1 << 20
+READ_CHUNK_BYTES = 65536
+
+
+class Limits(NamedTuple):
+    """Seconds to connect, seconds for the whole exchange, largest response body."""
+    conn_timeout: float
+    node_timeout: float
+    max_response_bytes: int
+
+
+class ResponseTooLarge(Exception):
+    """An object server answered with more bytes than the session may produce."""
 
 
 class Rings:
@@ -71,26 +84,40 @@ def node_key(node):
     return '%s:%s/%s' % (node['ip'], node['port'], node['device'])
 
 
-def send_session(node, partition, path, policy_index, body, etag, timeouts):
+def send_session(node, partition, path, policy_index, body, etag, limits):
     """One backend ``EXECUTE``; returns ``(status, headers dict, body bytes)``.
 
     :raises IOError: (or ``Timeout``) when the node cannot be reached or stops answering.
+    :raises ResponseTooLarge: when the answer exceeds ``limits.max_response_bytes``.
     """
     headers = {wire.VERSION_HEADER: wire.WIRE_VERSION, wire.EXECUTABLE_ETAG_HEADER: etag or '',
                'X-Backend-Storage-Policy-Index': str(policy_index),
                'Content-Length': str(len(body))}
-    conn_timeout, node_timeout = timeouts
-    with ConnectionTimeout(conn_timeout):
+    with ConnectionTimeout(limits.conn_timeout):
         conn = http_connect(node['ip'], node['port'], node['device'], partition,
                             wire.EXECUTE_METHOD, path, headers=headers)
-    with Timeout(node_timeout):
+    with Timeout(limits.node_timeout):
         conn.send(body)
         response = conn.getresponse()
-        payload = response.read()
+        payload = _read_bounded(response, limits.max_response_bytes, node)
     return response.status, {k.lower(): v for k, v in response.getheaders()}, payload
 
 
-def dispatch(candidates, swift_path, policy_index, build_body, etag, sent, timeouts, logger):
+def _read_bounded(response, max_bytes, node):
+    """The whole response body, in 64 KiB reads, refusing more than ``max_bytes``."""
+    pieces, total = [], 0
+    while True:
+        piece = response.read(READ_CHUNK_BYTES)
+        if not piece:
+            return b''.join(pieces)
+        total += len(piece)
+        if total > max_bytes:
+            response.close()
+            raise ResponseTooLarge('%s answered more than %d bytes' % (node_key(node), max_bytes))
+        pieces.append(piece)
+
+
+def dispatch(candidates, swift_path, policy_index, build_body, etag, sent, limits, logger):
     """Run one session on the first node that takes it.
 
     :param candidates: ``(partition, nodes iterator)`` from :meth:`Rings.candidates`.
@@ -108,10 +135,12 @@ def dispatch(candidates, swift_path, policy_index, build_body, etag, sent, timeo
         with_exe = not sent.known(key, etag)
         try:
             status, headers, payload = send_session(
-                node, partition, path, policy_index, build_body(with_exe), etag, timeouts)
+                node, partition, path, policy_index, build_body(with_exe), etag, limits)
             if status == 409 and headers.get(wire.NEED_HEADER.lower()) and not with_exe:
                 status, headers, payload = send_session(
-                    node, partition, path, policy_index, build_body(True), etag, timeouts)
+                    node, partition, path, policy_index, build_body(True), etag, limits)
+        except ResponseTooLarge as err:  # the session ran: never run it again elsewhere
+            raise swob.HTTPInternalServerError(body='%s\n' % err, content_type='text/plain')
         except (Exception, Timeout) as err:
             statuses.append(None)
             logger.warning('zerocloud: %s unreachable for %s: %s', key, path, err)

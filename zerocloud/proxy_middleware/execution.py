@@ -14,6 +14,7 @@ from zerocloud.proxy_middleware.response import build_response, SessionResult
 from zerocloud.proxy_middleware.swift_access import SwiftAccess
 
 MAX_CONCURRENT_DISPATCH = 64
+NODE_TIMEOUT_MARGIN = 15  # seconds beyond zerovm_timeout: transfer, queueing, kill grace
 
 
 @dataclasses.dataclass
@@ -142,9 +143,14 @@ class JobRun:
         node, payload = dispatch.dispatch(
             candidates, path, policy_index, build_body,
             etag, self.services.sent,
-            (self.config.conn_timeout_seconds, self.config.timeout_seconds + 15),
-            self.services.logger)
+            self._limits(session), self.services.logger)
         return SessionResult.from_wire(instance, node, payload)
+
+    def _limits(self, session):
+        writable = sum(1 for device in session['devices'] if device['access'] == 'write')
+        return dispatch.Limits(
+            self.config.conn_timeout_seconds, self.config.timeout_seconds + NODE_TIMEOUT_MARGIN,
+            writable * self.config.max_output_bytes + dispatch.RESPONSE_MARGIN_BYTES)
 
     def _publish(self, instance, result):
         """PUT the session's swift outputs as the caller (S2.7: min_size, type, meta)."""

@@ -299,3 +299,21 @@ def test_output_below_min_size_is_not_published(object_server):
                                                    min_size=10 ** 6))
     assert status == 200 and headers['X-Nexe-Status'] == 'ok'
     assert [c for c in app.calls if c.method == 'PUT'] == []
+
+
+def test_oversized_answer_is_500_and_not_run_again(object_server, monkeypatch):
+    port, runner, _ = object_server
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'},
+                       {'ip': '127.0.0.1', 'port': port, 'device': 'sdc1'}])
+    config = ProxyConfig.from_conf({'zerovm_maxoutput': '5'})  # FakeRunner writes more
+    middleware = proxy_middleware.ZerocloudProxy(fake_swift(), config, get_logger({}))
+    middleware.services.rings = rings
+    req = swob.Request.blank('/v1/AUTH_test', method='POST', body=job(), headers={
+        'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
+    req.environ['swift.authorize'] = FakeAuth((('POST', '/v1/AUTH_test'),
+                                               ('GET', '/v1/AUTH_test/data/*')))
+    from zerocloud.proxy_middleware import dispatch
+    monkeypatch.setattr(dispatch, 'RESPONSE_MARGIN_BYTES', 0)
+    status, _, body = call_app(middleware, req)
+    assert status == 500 and b'more than' in body
+    assert len(runner.sessions) == 1
