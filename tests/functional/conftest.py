@@ -11,7 +11,8 @@ Fixtures
 ``start_cluster`` (session)
     Factory for other clusters: ``start_cluster(filter_options={'object_middleware':
     {'opt': 'value'}}, zerocloud=True, nodes=4, replicas=3)`` -> :class:`AioCluster`;
-    stopped at the end of the session.  Each start costs a few seconds and ~1 GiB of RAM: share
+    stopped at the end of the session.  ``devices=''`` puts its devices under its
+    directory on disk instead of the default tmpfs (see below).  Each start costs a few seconds and ~1 GiB of RAM: share
     them (session or module scope).
 
 Every cluster is an :class:`AioCluster` with these attributes and helpers:
@@ -28,11 +29,17 @@ Every cluster is an :class:`AioCluster` with these attributes and helpers:
                                        one per thread)
     auth(user='test:tester')        -> (storage_url, token)
 
+The fixtures' clusters keep their devices on tmpfs (/dev/shm, removed at teardown; stale ones
+of dead sessions are removed too) when the machine has one: fast, and with room for Swift's
+default metadata limits.  ``zerocloud aio`` itself defaults to devices on disk.
+
 Use unique container names (e.g. ``uuid4().hex``): the clusters are shared by every test of
 the session.  If a cluster cannot start, the tests that need it FAIL with the launcher's
 message (they never skip).  Tests talk HTTP to the proxy only.
 """
+import os
 import shutil
+import tempfile
 
 import pytest
 import swiftclient.client
@@ -41,6 +48,8 @@ from zerocloud.aio import cluster as aio
 from zerocloud.aio.spec import USERS
 
 START_ATTEMPTS = 3
+SHM = '/dev/shm'
+SHM_PREFIX = 'zerocloud-aio-'
 
 
 class AioCluster:
@@ -71,23 +80,52 @@ class AioCluster:
         return '<AioCluster %s at %s>' % (self.name, self.proxy_url)
 
 
+def _remove_stale_device_dirs():
+    """Remove device dirs in /dev/shm left by test sessions that died (their pid is gone)."""
+    for entry in os.listdir(SHM):
+        if entry.startswith(SHM_PREFIX):
+            pid = entry[len(SHM_PREFIX):].split('-', 1)[0]
+            if pid.isdigit() and not os.path.exists('/proc/' + pid):
+                shutil.rmtree(os.path.join(SHM, entry), ignore_errors=True)
+
+
+def device_dir(name):
+    """A fresh directory for a test cluster's devices: on tmpfs (/dev/shm) when there is one
+    (fast, and xattrs big enough for Swift's default metadata limits), else '' (the default,
+    under the cluster directory)."""
+    if not (os.path.isdir(SHM) and os.access(SHM, os.W_OK)):
+        return ''
+    _remove_stale_device_dirs()
+    return tempfile.mkdtemp(prefix='%s%d-%s-' % (SHM_PREFIX, os.getpid(), name), dir=SHM)
+
+
 def launch(root, name, **fields):
     """Start a cluster in ``root``; FAIL the test (never skip) if it cannot start."""
     errors = []
+    devices = fields.pop('devices', None)
+    if devices is None:
+        devices = device_dir(name)
     for attempt in range(START_ATTEMPTS):
+        if devices:
+            fields['devices'] = os.path.join(devices, str(attempt))
         try:
             spec = aio.spec_with_free_ports('%s-%d' % (root, attempt), **fields)
             summary = aio.start(spec)
             return AioCluster(name, spec, summary['zerocloud_filters'])
         except aio.ClusterError as exc:  # e.g. a port taken between check and bind
             errors.append(str(exc))
+    if devices:
+        shutil.rmtree(devices, ignore_errors=True)
     pytest.fail('the all-in-one cluster did not start:\n' + '\n'.join(errors))
 
 
 def shut_down(found):
     """Stop a cluster and free its device space (logs and configs stay for post-mortems)."""
     aio.stop(found.spec)
-    shutil.rmtree(found.devices_dir, ignore_errors=True)
+    devices = found.devices_dir
+    if devices.startswith(os.path.join(SHM, SHM_PREFIX)):
+        devices = os.path.dirname(devices)  # the whole per-cluster dir, all attempts
+    shutil.rmtree(devices, ignore_errors=True)
 
 
 @pytest.fixture(scope='session')

@@ -63,6 +63,21 @@ def test_upload_download_keeps_bytes_and_metadata(conn, container):
     assert ranged == body[10:20]
 
 
+def test_metadata_up_to_the_advertised_limit_is_stored(swift, conn, container):
+    constraints = requests.get(swift.proxy_url + '/info').json()['swift']
+    limit, value_max = constraints['max_meta_overall_size'], constraints['max_meta_value_length']
+    headers, used, index = {}, 0, 0
+    while used + 8 + value_max <= limit:  # name 'k%07d' (8 bytes) + a full-length value
+        headers['X-Object-Meta-k%07d' % index] = 'v' * value_max
+        used, index = used + 8 + value_max, index + 1
+    headers['X-Object-Meta-rest'] = 'v' * (limit - used - 4)
+    conn.put_object(container, 'meta', b'm', headers=headers)
+    stored = conn.head_object(container, 'meta')
+    assert stored['x-object-meta-rest'] == headers['X-Object-Meta-rest']
+    headers['X-Object-Meta-rest'] += 'v'
+    assert _status_of(conn.put_object, container, 'meta2', b'm', headers=headers) == 400
+
+
 def test_listing_with_prefix_and_delimiter(conn, container):
     for name in ('a/1', 'a/2', 'b/1', 'top'):
         conn.put_object(container, name, name.encode())

@@ -9,8 +9,7 @@ import os
 import pwd
 
 from zerocloud.aio import pipelines
-from zerocloud.aio.spec import (SMALL_XATTR_CONSTRAINTS, STORAGE_KINDS, USERS,
-                                XATTR_ROOM_NEEDED)
+from zerocloud.aio.spec import STORAGE_KINDS, USERS, metadata_constraints
 
 
 def _section(name, options):
@@ -40,8 +39,9 @@ def swift_conf(spec, xattr_room):
         if index == 0:
             options['default'] = 'yes'
         sections.append(('storage-policy:%d' % index, options))
-    if xattr_room < XATTR_ROOM_NEEDED:
-        sections.append(('swift-constraints', dict(SMALL_XATTR_CONSTRAINTS)))
+    constraints = metadata_constraints(xattr_room)
+    if constraints:
+        sections.append(('swift-constraints', constraints))
     return _sections(sections)
 
 
