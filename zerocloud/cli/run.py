@@ -52,12 +52,17 @@ class UsageError(ValueError):
     """A command-line value is wrong; the message names the option."""
 
 
-def _pairs(values, option):
+def _pairs(values, option, simple_names=False):
+    """Split NAME=VALUE options; ``simple_names`` allows only [A-Za-z0-9_.-] names."""
+    from zerocloud.sandbox.spec import NODE_NAME
     pairs = []
     for value in values:
         name, sep, rest = value.partition('=')
         if not sep or not name:
             raise UsageError('%s expects NAME=VALUE, got %r' % (option, value))
+        if simple_names and (NODE_NAME.match(name) is None or name in ('.', '..')):
+            raise UsageError('%s NAME must be a simple name ([A-Za-z0-9_.-]), got %r'
+                             % (option, name))
         pairs.append((name, rest))
     return pairs
 
@@ -94,10 +99,10 @@ def build_session(args):
     if args.output is not None:
         fds.append(_open_writable(args.output, '--output'))
         channels.append(ChannelSpec('output', 'rw', 'file'))
-    for name, path in _pairs(args.ins, '--in'):
+    for name, path in _pairs(args.ins, '--in', simple_names=True):
         fds.append(_open_readable(path, '--in'))
         channels.append(ChannelSpec('in/' + name, 'r', 'file'))
-    for name, path in _pairs(args.outs, '--out'):
+    for name, path in _pairs(args.outs, '--out', simple_names=True):
         fds.append(_open_writable(path, '--out'))
         channels.append(ChannelSpec('out/' + name, 'w', 'file'))
     for option, value in (('--timeout', args.timeout), ('--memory', args.memory),
@@ -106,7 +111,7 @@ def build_session(args):
             raise UsageError('%s must be positive, got %s' % (option, value))
     try:
         images = [ImageSpec(name, os.path.abspath(path), '/')
-                  for name, path in _pairs(args.sysimage, '--sysimage')]
+                  for name, path in _pairs(args.sysimage, '--sysimage', simple_names=True)]
         if args.image:
             images.append(ImageSpec('image', os.path.abspath(args.image), '/'))
         limits = Limits(wall_seconds=args.timeout, cpu_seconds=args.timeout,

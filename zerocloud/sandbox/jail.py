@@ -36,6 +36,7 @@ from zerocloud.sandbox import linux
 STAGING_DIR = '/tmp'        # any directory: the tmpfs hides it only in the session's mounts
 OLD_ROOT = '.old-root'
 EXIT_JAIL_FAILED = 126
+HOSTNAME = 'zerocloud'
 SAFE_FLAGS = linux.MS_NOSUID | linux.MS_NODEV
 
 
@@ -72,6 +73,7 @@ def enter(plan, sys):
         _expect(plan.from_parent, b'M')          # uid/gid maps written
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
+        sys.sethostname(HOSTNAME)                # the uts namespace hides the host's name
         _build_root(plan, sys)
         os.write(plan.to_parent, b'R')
         _expect(plan.from_parent, b'G')          # FIFO ends opened by the parent

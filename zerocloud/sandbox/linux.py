@@ -137,6 +137,12 @@ class Syscalls:
         self._call('move_mount', ctypes.c_int(tree_fd), b'', ctypes.c_int(AT_FDCWD),
                    os.fsencode(target), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))
 
+    def sethostname(self, name):
+        data = name.encode()
+        if self._libc.sethostname(data, ctypes.c_size_t(len(data))) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, 'sethostname: %s' % os.strerror(err))
+
     def umount2(self, target, flags):
         self._call('umount2', os.fsencode(target), ctypes.c_int(flags))
 

@@ -23,7 +23,6 @@ import time
 
 from zerocloud.sandbox import linux
 from zerocloud.sandbox import report as rpt
-from zerocloud.sandbox.seccomp_policy import syscall_name
 
 CHUNK = 1 << 16
 EXECVEAT = 322
@@ -238,6 +237,7 @@ class Monitor:
         if number in SIGNAL_CALLS:
             self._signal_call(notif_id, number, args)
             return
+        from zerocloud.sandbox.seccomp_policy import syscall_name  # rare: keep it lazy
         name = syscall_name(number)
         self.kill(rpt.STATUS_SECCOMP, 'killed by seccomp: %s' % name, name)
         self._respond(notif_id, error=errno.EPERM)

@@ -32,8 +32,7 @@ from zerocloud.sandbox import linux
 from zerocloud.sandbox import monitor
 from zerocloud.sandbox.outcome import StartedSession
 from zerocloud.sandbox import report as rpt
-from zerocloud.sandbox import seccomp_policy
-from zerocloud.sandbox import validate
+from zerocloud.sandbox import offload
 from zerocloud.sandbox.spec import SpecError, STD_DEVICES
 
 SAFE_ATTRS = linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV | linux.MOUNT_ATTR_NOEXEC
@@ -56,16 +55,20 @@ class SessionRunner:
 
     def __init__(self, verdicts=None, workdir=None):
         self.sys = linux.Syscalls()
-        self.bpf = seccomp_policy.compile_all()
-        self.verdicts = verdicts if verdicts is not None else validate.VerdictCache()
+        self.bpf = offload.run_in_child(offload.compile_policies)
+        self.verdicts = verdicts if verdicts is not None else offload.OffloadedVerdicts()
         self.workdir = workdir
 
-    def run(self, spec, fds):
-        """Run ``spec`` with channel ``fds`` (channel order) and return its Report."""
+    def run(self, spec, fds, verdict=None):
+        """Run ``spec`` with channel ``fds`` (channel order) and return its Report.
+
+        ``verdict`` is the program's validation verdict when the caller already has it
+        (the supervisor validates before forking the session's manager).
+        """
         started = time.monotonic()
         with contextlib.ExitStack() as cleanup:
             try:
-                prepared = self._prepare(spec, list(fds), cleanup)
+                prepared = self._prepare(spec, list(fds), cleanup, verdict)
                 result = self._launch(spec, prepared, cleanup)
             except SessionFailed as exc:
                 return rpt.Report(status=exc.status, reason=str(exc),
@@ -80,28 +83,30 @@ class SessionRunner:
         return result.report(time.monotonic() - started)
 
     def prevalidate(self, spec):
-        """Validate a host-path program into the verdict cache; a Report if it must not run.
+        """Validate a host-path program into the verdict cache: ``(report, verdict)``.
 
         The supervisor calls this in its own process (so verdicts are cached for later
-        sessions) before forking the session's manager.
+        sessions) before forking the session's manager, then passes ``verdict`` to
+        :meth:`run`.  ``report`` is not None when the session must not run.
         """
         if spec.image_program is not None or spec.trusted:
-            return None
+            return None, None
         try:
             with open(spec.program, 'rb') as f:
-                data = f.read(spec.limits.memory_bytes + 1)
+                data = f.read(offload.MAX_EXECUTABLE_BYTES + 1)
         except OSError as exc:
             return rpt.Report(status=rpt.STATUS_ERROR, reason='program %s: %s'
-                              % (spec.program, exc.strerror))
+                              % (spec.program, exc.strerror)), None
         verdict = self.verdicts.check(data)
         if verdict.state != rpt.VALIDATION_REJECTED:
-            return None
+            return None, verdict
         return rpt.Report(status=rpt.STATUS_VALIDATION,
                           reason='validation: %s' % '; '.join(verdict.reasons[:3]),
-                          validation=verdict.state, validation_reasons=tuple(verdict.reasons))
+                          validation=verdict.state,
+                          validation_reasons=tuple(verdict.reasons)), verdict
 
     # -- preparation -------------------------------------------------------------------
-    def _prepare(self, spec, fds, cleanup):
+    def _prepare(self, spec, fds, cleanup, verdict):
         if len(fds) != len(spec.channels):
             raise SpecError('got %d fds for %d channels' % (len(fds), len(spec.channels)))
         image_dirs = {}
@@ -124,24 +129,24 @@ class SessionRunner:
             mounts.extend(layout[0])
             symlinks.extend(layout[1])
             masks.extend(images.python_image_masks())
-        exec_fd, verdict = self._open_program(program, spec, cleanup)
+        exec_fd, verdict = self._open_program(program, spec, cleanup, verdict)
         self._check_input_sizes(spec, fds)
         return {'program': program, 'exec_fd': exec_fd, 'verdict': verdict, 'fds': fds,
                 'mounts': mounts, 'symlinks': symlinks, 'masks': masks}
 
-    def _open_program(self, program, spec, cleanup):
+    def _open_program(self, program, spec, cleanup, verdict):
         fd = os.open(program.host_path, os.O_RDONLY | os.O_CLOEXEC)
         cleanup.callback(os.close, fd)
         if program.trusted:
-            verdict = validate.not_checked()
-        else:
+            verdict = offload.NOT_CHECKED
+        elif verdict is None:
             with open(fd, 'rb', closefd=False) as f:
-                data = f.read(spec.limits.memory_bytes + 1)
+                data = f.read(offload.MAX_EXECUTABLE_BYTES + 1)
             verdict = self.verdicts.check(data)
-            if verdict.state == rpt.VALIDATION_REJECTED:
-                raise SessionFailed(rpt.STATUS_VALIDATION,
-                                    'validation: %s' % '; '.join(verdict.reasons[:3]),
-                                    verdict.state, verdict.reasons)
+        if verdict.state == rpt.VALIDATION_REJECTED:
+            raise SessionFailed(rpt.STATUS_VALIDATION,
+                                'validation: %s' % '; '.join(verdict.reasons[:3]),
+                                verdict.state, verdict.reasons)
         if not os.fstat(fd).st_mode & stat.S_IXOTH:
             fd = self._executable_copy(fd, cleanup)
         return fd, verdict

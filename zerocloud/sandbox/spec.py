@@ -22,7 +22,7 @@ STD_DEVICES = ('stdin', 'stdout', 'stderr')
 PLAIN_DEVICES = STD_DEVICES + ('input', 'output', 'script')
 ACCESS_MODES = ('r', 'w', 'rw')
 CHANNEL_KINDS = ('file', 'pipe', 'socket')
-NODE_NAME = re.compile(r'^[A-Za-z0-9_.-]{1,64}$')
+NODE_NAME = re.compile(r'^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,64}$')
 IMAGE_PROGRAM = re.compile(r'^file://([A-Za-z0-9_.-]+):(.+)$')
 
 

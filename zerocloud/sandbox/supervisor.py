@@ -114,13 +114,13 @@ class Supervisor:
             conn.settimeout(5.0)
             data, fds = recv_request(conn)
             spec = SessionSpec.from_dict(data)
-            failure = self.runner.prevalidate(spec)
+            failure, verdict = self.runner.prevalidate(spec)
             if failure is not None:
                 send_message(conn, failure.to_dict())
                 return
             pid = os.fork()
             if pid == 0:
-                self._manage(conn, spec, fds)
+                self._manage(conn, spec, fds, verdict)
             self.managers.add(pid)
             selector.register(self.runner.sys.pidfd_open(pid), selectors.EVENT_READ, pid)
         except (ValueError, SpecError, OSError) as exc:
@@ -131,7 +131,7 @@ class Supervisor:
             for fd in fds:
                 os.close(fd)
 
-    def _manage(self, conn, spec, fds):
+    def _manage(self, conn, spec, fds, verdict):
         """In the forked manager: run the session, reply, exit (never returns)."""
         code = 0
         try:
@@ -139,7 +139,7 @@ class Supervisor:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             self.listener.close()
             conn.settimeout(None)
-            report = self.runner.run(spec, fds)
+            report = self.runner.run(spec, fds, verdict)
             send_message(conn, report.to_dict())
         except BaseException as exc:  # the manager must always exit here
             _reply_quietly(conn, rpt.Report(status=rpt.STATUS_ERROR,
