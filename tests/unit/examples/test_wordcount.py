@@ -3,6 +3,7 @@
 Every program is run as a real process: the Python scripts with this interpreter, the C
 programs compiled statically (glibc and musl) with the documented one-line build.
 """
+import io
 import os
 import random
 import subprocess
@@ -10,6 +11,8 @@ import sys
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.unit.examples.wordcount_support import (
     ROLES, WORDCOUNT_DIR, build_c_samples, load_example, python_program, small_corpus)
@@ -17,6 +20,7 @@ from tests.unit.examples.wordcount_support import (
 reference = load_example('reference')
 local = load_example('local')
 corpus = load_example('corpus')
+python_mapper = load_example('python/mapper')
 
 
 @pytest.fixture(scope='module')
@@ -249,3 +253,16 @@ def test_corpus_command_line_rejects_a_bad_size(size, tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert 'size must be a positive number of bytes' in done.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.sampled_from([b'a', b'B', b'7', b"'", b' ', b'\n', b'\xc3\xa9', b'-',
+                                        b"''", b'xyz']), max_size=60),
+       chunk=st.integers(min_value=1, max_value=9))
+def test_chunked_tokeniser_equals_the_reference_at_every_boundary(pieces, chunk,
+                                                                 tmp_path_factory):
+    python_mapper.CHUNK_BYTES = chunk  # a word may now straddle any chunk boundary
+    text = b''.join(pieces)
+    path = tmp_path_factory.mktemp('tok') / 'text'
+    path.write_bytes(text)
+    assert python_mapper.count_words(io.BytesIO(text)) == reference.count_words([str(path)])
