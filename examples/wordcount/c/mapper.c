@@ -85,9 +85,9 @@ static int open_input(void)
     return fd;
 }
 
-/* Write partition P of R (words with crc32 % R == P) from the sorted LIST to channel NAME. */
-static void send_partition(const struct wc_entry *list, size_t n, size_t p, size_t r,
-                           const char *name)
+/* Write the entries of the sorted LIST whose partition is P to channel NAME. */
+static void send_partition(const struct wc_entry *list, const size_t *partition, size_t n,
+                           size_t p, const char *name)
 {
     size_t size = strlen(name) + 5;
     char *rel = wc_xmalloc(size);
@@ -95,7 +95,7 @@ static void send_partition(const struct wc_entry *list, size_t n, size_t p, size
     snprintf(rel, size, "out/%s", name);
     out = wc_open_channel_for_writing(rel);
     for (size_t i = 0; i < n; i++)
-        if (wc_crc32(list[i].word, list[i].len) % r == p)
+        if (partition[i] == p)
             fprintf(out, "%s\t%llu\n", list[i].word, list[i].count);
     if (fclose(out) != 0)
         wc_die("cannot write /dev/%s: %s", rel, strerror(errno));
@@ -119,7 +119,12 @@ int main(int argc, char **argv)
     reducers = wc_list_channels("out");
     if (!reducers.count)
         wc_write_entries(stdout, "stdout", sorted, table.used);
-    for (size_t p = 0; p < reducers.count; p++)
-        send_partition(sorted, table.used, p, reducers.count, reducers.name[p]);
+    if (reducers.count) {
+        size_t *partition = wc_xmalloc(table.used * sizeof(size_t));
+        for (size_t i = 0; i < table.used; i++)
+            partition[i] = wc_crc32(sorted[i].word, sorted[i].len) % reducers.count;
+        for (size_t p = 0; p < reducers.count; p++)
+            send_partition(sorted, partition, table.used, p, reducers.name[p]);
+    }
     return 0;
 }
