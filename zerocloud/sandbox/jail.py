@@ -6,23 +6,23 @@ the program or reports why it could not over the status pipe and exits with code
 
 Steps, each failing closed:
 
-1. wait until the parent wrote the uid/gid maps (the jail's root is the supervisor's own
-   uid outside, without any capability once set-up ends);
+1. write its own uid/gid maps: the jail's root is the supervisor's own uid outside, without
+   any capability once set-up ends;
 2. make every mount private, mount an empty tmpfs as the new root, create ``/dev/<channel>``
    for each channel: the channel's regular file (a detached bind mount the parent made from
    the fd with ``open_tree`` and marked read-only unless writable, always
    ``nosuid,nodev,noexec``) or a FIFO that the supervisor pumps for pipes and sockets;
    attach every image (read-only); ``pivot_root`` and detach the old root; remount the root
    read-only;
-3. tell the parent the FIFOs exist, wait for it to open their other ends, then open the
+3. (with FIFOs) tell the parent they exist, wait for it to open their other ends; open the
    standard channels through their ``/dev`` paths onto fds 0, 1, 2 (so even those fds live on
    ``noexec`` mounts);
 4. rlimits (address space, CPU, file size, open files, processes, no core), default signal
    dispositions and an empty signal mask, ``PR_SET_PDEATHSIG``, drop every capability,
    ``no_new_privs``, close every other fd (``close_range``);
-5. load the seccomp filter with a user-notification listener, hand the listener number to
-   the parent (which takes it with ``pidfd_getfd``), close it and ``execveat`` the program's
-   fd: the supervisor lets exactly that exec through.
+5. load the seccomp filter with a user-notification listener, tell the parent its number
+   and ``execveat`` the program's fd: the exec waits for the parent, which takes the
+   listener with ``pidfd_getfd`` and lets exactly that exec through.
 """
 import dataclasses
 import fcntl
@@ -61,6 +61,8 @@ class JailPlan:
     env: tuple                   # 'K=V' strings
     bpf: bytes
     rlimits: tuple               # (resource.RLIMIT_*, soft, hard)
+    outside_uid: int             # the jail's root outside (our own uid and gid)
+    outside_gid: int
     from_parent: int             # sync pipe, read end
     to_parent: int               # status pipe, write end
 
@@ -70,26 +72,39 @@ def enter(plan, sys):
     status_fd = plan.to_parent
     try:
         sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        _expect(plan.from_parent, b'M')          # uid/gid maps written
+        _write_id_maps(plan.outside_uid, plan.outside_gid)
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
         sys.sethostname(HOSTNAME)                # the uts namespace hides the host's name
         _build_root(plan, sys)
-        os.write(plan.to_parent, b'R')
-        _expect(plan.from_parent, b'G')          # FIFO ends opened by the parent
+        if plan.fifos:
+            os.write(plan.to_parent, b'R')
+            _expect(plan.from_parent, b'G')      # FIFO ends opened by the parent
         _open_std_channels(plan)
         fds = _renumber(plan)
         status_fd = fds['to_parent']
         _restrict(plan, sys)
         sys.close_range(fds['to_parent'] + 1)
         listener = sys.seccomp_load(plan.bpf, with_listener=True)
+        fcntl.fcntl(listener, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
+        # The parent takes the listener with pidfd_getfd while execveat waits for its
+        # answer; exec then closes the jail's copy (close-on-exec).
         os.write(fds['to_parent'], b'L%d\n' % listener)
-        _expect(fds['from_parent'], b'A')
-        os.close(listener)
         sys.execveat(fds['exec'], plan.argv, plan.env)
     except BaseException as exc:  # report anything, never fall back into the caller
         _fail(status_fd, exc)
     os._exit(EXIT_JAIL_FAILED)
+
+
+def _write_id_maps(uid, gid):
+    """Map the jail's root to our own uid/gid outside (allowed without privilege)."""
+    for name, text in (('setgroups', 'deny'), ('uid_map', '0 %d 1' % uid),
+                       ('gid_map', '0 %d 1' % gid)):
+        fd = os.open('/proc/self/' + name, os.O_WRONLY)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
 
 
 def _expect(fd, token):

@@ -222,12 +222,11 @@ class SessionRunner:
         return trees
 
     def _handshake(self, session, pumped, to_child, from_child, cleanup):
-        """Write the id maps, open the FIFO ends, take the seccomp listener."""
+        """Open the FIFO ends (when there are FIFOs), take the seccomp listener."""
         try:
-            _write_id_maps(session.pid)
-            os.write(to_child, b'M')
-            _expect(from_child, b'R')
             pumps = []
+            if pumped:
+                _expect(from_child, b'R')
             for channel, client_fd in pumped:
                 fifo = os.open('/proc/%d/root/dev/%s' % (session.pid, channel.device),
                                os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -236,13 +235,13 @@ class SessionRunner:
                 pump = monitor.Pump(channel, client_fd, fifo, limit)
                 cleanup.callback(pump.close)
                 pumps.append(pump)
-            os.write(to_child, b'G')
+            if pumped:
+                os.write(to_child, b'G')
             line = _read_line(from_child)
             if not line.startswith(b'L'):
                 raise OSError('jail set-up failed: %s' % line[1:].decode(errors='replace'))
             listener = self.sys.pidfd_getfd(session.pidfd, int(line[1:]))
             cleanup.callback(os.close, listener)
-            os.write(to_child, b'A')
             return listener, pumps
         except OSError as exc:
             self.sys.pidfd_kill(session.pidfd)
@@ -272,23 +271,11 @@ def _read_line(fd):
     while not data.endswith(b'\n'):
         if not _wait_readable(fd):
             break
-        chunk = os.read(fd, 1)
+        chunk = os.read(fd, 4096)   # the jail writes each line with one write()
         if not chunk:
             break
         data += chunk
     return data
-
-
-def _write_id_maps(pid):
-    # The jail's root is our own uid outside (so it opens the channel files the supervisor's
-    # user owns); it holds no capability once set-up ends and no_new_privs forbids gaining any.
-    outside_uid, outside_gid = os.geteuid(), os.getegid()
-    with open('/proc/%d/setgroups' % pid, 'w') as f:
-        f.write('deny')
-    with open('/proc/%d/uid_map' % pid, 'w') as f:
-        f.write('0 %d 1' % outside_uid)
-    with open('/proc/%d/gid_map' % pid, 'w') as f:
-        f.write('0 %d 1' % outside_gid)
 
 
 def _plan(spec, prepared, trees):
@@ -320,7 +307,7 @@ def _plan(spec, prepared, trees):
         masks=tuple(prepared['masks']),
         std_opens=tuple(std_opens), exec_fd=prepared['exec_fd'], argv=tuple(argv),
         env=tuple('%s=%s' % pair for pair in env), bpf=b'', rlimits=_rlimits(spec.limits),
-        from_parent=-1, to_parent=-1)
+        outside_uid=os.geteuid(), outside_gid=os.getegid(), from_parent=-1, to_parent=-1)
     return plan, pumped
 
 
