@@ -12,8 +12,8 @@ Fixtures
     Factory for other clusters: ``start_cluster(filter_options={'object_middleware':
     {'opt': 'value'}}, zerocloud=True, nodes=4, replicas=3)`` -> :class:`AioCluster`;
     stopped at the end of the session.  ``devices=''`` puts its devices under its
-    directory on disk instead of the default tmpfs (see below).  Each start costs a few seconds and ~1 GiB of RAM: share
-    them (session or module scope).
+    directory on disk instead of the default tmpfs (see below).  Each start costs a few
+    seconds and ~750 MiB of RAM: share them (session or module scope).
 
 Every cluster is an :class:`AioCluster` with these attributes and helpers:
 

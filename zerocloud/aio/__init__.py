@@ -25,7 +25,7 @@ Modules, one job each:
 
 No root is needed; no daemon other than the servers runs (no replicators, updaters or
 auditors).  On a filesystem whose xattrs hold only ~4 KiB per file (ext4), swift.conf lowers
-``max_meta_overall_size`` (1024 bytes there) and ``max_meta_count`` (16) so that any metadata gets a
-clean 400 instead of a 503; put the devices on a tmpfs (``--devices /dev/shm/...``) to keep
-Swift's defaults.
+``max_meta_overall_size`` (to 1024 bytes there) and ``max_meta_count`` (to 16), so that too
+much metadata gets a clean 400 instead of a 503; put the devices on a tmpfs (``--devices
+/dev/shm/...``) to keep Swift's defaults.
 """
