@@ -28,10 +28,13 @@ Request body frames (in this order):
     The executable's bytes, omitted when the proxy believes the server caches the ETag named in
     ``X-Backend-Zerocloud-Executable-Etag``.  If it does not, the object server answers
     ``409`` with ``X-Backend-Zerocloud-Need: executable`` and runs nothing; the proxy then sends
-    the request again with the executable.
+    the request again with everything.
 ``in:<device>``
     The bytes of a readable device that is not the co-located object: the request payload
-    for a path-less ``stdin``, or a remote object the proxy fetched for this session.
+    for a path-less device, or a remote object (a device with ``source: remote`` and its
+    ``etag`` in the session description).  A remote input is omitted when the proxy believes
+    the server caches its ETag; if it does not, the answer is ``409`` with
+    ``X-Backend-Zerocloud-Need: inputs`` and the proxy sends everything again.
 
 Response body frames (status 200 means the session was attempted; the report says how it
 went):
@@ -60,6 +63,7 @@ NEED_HEADER = HEADER_PREFIX + 'Need'
 NODE_HEADER = 'X-Nexe-Node'
 
 NEED_EXECUTABLE = 'executable'
+NEED_INPUTS = 'inputs'
 END = 'end'
 SESSION = 'session'
 EXECUTABLE = 'executable'

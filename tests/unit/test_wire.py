@@ -30,9 +30,12 @@ def test_large_frame_is_yielded_in_chunks():
     assert [len(c) for _, c in chunks] == [300, 300, 300, 100]
 
 
+NAMES = st.text(alphabet='abcdefghijklmnopqrstuvwxyz0123456789:_.-', min_size=1, max_size=20)
+
+
 @settings(deadline=None)  # no timing assertions: the machine is shared
-@given(st.dictionaries(st.from_regex(r'[a-z0-9:_.-]{1,20}', fullmatch=True).filter(
-    lambda n: n != 'end'), st.binary(max_size=200), max_size=5))
+@given(st.dictionaries(NAMES.filter(lambda n: n != 'end'), st.binary(max_size=200),
+                       max_size=5))
 def test_any_parts_round_trip(parts):
     body = b''.join(wire.encode_frame(n, d) for n, d in parts.items()) + wire.encode_end()
     decoded = parts_of(body)

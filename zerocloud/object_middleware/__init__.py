@@ -57,6 +57,9 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     Absolute directory for the supervisor socket and the executable cache.
 ``zerovm_executable_cache_entries`` [64]
     Executables kept by ETag so repeated runs do not transfer them again.
+``zerovm_input_cache_entries`` [8]
+    Remote input objects (readable objects stored on other servers) kept by ETag, so that
+    the sessions of a job (and later jobs) on this server receive each one once.
 
 A bad value stops the object server at start-up with a ``ValueError`` naming the option.
 """
@@ -70,7 +73,7 @@ from swift.common.utils import get_logger
 from zerocloud import wire
 from zerocloud.object_middleware.admission import Admission
 from zerocloud.object_middleware.config import ObjectConfig
-from zerocloud.object_middleware.executables import ExecutableCache
+from zerocloud.object_middleware.etag_cache import EtagCache
 from zerocloud.object_middleware.session import SessionRun
 
 
@@ -91,8 +94,10 @@ class ZerocloudObject:
         self.node_name = '%s:%s' % (conf.get('bind_ip', socket.gethostname()),
                                     conf.get('bind_port', ''))
         self._work_dir = config.work_dir
-        self.executables = ExecutableCache(os.path.join(self.work_dir(), 'executables'),
-                                           config.executable_cache_entries)
+        self.executables = EtagCache(os.path.join(self.work_dir(), 'executables'),
+                                     config.executable_cache_entries)
+        self.inputs = EtagCache(os.path.join(self.work_dir(), 'inputs'),
+                                config.input_cache_entries)
         self._runner = runner
         self._local_objects = local_objects
 

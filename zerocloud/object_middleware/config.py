@@ -30,6 +30,7 @@ class ObjectConfig:
     max_input_bytes: int = GiB
     max_output_bytes: int = GiB
     executable_cache_entries: int = 64
+    input_cache_entries: int = 8
 
     @classmethod
     def from_conf(cls, conf):
@@ -64,6 +65,8 @@ class ObjectConfig:
             max_output_bytes=options.parse_int(conf, 'zerovm_maxoutput', d.max_output_bytes),
             executable_cache_entries=options.parse_int(
                 conf, 'zerovm_executable_cache_entries', d.executable_cache_entries, 1),
+            input_cache_entries=options.parse_int(
+                conf, 'zerovm_input_cache_entries', d.input_cache_entries, 0),
         )
 
     @property

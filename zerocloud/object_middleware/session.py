@@ -1,4 +1,5 @@
 """One ``EXECUTE`` request: read the wire body, prepare channels, run, stream results back."""
+import hashlib
 import os
 import tempfile
 
@@ -10,6 +11,7 @@ from zerocloud.sandbox.report import Report, STATUS_ERROR
 WRITABLE = 'write'
 READABLE = 'read'
 LOCAL = 'local'
+REMOTE = 'remote'
 SESSION_JSON_LIMIT = 1024 * 1024
 
 
@@ -86,8 +88,9 @@ class SessionRun:
                 if name.startswith(wire.INPUT_PREFIX):
                     device = name[len(wire.INPUT_PREFIX):]
                     if device not in inputs:
-                        inputs[device] = self._spool(b'')
-                    inputs[device].write(chunk)
+                        inputs[device] = (self._spool(b''), hashlib.md5(usedforsecurity=False))
+                    inputs[device][0].write(chunk)
+                    inputs[device][1].update(chunk)
                 else:
                     small.setdefault(name, []).append(chunk)
                     self._check_small_part(name, small[name])
@@ -96,7 +99,7 @@ class SessionRun:
             raise swob.HTTPBadRequest(body='no session frame in the body\n')
         except wire.WireError as err:
             raise swob.HTTPBadRequest(body='bad session body: %s\n' % err)
-        for handle in inputs.values():
+        for handle, _ in inputs.values():
             handle.flush()
             handle.seek(0)
         executable = small.get(wire.EXECUTABLE)
@@ -142,9 +145,38 @@ class SessionRun:
                 self.files.append(os.fdopen(local.fd, 'rb'))
                 fds[name] = local.fd
             else:
-                handle = inputs.get(name) or self._spool(b'')
-                fds[name] = handle.fileno()
+                fds[name] = self._input_fd(device, inputs.get(name))
         return fds, local
+
+    def _input_fd(self, device, received):
+        """The fd of a readable device that is not the local object.
+
+        A remote input (``source: remote``) with an ETag comes either in the body (then it
+        is kept in the input cache) or from the cache; a payload input comes in the body.
+
+        :raises HTTPException: 409 (``X-Backend-Zerocloud-Need: inputs``) when a remote
+            input is neither sent nor cached, 400 when its bytes do not match its ETag.
+        """
+        etag = device.get('etag') or ''
+        cacheable = device.get('source') == REMOTE and etag and self.config.input_cache_entries
+        if received is not None:
+            spool, digest = received
+            if cacheable:
+                try:
+                    self.filter.inputs.adopt(spool.name, etag, digest.hexdigest())
+                except ValueError as err:
+                    raise swob.HTTPBadRequest(body='input %s: %s\n' % (device['name'], err))
+            return spool.fileno()
+        if cacheable:
+            path = self.filter.inputs.path(etag)
+            if path is None:
+                raise swob.HTTPConflict(body='input %s (%s) not cached here\n'
+                                             % (device['name'], etag),
+                                        headers={wire.NEED_HEADER: wire.NEED_INPUTS})
+            cached = open(path, 'rb')
+            self.files.append(cached)
+            return cached.fileno()
+        return self._spool(b'').fileno()
 
     def _policy_index(self):
         return int(self.req.headers.get('X-Backend-Storage-Policy-Index', 0) or 0)

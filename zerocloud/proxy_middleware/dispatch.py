@@ -1,10 +1,10 @@
 """Placing a session on an object server (object rings) and sending it there (bufferedhttp).
 
 A session goes to the primary nodes of its object in ring order, then to handoffs; a node that
-answers 404, 503 or 507, or cannot be reached, is skipped.  A node that answers 409 with
-``X-Backend-Zerocloud-Need: executable`` gets the request again with the executable.  The
-proxy remembers which (node, ETag) pairs it sent an executable to, so repeated runs do not
-send it again.
+answers 404, 503 or 507, or cannot be reached, is skipped.  The proxy remembers which (node,
+ETag) pairs it sent an executable or a remote input to, and leaves those out next time; a node
+that answers 409 with ``X-Backend-Zerocloud-Need`` (it lost its cache) gets the request again
+with everything.
 """
 import itertools
 import random
@@ -117,12 +117,14 @@ def _read_bounded(response, max_bytes, node):
         pieces.append(piece)
 
 
-def dispatch(candidates, swift_path, policy_index, build_body, etag, sent, limits, logger):
+def dispatch(candidates, swift_path, policy_index, blobs, session, sent, limits, logger):
     """Run one session on the first node that takes it.
 
     :param candidates: ``(partition, nodes iterator)`` from :meth:`Rings.candidates`.
     :param swift_path: ``/account[/container/object]`` (not quoted) the session runs at.
-    :param build_body: ``callable(with_executable) -> bytes``.
+    :param blobs: the session's executable, inputs and payloads
+        (:class:`~zerocloud.proxy_middleware.execution.Blobs`): objects whose ETag the
+        node already holds are left out; a 409 "need" answer gets everything.
     :returns: ``(node key, response body)`` of the node that ran it.
     :raises HTTPException: 404 naming the object when every node answered 404, another
         node's refusal (4xx passes through), 503 when no node could run it.
@@ -132,13 +134,15 @@ def dispatch(candidates, swift_path, policy_index, build_body, etag, sent, limit
     last_error, statuses = 'no object server available', []
     for node in nodes:
         key = node_key(node)
-        with_exe = not sent.known(key, etag)
+        exe_etag = blobs.executable.etag if blobs.executable else ''
         try:
             status, headers, payload = send_session(
-                node, partition, path, policy_index, build_body(with_exe), etag, limits)
-            if status == 409 and headers.get(wire.NEED_HEADER.lower()) and not with_exe:
+                node, partition, path, policy_index,
+                blobs.body(session, lambda etag: sent.known(key, etag)), exe_etag, limits)
+            if status == 409 and headers.get(wire.NEED_HEADER.lower()):
                 status, headers, payload = send_session(
-                    node, partition, path, policy_index, build_body(True), etag, limits)
+                    node, partition, path, policy_index,
+                    blobs.body(session, lambda etag: False), exe_etag, limits)
         except ResponseTooLarge as err:  # the session ran: never run it again elsewhere
             raise swob.HTTPInternalServerError(body='%s\n' % err, content_type='text/plain')
         except (Exception, Timeout) as err:
@@ -147,7 +151,8 @@ def dispatch(candidates, swift_path, policy_index, build_body, etag, sent, limit
             last_error = '%s: %s' % (key, err)
             continue
         if status == 200:
-            sent.remember(key, etag)
+            for etag in blobs.etags:
+                sent.remember(key, etag)
             return key, payload
         statuses.append(status)
         if status in RETRY_STATUSES:

@@ -49,8 +49,7 @@ class JobRun:
         self.req = req
         self.route = route
         self.swift = SwiftAccess(services.app, req)
-        self.executables = {}
-        self.remote_inputs = {}
+        self.objects = {}
 
     def run(self, body):
         """Plan, check everything, run every session concurrently, publish, respond.
@@ -89,7 +88,8 @@ class JobRun:
         objects are read with GET as the caller, writable paths are checked as PUT.
         """
         placement = sessions.placement_path(instance)
-        inputs = sessions.payload_inputs(instance, self.payload)
+        payloads = sessions.payload_inputs(instance, self.payload)
+        remote = {}
         for device in instance.devices.values():
             path = sessions.swift_path(device.url)
             if path is None:
@@ -99,31 +99,27 @@ class JobRun:
             elif path == placement:
                 self.swift.authorize_read(path)
             else:
-                inputs[device.name] = self._remote_input(path)
+                remote[device.name] = self._swift_object(path)
         exe = self._executable(instance)
         session = sessions.describe(instance, self.req, self.config, placement,
-                                    exe_etag=exe.etag if exe else None)
-        return session, exe, inputs
+                                    exe_etag=exe.etag if exe else None,
+                                    input_etags={n: o.etag for n, o in remote.items()})
+        return session, Blobs(exe, remote, payloads)
 
-    def _remote_input(self, path):
-        """A readable object that is not the co-located one: fetched once per job."""
-        if path not in self.remote_inputs:
-            self.remote_inputs[path] = self.swift.read(path, self.config.max_input_bytes)[0]
-        return self.remote_inputs[path]
+    def _swift_object(self, path):
+        """A readable object read as the caller: authorized now (HEAD), its bytes read (once
+        per job) only if a server does not cache its ETag."""
+        if path not in self.objects:
+            headers = self.swift.head(path)
+            self.objects[path] = LazyObject(self.swift, path, cacheable_etag(headers),
+                                            self.config.max_input_bytes)
+        return self.objects[path]
 
     def _executable(self, instance):
-        """The instance's swift executable: authorized now (HEAD), read only if a node needs it."""
         path = sessions.swift_path(instance.exec.url)
-        if path is None:
-            return None
-        if path not in self.executables:
-            headers = self.swift.head(path)
-            self.executables[path] = LazyExecutable(
-                self.swift, path, (headers.get('Etag') or '').strip('"'),
-                self.config.max_input_bytes)
-        return self.executables[path]
+        return None if path is None else self._swift_object(path)
 
-    def _execute(self, instance, session, exe, inputs):
+    def _execute(self, instance, session, blobs):
         placement = sessions.placement_url(instance)
         account = self.route.account
         if placement is None:
@@ -135,14 +131,8 @@ class JobRun:
             candidates = self.services.rings.candidates(
                 policy_index, placement.account, placement.container, placement.object)
             path = placement.path
-        etag = exe.etag if exe else None
-
-        def build_body(with_executable):
-            data = exe.data() if exe and with_executable else None
-            return wire.encode_request(session, data, inputs)
         node, payload = dispatch.dispatch(
-            candidates, path, policy_index, build_body,
-            etag, self.services.sent,
+            candidates, path, policy_index, blobs, session, self.services.sent,
             self._limits(session), self.services.logger)
         return SessionResult.from_wire(instance, node, payload)
 
@@ -168,9 +158,8 @@ class JobRun:
                 result.errors.append('publishing %s failed with %s' % (path, status))
 
 
-class LazyExecutable:
-    """An executable object known by its ETag; its bytes are read (once) only when a node
-    does not have it cached yet."""
+class LazyObject:
+    """A Swift object known by its ETag; its bytes are read (once) only when needed."""
 
     def __init__(self, swift, path, etag, max_bytes):
         self.swift = swift
@@ -181,6 +170,37 @@ class LazyExecutable:
 
     def data(self):
         if self._data is None:
-            self._data, etag = self.swift.read(self.path, self.max_bytes)
-            self.etag = self.etag or etag
+            self._data = self.swift.read(self.path, self.max_bytes)[0]
         return self._data
+
+
+def cacheable_etag(headers):
+    """The object's ETag when it is the MD5 of its bytes ('' for SLO/DLO manifests)."""
+    if headers.get('X-Static-Large-Object') or headers.get('X-Object-Manifest'):
+        return ''
+    return (headers.get('Etag') or '').strip('"')
+
+
+class Blobs:
+    """What a session's body may carry beside its description: the executable and remote
+    inputs (:class:`LazyObject`, sent only to servers without their ETag) and payloads."""
+
+    def __init__(self, executable, remote, payloads):
+        self.executable = executable
+        self.remote = remote
+        self.payloads = payloads
+
+    @property
+    def etags(self):
+        objects = list(self.remote.values()) + [self.executable] if self.executable else \
+            list(self.remote.values())
+        return [obj.etag for obj in objects if obj.etag]
+
+    def body(self, session, known):
+        """The wire body, leaving out the objects for which ``known(etag)`` is true."""
+        exe = self.executable
+        inputs = dict(self.payloads)
+        inputs.update((name, obj.data()) for name, obj in self.remote.items()
+                      if not known(obj.etag))
+        data = exe.data() if exe is not None and not known(exe.etag) else None
+        return wire.encode_request(session, data, inputs)

@@ -59,7 +59,7 @@ def payload_inputs(instance, payload):
             and device.name in joblib.model.READABLE_DEVICES}
 
 
-def describe(instance, req, config, placement, exe_etag):
+def describe(instance, req, config, placement, exe_etag, input_etags):
     """The session description sent to the object server (see :mod:`zerocloud.wire`)."""
     devices, images = [], []
     for device in instance.devices.values():
@@ -71,6 +71,8 @@ def describe(instance, req, config, placement, exe_etag):
         if entry['access'] == 'read':
             local = device.url is not None and swift_path(device.url) == placement
             entry['source'] = 'local' if local else 'remote' if device.url else 'payload'
+            if entry['source'] == 'remote':
+                entry['etag'] = input_etags.get(device.name, '')
         devices.append(entry)
     executable = {'etag': exe_etag}
     url = instance.exec.url

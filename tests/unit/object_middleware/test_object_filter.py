@@ -249,3 +249,14 @@ def test_large_remote_input_is_spooled_not_truncated(tmp_path):
     status, _, payload = call_app(middleware, execute_request(body, '/sda1/7/AUTH_test'))
     assert status == 200
     assert wire.read_parts(wire.bytes_reader(payload), 1 << 24)['out:stdout'] == b'got:' + data
+
+
+def test_remote_input_neither_sent_nor_cached_is_asked_for(tmp_path):
+    middleware, _, runner, _ = make(tmp_path)
+    session = dict(SESSION, devices=[
+        {'name': 'stdin', 'access': 'read', 'source': 'remote', 'etag': 'a' * 32},
+        {'name': 'stdout', 'access': 'write'}, {'name': 'stderr', 'access': 'write'}])
+    status, headers, _ = call_app(middleware, execute_request(
+        wire.encode_request(session, executable=EXE), '/sda1/7/AUTH_test'))
+    assert status == 409 and headers[wire.NEED_HEADER] == wire.NEED_INPUTS
+    assert runner.sessions == []

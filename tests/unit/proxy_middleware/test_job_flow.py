@@ -317,3 +317,51 @@ def test_oversized_answer_is_500_and_not_run_again(object_server, monkeypatch):
     status, _, body = call_app(middleware, req)
     assert status == 500 and b'more than' in body
     assert len(runner.sessions) == 1
+
+
+OTHER = b'a remote object\n' * 100
+OTHER_ETAG = hashlib.md5(OTHER).hexdigest()
+
+
+def job_with_remote_input():
+    return json.dumps([{
+        'name': 'grep', 'exec': {'path': 'swift://~/bin/exe'},
+        'devices': [{'name': 'stdin', 'path': 'swift://~/data/in.txt'},
+                    {'name': 'input', 'path': 'swift://~/data/other.txt'},
+                    {'name': 'stdout'}, {'name': 'stderr'}]}]).encode()
+
+
+def test_remote_input_reaches_a_server_once(recorded_server, tmp_path):
+    port, recorder, runner = recorded_server
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    app = fake_swift()
+    app.register('HEAD', '/v1/AUTH_test/data/other.txt', 200, {'Etag': OTHER_ETAG})
+    app.register('GET', '/v1/AUTH_test/data/other.txt', 200, {'Etag': OTHER_ETAG}, OTHER)
+    middleware, (status, headers, _) = run(app, rings, job_with_remote_input())
+    assert status == 200 and headers['X-Nexe-Status'] == 'ok'
+    for _ in range(2):
+        req = swob.Request.blank('/v1/AUTH_test', method='POST', body=job_with_remote_input(),
+                                 headers={'X-Zerovm-Execute': '1.0',
+                                          'Content-Type': 'application/json'})
+        req.environ['swift.authorize'] = FakeAuth((('POST', '/v1/AUTH_test'),
+                                                   ('GET', '/v1/AUTH_test/data/*')))
+        status, headers, _ = call_app(middleware, req)
+        assert status == 200 and headers['X-Nexe-Status'] == 'ok'
+    first, second, third = recorder.body_sizes
+    assert first - second >= len(OTHER) + len(EXE) and second == third
+    reads = [c for c in app.calls if c.method == 'GET' and c.path.endswith('other.txt')]
+    assert len(reads) == 1  # read from Swift once, for the first run only
+    assert [s['devices'][1] for s, _ in runner.sessions] == [
+        {'name': 'input', 'access': 'read', 'source': 'remote', 'etag': OTHER_ETAG}] * 3
+    cached = tmp_path / 'inputs' / OTHER_ETAG
+    assert cached.read_bytes() == OTHER
+
+
+def test_remote_input_not_matching_its_etag_is_refused(recorded_server):
+    port, recorder, runner = recorded_server
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    app = fake_swift()
+    app.register('HEAD', '/v1/AUTH_test/data/other.txt', 200, {'Etag': OTHER_ETAG})
+    app.register('GET', '/v1/AUTH_test/data/other.txt', 200, {}, b'changed meanwhile')
+    _, (status, _, body) = run(app, rings, job_with_remote_input())
+    assert status == 400 and b'do not match' in body and runner.sessions == []

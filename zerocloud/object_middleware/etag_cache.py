@@ -1,4 +1,5 @@
-"""A per-server cache of executables by ETag, so repeated runs do not transfer them again."""
+"""Per-server caches of files by ETag (executables, remote inputs), so that repeated runs do
+not transfer them again."""
 import hashlib
 import os
 import re
@@ -6,10 +7,11 @@ import re
 _ETAG = re.compile(r'^[0-9a-f]{32}$')
 
 
-class ExecutableCache:
-    """Executables stored as ``<dir>/<etag>`` (MD5 of the bytes, as Swift's ETag).
+class EtagCache:
+    """Files stored as ``<dir>/<etag>`` (the MD5 of their bytes, as Swift's ETag).
 
-    Holds at most ``max_entries`` files; the least recently used are removed first.
+    Holds at most ``max_entries`` files; the least recently used are removed first.  Files
+    are world-readable and executable (the sandbox runs cached executables directly).
     """
 
     def __init__(self, directory, max_entries):
@@ -33,14 +35,29 @@ class ExecutableCache:
         :raises ValueError: when the bytes do not match the announced ETag.
         """
         actual = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        if etag and etag.strip('"') != actual:
-            raise ValueError('executable bytes do not match ETag %s' % etag)
+        _check(etag, actual)
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         path = os.path.join(self.directory, actual)
         temporary = '%s.%d.tmp' % (path, os.getpid())
         with open(temporary, 'wb') as handle:
             handle.write(data)
         os.chmod(temporary, 0o555)  # world-executable: the sandbox runs it without a copy
+        os.replace(temporary, path)
+        self._evict()
+        return path
+
+    def adopt(self, source_path, etag, actual_md5):
+        """Hard-link an existing file (a spool whose MD5 the caller computed while writing
+        it) into the cache under ``etag``.
+
+        :raises ValueError: when ``actual_md5`` does not match ``etag``.
+        """
+        _check(etag, actual_md5)
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        path = os.path.join(self.directory, actual_md5)
+        temporary = '%s.%d.tmp' % (path, os.getpid())
+        os.link(source_path, temporary)
+        os.chmod(temporary, 0o444)
         os.replace(temporary, path)
         self._evict()
         return path
@@ -56,3 +73,8 @@ class ExecutableCache:
                 os.unlink(entry)
             except FileNotFoundError:
                 pass
+
+
+def _check(etag, actual):
+    if etag and etag.strip('"') != actual:
+        raise ValueError('bytes do not match ETag %s' % etag)
