@@ -63,7 +63,9 @@ Options (``[filter:zerocloud]``; defaults in brackets)
 
 A bad value stops the object server at start-up with a ``ValueError`` naming the option.
 """
+import atexit
 import os
+import shutil
 import socket
 import tempfile
 
@@ -105,6 +107,7 @@ class ZerocloudObject:
         """The directory for sockets, spools and the executable cache (made on first use)."""
         if not self._work_dir:
             self._work_dir = tempfile.mkdtemp(prefix='zerocloud-object-')
+            atexit.register(shutil.rmtree, self._work_dir, True)  # ours: remove it at exit
         os.makedirs(self._work_dir, mode=0o700, exist_ok=True)
         return self._work_dir
 
