@@ -93,7 +93,7 @@ class SessionRunner:
             return None, None
         try:
             with open(spec.program, 'rb') as f:
-                data = f.read(offload.MAX_EXECUTABLE_BYTES + 1)
+                data = _read_executable(f)
         except OSError as exc:
             return rpt.Report(status=rpt.STATUS_ERROR, reason='program %s: %s'
                               % (spec.program, exc.strerror)), None
@@ -141,7 +141,7 @@ class SessionRunner:
             verdict = offload.NOT_CHECKED
         elif verdict is None:
             with open(fd, 'rb', closefd=False) as f:
-                data = f.read(offload.MAX_EXECUTABLE_BYTES + 1)
+                data = _read_executable(f)
             verdict = self.verdicts.check(data)
         if verdict.state == rpt.VALIDATION_REJECTED:
             raise SessionFailed(rpt.STATUS_VALIDATION,
@@ -248,6 +248,12 @@ class SessionRunner:
             raise SessionFailed(rpt.STATUS_ISOLATION, 'isolation: %s' % (
                 exc.strerror if isinstance(exc.strerror, str) and exc.errno is None
                 else exc))
+
+
+def _read_executable(f):
+    """The bytes of an executable, at most one byte beyond the size limit."""
+    size = os.fstat(f.fileno()).st_size
+    return f.read(min(size, offload.MAX_EXECUTABLE_BYTES) + 1)
 
 
 def _expect(fd, token):
