@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from tests.conftest import build_c_program  # noqa: E402
 from zerocloud.sandbox import (ChannelSpec, Limits, SessionSpec,  # noqa: E402
                                SupervisorClient, start_supervisor)
+from zerocloud.sandbox.images import python_interpreter  # noqa: E402
 
 GIB = 1 << 30
 READER_C = r'''
@@ -119,7 +120,7 @@ def bench_python(client, runs, workdir):
                                                             '/dev/input'],
                        channels=[ChannelSpec('script', 'r'), ChannelSpec('input', 'r'),
                                  ChannelSpec('stdout', 'w')])
-    python3 = shutil.which('python3')
+    python3 = python_interpreter()      # the very binary the python image runs (no shim)
     sandboxed, baseline = [], []
     for _ in range(runs):
         fds = [os.open(script, os.O_RDONLY), os.open(data, os.O_RDONLY), out]

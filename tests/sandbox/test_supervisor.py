@@ -54,7 +54,7 @@ def descendants(pid):
 
 
 def assert_no_descendants(pid):
-    """Managers are reaped right after they reply: allow them a moment to go."""
+    """Sessions are reaped as they end: allow the last one a moment to go."""
     deadline = time.monotonic() + 5
     while descendants(pid) and time.monotonic() < deadline:
         time.sleep(0.01)

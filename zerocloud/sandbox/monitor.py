@@ -50,6 +50,7 @@ class Pump:
         self.eof = False                 # inbound: the client has no more bytes
         self.waiting_for_dst = False
         self.use_splice = True
+        self.on_close = None
         os.set_blocking(fifo_fd, False)
 
     def watch(self):
@@ -125,6 +126,8 @@ class Pump:
         """Stop pumping; closing the jail side of an inbound FIFO gives the program EOF."""
         if not self.closed:
             self.closed = True
+            if self.on_close is not None:
+                self.on_close(self)      # unregister before the fd number can be reused
             os.close(self.dst if self.inbound else self.src)
 
 
@@ -152,38 +155,73 @@ class Monitor:
         After the exit, inbound pumps stop at once and outbound ones keep moving what the
         program wrote until its FIFO is empty (or the wall-clock deadline passes: a consumer
         that never reads cannot hold the session forever).  The caller reaps the program.
+        The same steps drive many sessions from one event loop: :meth:`attach`, then
+        :meth:`tick` (next timeout) and :meth:`on_event` until :attr:`finished`.
         """
         selector = selectors.DefaultSelector()
         try:
-            selector.register(self.pidfd, selectors.EVENT_READ, 'exit')
-            selector.register(self.listener, selectors.EVENT_READ, 'notify')
-            selector.register(self.status_fd, selectors.EVENT_READ, 'status')
-            watched = {}
-            exited = False
-            while not (exited and self._finish_pumps()):
-                self._rewatch(selector, watched)
-                timeout = self.deadline - time.monotonic()
-                if timeout <= 0:
-                    if exited:
-                        break
-                    self.kill(rpt.STATUS_TIMEOUT, 'timeout: wall-clock limit reached')
-                    timeout = None
-                elif not exited:
-                    if self.files:
-                        self._check_files()
-                        timeout = min(timeout, FILE_POLL_SECONDS)
-                    for pump in self.pumps:
-                        if pump.eof and not pump.closed:
-                            pump.settle(self.pid)
-                            timeout = min(timeout, FILE_POLL_SECONDS)
+            self.attach(selector)
+            while True:
+                timeout = self.tick()
+                if self.finished:
+                    break
                 for key, _mask in selector.select(timeout):
-                    if self._handle(selector, key):
-                        exited = True
-                        selector.unregister(self.pidfd)
+                    self.on_event(key)
         finally:
+            self.detach()
             selector.close()
+
+    def attach(self, selector):
+        """Register this session's fds in ``selector`` (data: ``(monitor, what)``)."""
+        self.selector = selector
+        self.watched = {}
+        self.exited = False
+        for pump in self.pumps:
+            pump.on_close = self._forget
+        self.finished = False
+        selector.register(self.pidfd, selectors.EVENT_READ, (self, 'exit'))
+        selector.register(self.listener, selectors.EVENT_READ, (self, 'notify'))
+        selector.register(self.status_fd, selectors.EVENT_READ, (self, 'status'))
+
+    def detach(self):
+        """Unregister whatever is still registered (safe to call twice)."""
+        for fd in [key.fd for key in list(self.selector.get_map().values())
+                   if isinstance(key.data, tuple) and key.data[0] is self]:
+            self.selector.unregister(fd)
         if self.files:
             self._check_files()
+
+    def tick(self):
+        """Do the periodic work; return the longest the caller may wait (seconds or None).
+
+        Sets :attr:`finished` when the session needs no more events.
+        """
+        if self.exited and self._finish_pumps():
+            self.finished = True
+            return 0
+        self._rewatch(self.selector, self.watched)
+        timeout = self.deadline - time.monotonic()
+        if timeout <= 0:
+            if self.exited:
+                self.finished = True
+                return 0
+            self.kill(rpt.STATUS_TIMEOUT, 'timeout: wall-clock limit reached')
+            return None
+        if not self.exited:
+            if self.files:
+                self._check_files()
+                timeout = min(timeout, FILE_POLL_SECONDS)
+            for pump in self.pumps:
+                if pump.eof and not pump.closed:
+                    pump.settle(self.pid)
+                    timeout = min(timeout, FILE_POLL_SECONDS)
+        return timeout
+
+    def on_event(self, key):
+        """Handle one ready fd registered by :meth:`attach`."""
+        if self._handle(self.selector, key):
+            self.exited = True
+            self.selector.unregister(self.pidfd)
 
     def _finish_pumps(self):
         """After the exit: close inbound and emptied outbound pumps; True when all closed."""
@@ -191,6 +229,11 @@ class Monitor:
             if not pump.closed and (pump.inbound or _pending_bytes(pump.src) == 0):
                 pump.close()
         return all(pump.closed for pump in self.pumps)
+
+    def _forget(self, pump):
+        old = self.watched.pop(id(pump), None)
+        if old is not None:
+            self.selector.unregister(old[0])
 
     def _rewatch(self, selector, watched):
         for pump in self.pumps:
@@ -201,25 +244,27 @@ class Monitor:
             if old is not None:
                 selector.unregister(old[0])
             if new is not None:
-                selector.register(new[0], new[1], pump)
+                selector.register(new[0], new[1], (self, pump))
             watched[id(pump)] = new
 
     def _handle(self, selector, key):
-        if key.data == 'exit':
+        what = key.data[1]
+        if what == 'exit':
             return True
-        if key.data == 'notify':
+        if what == 'notify':
             self._notification(selector)
-        elif key.data == 'status':
+        elif what == 'status':
             data = os.read(self.status_fd, 4096)
             self.child_error += data
             if not data:
                 selector.unregister(self.status_fd)
         else:
-            crossed = key.data.step()
+            pump = what
+            crossed = pump.step()
             if crossed is not None:
                 self.kill(crossed, '%s: /dev/%s crossed its limit of %d bytes' % (
-                    crossed, key.data.channel.device, key.data.limit))
-                key.data.close()
+                    crossed, pump.channel.device, pump.limit))
+                pump.close()
         return False
 
     def _notification(self, selector):

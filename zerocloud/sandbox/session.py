@@ -65,11 +65,27 @@ class SessionRunner:
         ``verdict`` is the program's validation verdict when the caller already has it
         (the supervisor validates before forking the session's manager).
         """
+        active = self.start(spec, fds, verdict)
+        if isinstance(active, rpt.Report):
+            return active
+        try:
+            active.monitor.run()
+        finally:
+            report = active.finish()
+        return report
+
+    def start(self, spec, fds, verdict=None):
+        """Start a session: an :class:`ActiveSession` to drive, or a Report if it cannot run.
+
+        The caller drives ``active.monitor`` (``run()``, or ``attach``/``tick``/``on_event``
+        in its own event loop) and then calls ``active.finish()`` for the Report; the
+        ``fds`` must stay open until then.
+        """
         started = time.monotonic()
         with contextlib.ExitStack() as cleanup:
             try:
                 prepared = self._prepare(spec, list(fds), cleanup, verdict)
-                result = self._launch(spec, prepared, cleanup)
+                session = self._launch(spec, prepared, cleanup)
             except SessionFailed as exc:
                 return rpt.Report(status=exc.status, reason=str(exc),
                                   validation=exc.validation, validation_reasons=exc.reasons,
@@ -80,7 +96,7 @@ class SessionRunner:
             except OSError as exc:
                 return rpt.Report(status=rpt.STATUS_ERROR, reason='session error: %s' % exc,
                                   wall_seconds=time.monotonic() - started)
-        return result.report(time.monotonic() - started)
+            return ActiveSession(session, cleanup.pop_all(), started)
 
     def prevalidate(self, spec):
         """Validate a host-path program into the verdict cache: ``(report, verdict)``.
@@ -197,8 +213,6 @@ class SessionRunner:
                          if c.writable and jail.is_regular_file(fd)]
         session.monitor = monitor.Monitor(self.sys, pid, pidfd, listener, c2p_read, pumps,
                                           spec.limits, watched_files)
-        session.monitor.run()
-        session.reap()
         return session
 
     def _detached_mounts(self, spec, prepared, cleanup):
@@ -248,6 +262,24 @@ class SessionRunner:
             raise SessionFailed(rpt.STATUS_ISOLATION, 'isolation: %s' % (
                 exc.strerror if isinstance(exc.strerror, str) and exc.errno is None
                 else exc))
+
+
+class ActiveSession:
+    """A running session: its :attr:`monitor` to drive, then :meth:`finish`."""
+
+    def __init__(self, session, cleanup, started):
+        self.session = session
+        self.monitor = session.monitor
+        self._cleanup = cleanup
+        self._started = started
+
+    def finish(self):
+        """Reap (killing it first if still running), release everything, return the Report."""
+        try:
+            self.session.reap()
+            return self.session.report(time.monotonic() - self._started)
+        finally:
+            self._cleanup.close()
 
 
 def _read_executable(f):

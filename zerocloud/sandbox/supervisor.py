@@ -2,14 +2,14 @@
 
     python -m zerocloud.sandbox.supervisor --socket PATH [--die-with-parent]
 
-It compiles the seccomp filters once and keeps the validation verdict cache; for each client
-connection it reads one request, validates the program (cached by hash, in this process so
-the cache lasts), then forks a *manager* process that runs the session
-(:class:`~zerocloud.sandbox.session.SessionRunner`) and writes the report back.  Sessions
-therefore run concurrently, a crashing session or manager never takes the supervisor down,
-and every manager dies with the supervisor (``PR_SET_PDEATHSIG``; the jail dies with its
-manager the same way).  The supervisor exits when its socket file is removed or replaced,
-on SIGTERM, and (``--die-with-parent``) when its parent dies.
+It compiles the seccomp filters once and keeps the validation verdict cache (validating
+unknown executables in a short-lived child, so this process stays small and forks fast); for
+each client connection it reads one request, validates the program (cached by hash), clones
+the session's jail and drives every running session (pumps, seccomp notifications,
+timeouts) from one event loop, writing each report back when its program is done.  One
+session's failure is contained (it ends with an ``error`` report), jails die with the
+supervisor (``PR_SET_PDEATHSIG``), and the supervisor exits when its socket file is
+removed or replaced, on SIGTERM, and (``--die-with-parent``) when its parent dies.
 
 Wire protocol (Unix stream socket): the request is a 4-byte big-endian length and that many
 bytes of ``SessionSpec.to_dict()`` JSON, the channel fds attached (SCM_RIGHTS) to the first
@@ -65,12 +65,12 @@ def send_message(conn, payload):
 
 
 class Supervisor:
-    """Accepts connections on ``socket_path`` and runs one session per connection."""
+    """Accepts connections on ``socket_path`` and runs their sessions from one event loop."""
 
     def __init__(self, socket_path):
         self.socket_path = socket_path
         self.runner = SessionRunner()
-        self.managers = set()
+        self.sessions = {}          # Monitor -> (connection, ActiveSession, channel fds)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         if os.path.exists(socket_path):
             os.unlink(socket_path)
@@ -85,18 +85,48 @@ class Supervisor:
         with selectors.DefaultSelector() as selector:
             selector.register(self.listener, selectors.EVENT_READ, 'accept')
             while not self.stopping and self._socket_still_ours():
-                for key, _ in selector.select(LOOP_SECONDS):
+                timeout = self._tick_sessions()
+                for key, _ in selector.select(timeout):
                     if key.data == 'accept':
                         self._accept(selector)
-                    else:                       # a manager's pidfd: reap it at once
-                        selector.unregister(key.fd)
-                        os.close(key.fd)
-                self._reap()
-        self.listener.close()
-        for pid in list(self.managers):
-            os.kill(pid, signal.SIGKILL)
-        while self.managers:
-            self._reap(block=True)
+                    else:
+                        self._guarded(key.data[0], key.data[0].on_event, key)
+            self.listener.close()
+            for monitor in list(self.sessions):
+                monitor.kill(rpt.STATUS_ERROR, 'error: the sandbox supervisor stopped')
+                self._finish(monitor)
+
+    def _tick_sessions(self):
+        """Periodic work of every session; finish the finished ones; next timeout."""
+        timeout = LOOP_SECONDS
+        for monitor in list(self.sessions):
+            wait = self._guarded(monitor, monitor.tick)
+            if monitor.finished:
+                self._finish(monitor)
+            elif wait is not None:
+                timeout = min(timeout, wait)
+        return max(timeout, 0)
+
+    def _guarded(self, monitor, method, *args):
+        """Run a session's step; a bug there ends that session only, with an error report."""
+        try:
+            return method(*args)
+        except Exception as exc:  # noqa: BLE001 - isolate one session's failure
+            monitor.kill(rpt.STATUS_ERROR, 'error: supervisor failure: %s' % exc)
+            monitor.finished = True
+            return 0
+
+    def _finish(self, monitor):
+        conn, active, fds = self.sessions.pop(monitor)
+        try:
+            monitor.detach()
+            report = active.finish()
+        except Exception as exc:  # noqa: BLE001
+            report = rpt.Report(status=rpt.STATUS_ERROR, reason='supervisor error: %s' % exc)
+        _reply_quietly(conn, report)
+        conn.close()
+        for fd in fds:
+            os.close(fd)
 
     def _socket_still_ours(self):
         try:
@@ -115,51 +145,18 @@ class Supervisor:
             data, fds = recv_request(conn)
             spec = SessionSpec.from_dict(data)
             failure, verdict = self.runner.prevalidate(spec)
-            if failure is not None:
-                send_message(conn, failure.to_dict())
-                return
-            pid = os.fork()
-            if pid == 0:
-                self._manage(conn, spec, fds, verdict)
-            self.managers.add(pid)
-            selector.register(self.runner.sys.pidfd_open(pid), selectors.EVENT_READ, pid)
+            started = failure or self.runner.start(spec, fds, verdict)
         except (ValueError, SpecError, OSError) as exc:
-            _reply_quietly(conn, rpt.Report(status=rpt.STATUS_ERROR,
-                                            reason='bad request: %s' % exc))
-        finally:
+            started = rpt.Report(status=rpt.STATUS_ERROR, reason='bad request: %s' % exc)
+        if isinstance(started, rpt.Report):
+            _reply_quietly(conn, started)
             conn.close()
             for fd in fds:
                 os.close(fd)
-
-    def _manage(self, conn, spec, fds, verdict):
-        """In the forked manager: run the session, reply, exit (never returns)."""
-        code = 0
-        try:
-            self.runner.sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            self.listener.close()
-            conn.settimeout(None)
-            report = self.runner.run(spec, fds, verdict)
-            send_message(conn, report.to_dict())
-        except BaseException as exc:  # the manager must always exit here
-            _reply_quietly(conn, rpt.Report(status=rpt.STATUS_ERROR,
-                                            reason='supervisor error: %s' % exc))
-            code = 1
-        finally:
-            os._exit(code)
-
-    def _reap(self, block=False):
-        while self.managers:
-            try:
-                pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
-            except ChildProcessError:
-                self.managers.clear()
-                return
-            if pid == 0:
-                return
-            self.managers.discard(pid)
-            if block:
-                return
+            return
+        conn.settimeout(None)
+        self.sessions[started.monitor] = (conn, started, fds)
+        started.monitor.attach(selector)
 
 
 def _reply_quietly(conn, report):
