@@ -141,3 +141,25 @@ def test_client_is_green_under_eventlet(supervisor, c_program):
     status, ticks = done.stdout.split()
     assert status == b'timeout', done.stderr
     assert int(ticks) == 20   # the ticker ran while the client waited for the report
+
+
+def test_session_ends_when_its_client_goes_away(supervisor, c_program):
+    """An object server that gives up on a request must not leave its session running."""
+    import json
+    import socket
+    import struct
+    spec = SessionSpec(program=c_program('sb_limits', libc='musl'), argv=['sb_limits', 'sleep'],
+                       limits=Limits(wall_seconds=60))
+    body = json.dumps(spec.to_dict()).encode()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(supervisor.socket_path)
+    sock.sendall(struct.pack('>I', len(body)) + body)
+    deadline = time.monotonic() + 10
+    while not descendants(supervisor.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert descendants(supervisor.pid), 'the session never started'
+    sock.close()
+    assert_no_descendants(supervisor.pid)
+    report, out = run_capturing(SupervisorClient(supervisor.socket_path),
+                                c_program('hello', libc='musl'))
+    assert report.status == 'ok' and out == b'hello, world\n'

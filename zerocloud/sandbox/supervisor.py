@@ -89,6 +89,8 @@ class Supervisor:
                 for key, _ in selector.select(timeout):
                     if key.data == 'accept':
                         self._accept(selector)
+                    elif key.data[0] == 'client':
+                        self._client_gone(selector, key)
                     else:
                         self._guarded(key.data[0], key.data[0].on_event, key)
             self.listener.close()
@@ -116,8 +118,19 @@ class Supervisor:
             monitor.finished = True
             return 0
 
+    def _client_gone(self, selector, key):
+        """The client closed its connection early: nobody wants the report, stop the session."""
+        selector.unregister(key.fd)
+        monitor = key.data[1]
+        if monitor in self.sessions:
+            monitor.kill(rpt.STATUS_ERROR, 'error: the client went away')
+
     def _finish(self, monitor):
         conn, active, fds = self.sessions.pop(monitor)
+        try:
+            monitor.selector.unregister(conn)
+        except (KeyError, ValueError):
+            pass
         try:
             monitor.detach()
             report = active.finish()
@@ -157,6 +170,7 @@ class Supervisor:
         conn.settimeout(None)
         self.sessions[started.monitor] = (conn, started, fds)
         started.monitor.attach(selector)
+        selector.register(conn, selectors.EVENT_READ, ('client', started.monitor))
 
 
 def _reply_quietly(conn, report):
