@@ -2,20 +2,31 @@
 
 :class:`SessionRunner` holds what is shared between sessions of one process: the compiled
 seccomp filters and the validation verdict cache.  ``runner.run(spec, fds)`` runs one
-session to its end and returns a :class:`~zerocloud.sandbox.report.Report`; it never raises
-for a bad spec or a failed session (those become reports).  It must be called from a
-single-threaded process (it clones without Python's fork hooks): the supervisor and
-``run_local`` do so.
+session to its end and returns a :class:`~zerocloud.sandbox.report.Report`;
+``runner.start(spec, fds)`` starts one and returns an :class:`ActiveSession` whose monitor an
+event loop drives (the supervisor runs many at once).  Neither raises for a bad spec or a
+failed session (those become reports).  Call them from a single-threaded process (the jail
+is cloned without Python's fork hooks): the supervisor and ``run_local`` are.
+
+Set-up costs two wake-ups per session (one more with FIFO channels): the jail writes its own
+uid/gid maps, reports its seccomp listener's number and calls ``execveat``, which waits for
+the supervisor to take the listener (``pidfd_getfd``) and let exactly that exec through.
+A failure of any isolation step ends the session with ``isolation`` and the step's error.
 
 Channels: a regular-file fd is bound into the jail directly (zero-copy; random access;
 writable ones limited by ``RLIMIT_FSIZE`` and checked by size afterwards); any other fd (pipe,
-socket, terminal) is pumped through a FIFO by :mod:`zerocloud.sandbox.monitor`.
+socket, terminal) is pumped through a FIFO by :mod:`zerocloud.sandbox.monitor`.  Readable
+file channels larger than ``max_input_bytes`` end the session before it starts
+(``input-limit``); ``RLIMIT_FSIZE`` is ``max_output_bytes + 1`` and the monitor polls file
+sizes (every 50 ms and at the end), so crossing the limit ends the session with
+``output-limit``.
 
 Accounting: ``sys``/``user`` are exact (``wait4``); ``reads/rbytes/writes/wbytes`` come from
 the program's ``/proc/<pid>/io`` (``syscr/rchar/syscw/wchar``: every read/write call the
 process made, including those of the Python interpreter itself), minus the network bytes;
 ``nrbytes``/``nwbytes`` are exact pump counts on network channels and ``nreads``/``nwrites``
-count pump moves (an approximation of the program's calls).
+count pump moves (an approximation of the program's calls).  The jail's own set-up reads and
+writes before exec (a handful of calls, < 1 KiB) are included in the local counters.
 """
 import contextlib
 import os
