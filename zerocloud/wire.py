@@ -7,6 +7,7 @@ session's object with a backend request::
     X-Backend-Zerocloud-Version: 1
     X-Backend-Zerocloud-Executable-Etag: <etag of the executable, or empty>
     X-Backend-Storage-Policy-Index: <policy of the object>
+    X-Backend-Zerocloud-Connected: 1      (only for a session of a connected job)
     Content-Length: <length of the body>
 
 ``EXECUTE`` is a method no stock Swift server accepts, so a request that reaches an object
@@ -23,7 +24,9 @@ Request body frames (in this order):
 
 ``session``
     JSON: the session description (:func:`session_to_json`): instance name, argv, env,
-    devices, limits.  Exactly one.
+    devices, limits, and for a connected job ``mesh`` (rendezvous address, job token,
+    ``in``/``out`` lists of ``[device, peer instance]``, see
+    :mod:`zerocloud.channels.rendezvous`).  Exactly one.
 ``executable``
     The executable's bytes, omitted when the proxy believes the server caches the ETag named in
     ``X-Backend-Zerocloud-Executable-Etag``.  If it does not, the object server answers
@@ -61,6 +64,7 @@ VERSION_HEADER = HEADER_PREFIX + 'Version'
 EXECUTABLE_ETAG_HEADER = HEADER_PREFIX + 'Executable-Etag'
 NEED_HEADER = HEADER_PREFIX + 'Need'
 NODE_HEADER = 'X-Nexe-Node'
+CONNECTED_HEADER = HEADER_PREFIX + 'Connected'
 
 NEED_EXECUTABLE = 'executable'
 NEED_INPUTS = 'inputs'

@@ -148,7 +148,8 @@ class ZerocloudObject:
         version = req.headers.get(wire.VERSION_HEADER)
         if version != wire.WIRE_VERSION:
             raise swob.HTTPBadRequest(body='unsupported zerocloud wire version %r\n' % version)
-        with self.admission.slot():
+        connected = req.headers.get(wire.CONNECTED_HEADER) == '1'
+        with self.admission.slot(wait=not connected):
             return SessionRun(self, req).response()
 
 

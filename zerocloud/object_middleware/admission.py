@@ -22,8 +22,10 @@ class Admission:
         self._semaphore = green.Semaphore(max_pool)
 
     @contextlib.contextmanager
-    def slot(self):
-        if self.running >= self.max_pool and self.waiting >= self.max_queue:
+    def slot(self, wait=True):
+        """Hold a running slot; ``wait=False`` (sessions of connected jobs, which must all
+        start together) refuses at once instead of queueing."""
+        if self.running >= self.max_pool and (self.waiting >= self.max_queue or not wait):
             raise swob.HTTPServiceUnavailable(
                 body='zerocloud: server busy (%d sessions running, %d waiting); '
                      'try again later\n' % (self.running, self.waiting),

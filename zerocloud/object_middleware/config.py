@@ -3,6 +3,7 @@ import dataclasses
 import os
 
 from zerocloud.proxy_middleware import options
+from zerocloud.proxy_middleware.config import default_rendezvous_ip
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
@@ -31,6 +32,7 @@ class ObjectConfig:
     max_output_bytes: int = GiB
     executable_cache_entries: int = 64
     input_cache_entries: int = 8
+    channel_ip: str = '127.0.0.1'
 
     @classmethod
     def from_conf(cls, conf):
@@ -67,6 +69,8 @@ class ObjectConfig:
                 conf, 'zerovm_executable_cache_entries', d.executable_cache_entries, 1),
             input_cache_entries=options.parse_int(
                 conf, 'zerovm_input_cache_entries', d.input_cache_entries, 0),
+            channel_ip=options.parse_str(conf, 'zerovm_channel_ip',
+                                         default_rendezvous_ip(conf)),
         )
 
     @property

@@ -30,7 +30,8 @@ def build_spec(session, executable_path, config):
     else:
         program = 'file://%s:%s' % (executable.get('image'), executable.get('path', ''))
     channels = tuple(
-        ChannelSpec(device['name'], 'r' if device.get('access') == 'read' else 'w', 'file')
+        ChannelSpec(device['name'], 'r' if device.get('access') == 'read' else 'w',
+                    device.get('kind', 'file'))
         for device in session.get('devices', ()))
     sysimages = config.sysimages
     images = tuple(ImageSpec(name, host_path=sysimages.get(name, ''),

@@ -1,4 +1,5 @@
 """One ``EXECUTE`` request: read the wire body, prepare channels, run, stream results back."""
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -6,6 +7,7 @@ import tempfile
 from swift.common import swob
 
 from zerocloud import wire
+from zerocloud.object_middleware.mesh import Cancelled, Mesh
 from zerocloud.sandbox.report import Report, STATUS_ERROR
 
 WRITABLE = 'write'
@@ -56,16 +58,36 @@ class SessionRun:
         fds.update((name, handle.fileno()) for name, handle in outputs.items())
         if local is not None:
             session = dict(session, env=dict(session.get('env', {}), **local_env(local, session)))
-        try:
-            report = self.filter.runner(session, executable_path, fds, self.config)
-        except Exception as err:  # the runner's own fault: report it, never a traceback
-            self.filter.logger.exception('zerocloud: session %s failed', session.get('name'))
-            report = Report(status=STATUS_ERROR, reason='sandbox error: %s' % err)
+        mesh = None
+        if session.get('mesh'):
+            mesh = Mesh(session['mesh'], self.config.channel_ip, self.filter.logger)
+            self.files.append(mesh)
+            try:
+                channel_fds = mesh.connect()
+            except Cancelled as cancelled:
+                return self._respond(Report(status=STATUS_ERROR, reason=str(cancelled)),
+                                     outputs, False)
+            fds.update(channel_fds)
+            session = dict(session, devices=list(session.get('devices', ())) + [
+                {'name': device, 'access': 'read' if device in mesh.ins.values() else 'write',
+                 'kind': 'socket'} for device in channel_fds])
+        report = self._run_program(session, executable_path, fds)
+        if mesh is not None:
+            report = mesh_report(mesh, report)
+            mesh.ended(report)
+            mesh.close()
         self.filter.logger.info(
             'zerocloud: session %s of %s ran on %s: %s; retcode %s; cdr %s',
             session.get('name'), self.req.path, self.filter.node_name, report.status_text,
             report.retcode, report.cdr.cdr_line(report.wall_seconds))
         return self._respond(report, outputs, local is not None)
+
+    def _run_program(self, session, executable_path, fds):
+        try:
+            return self.filter.runner(session, executable_path, fds, self.config)
+        except Exception as err:  # the runner's own fault: report it, never a traceback
+            self.filter.logger.exception('zerocloud: session %s failed', session.get('name'))
+            return Report(status=STATUS_ERROR, reason='sandbox error: %s' % err)
 
     def _path(self):
         try:
@@ -212,6 +234,14 @@ class SessionRun:
         return swob.Response(status=200, app_iter=ClosingIterator(frames(), self.close),
                              content_type='application/octet-stream',
                              headers={wire.NODE_HEADER: self.filter.node_name})
+
+
+def mesh_report(mesh, report):
+    """A failed session of a cancelled job says it was cancelled (and why)."""
+    if mesh.cancel_reason is None or report.ok:
+        return report
+    return dataclasses.replace(report, reason='%s (%s)' % (mesh.cancel_reason,
+                                                           report.status_text))
 
 
 def local_env(local, session):

@@ -27,6 +27,8 @@ class ProxyConfig:
     user_stats_account: str = 'userstats'
     conn_timeout_seconds: float = 0.5
     swift_dir: str = '/etc/swift'
+    rendezvous_ip: str = '127.0.0.1'
+    rendezvous_timeout_seconds: float = 5.0
 
     @classmethod
     def from_conf(cls, conf):
@@ -57,6 +59,10 @@ class ProxyConfig:
             conn_timeout_seconds=options.parse_seconds(
                 conf, 'zerovm_conn_timeout', d.conn_timeout_seconds),
             swift_dir=options.parse_str(conf, 'swift_dir', d.swift_dir),
+            rendezvous_ip=options.parse_str(conf, 'zerovm_rendezvous_ip',
+                                            default_rendezvous_ip(conf)),
+            rendezvous_timeout_seconds=options.parse_seconds(
+                conf, 'zerovm_rendezvous_timeout', d.rendezvous_timeout_seconds),
         )
 
     def info(self):
@@ -75,3 +81,9 @@ class ProxyConfig:
             'use_cors': self.use_cors,
             'job_content_types': ['application/json'],
         }
+
+
+def default_rendezvous_ip(conf):
+    """The proxy's ``bind_ip`` when it names one address, else 127.0.0.1."""
+    bind_ip = str(conf.get('bind_ip') or '').strip()
+    return bind_ip if bind_ip and bind_ip not in ('0.0.0.0', '::') else '127.0.0.1'

@@ -84,7 +84,7 @@ def node_key(node):
     return '%s:%s/%s' % (node['ip'], node['port'], node['device'])
 
 
-def send_session(node, partition, path, policy_index, body, etag, limits):
+def send_session(node, partition, path, policy_index, body, etag, limits, connected=False):
     """One backend ``EXECUTE``; returns ``(status, headers dict, body bytes)``.
 
     :raises IOError: (or ``Timeout``) when the node cannot be reached or stops answering.
@@ -93,6 +93,8 @@ def send_session(node, partition, path, policy_index, body, etag, limits):
     headers = {wire.VERSION_HEADER: wire.WIRE_VERSION, wire.EXECUTABLE_ETAG_HEADER: etag or '',
                'X-Backend-Storage-Policy-Index': str(policy_index),
                'Content-Length': str(len(body))}
+    if connected:
+        headers[wire.CONNECTED_HEADER] = '1'
     with ConnectionTimeout(limits.conn_timeout):
         conn = http_connect(node['ip'], node['port'], node['device'], partition,
                             wire.EXECUTE_METHOD, path, headers=headers)
@@ -130,6 +132,7 @@ def dispatch(candidates, swift_path, policy_index, blobs, session, sent, limits,
         node's refusal (4xx passes through), 503 when no node could run it.
     """
     partition, nodes = candidates
+    connected = bool(session.get('mesh'))
     path = swob.wsgi_quote(swob.str_to_wsgi(swift_path))
     last_error, statuses = 'no object server available', []
     for node in nodes:
@@ -138,11 +141,13 @@ def dispatch(candidates, swift_path, policy_index, blobs, session, sent, limits,
         try:
             status, headers, payload = send_session(
                 node, partition, path, policy_index,
-                blobs.body(session, lambda etag: sent.known(key, etag)), exe_etag, limits)
+                blobs.body(session, lambda etag: sent.known(key, etag)), exe_etag, limits,
+                connected)
             if status == 409 and headers.get(wire.NEED_HEADER.lower()):
                 status, headers, payload = send_session(
                     node, partition, path, policy_index,
-                    blobs.body(session, lambda etag: False), exe_etag, limits)
+                    blobs.body(session, lambda etag: False), exe_etag, limits,
+                    connected)
         except ResponseTooLarge as err:  # the session ran: never run it again elsewhere
             raise swob.HTTPInternalServerError(body='%s\n' % err, content_type='text/plain')
         except (Exception, Timeout) as err:

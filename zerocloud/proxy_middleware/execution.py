@@ -9,7 +9,7 @@ from swift.common import swob
 
 from zerocloud import job as joblib
 from zerocloud import wire
-from zerocloud.proxy_middleware import dispatch, green, sessions
+from zerocloud.proxy_middleware import connected, dispatch, green, sessions
 from zerocloud.proxy_middleware.response import build_response, SessionResult
 from zerocloud.proxy_middleware.swift_access import SwiftAccess
 
@@ -59,8 +59,11 @@ class JobRun:
         """
         plan = self._plan(body)
         prepared = [(instance,) + self._prepare(instance) for instance in plan.instances]
-        results = green.map_concurrently(lambda args: self._execute(*args), prepared,
-                                         MAX_CONCURRENT_DISPATCH)
+        if connected.is_connected(plan):
+            results = connected.run_connected(self, prepared)
+        else:
+            results = green.map_concurrently(lambda args: self.execute_session(*args), prepared,
+                                             MAX_CONCURRENT_DISPATCH)
         if all(result.report.ok for result in results):
             for result in results:
                 self._publish(result.instance, result)
@@ -119,7 +122,8 @@ class JobRun:
         path = sessions.swift_path(instance.exec.url)
         return None if path is None else self._swift_object(path)
 
-    def _execute(self, instance, session, blobs):
+    def execute_session(self, instance, session, blobs):
+        """Dispatch one prepared session; its :class:`SessionResult`."""
         placement = sessions.placement_url(instance)
         account = self.route.account
         if placement is None:
@@ -139,7 +143,9 @@ class JobRun:
     def _limits(self, session):
         writable = sum(1 for device in session['devices'] if device['access'] == 'write')
         return dispatch.Limits(
-            self.config.conn_timeout_seconds, self.config.timeout_seconds + NODE_TIMEOUT_MARGIN,
+            self.config.conn_timeout_seconds,
+            self.config.timeout_seconds + NODE_TIMEOUT_MARGIN +
+            float(session.get('mesh', {}).get('timeout_seconds', 0)),
             writable * self.config.max_output_bytes + dispatch.RESPONSE_MARGIN_BYTES)
 
     def _publish(self, instance, result):

@@ -16,12 +16,10 @@ def _not_yet(message):
 
 
 def check_supported(instance):
-    """Refuse what this version cannot run yet (connect graphs, replicate, user images).
+    """Refuse what this version cannot run yet (replicate, user images).
 
     :raises HTTPException: 501 naming the feature and the instance.
     """
-    if instance.in_channels or instance.out_channels:
-        raise _not_yet('connect (%s: network channels)' % instance.name)
     if instance.replicate > 1:
         raise _not_yet('replicate (%s)' % instance.name)
     url = instance.exec.url
@@ -62,7 +60,11 @@ def payload_inputs(instance, payload):
 def describe(instance, req, config, placement, exe_etag, input_etags):
     """The session description sent to the object server (see :mod:`zerocloud.wire`)."""
     devices, images = [], []
+    channel_devices = {channel.device for channel in
+                       tuple(instance.in_channels) + tuple(instance.out_channels)}
     for device in instance.devices.values():
+        if '/dev/' + device.name in channel_devices or isinstance(device.url, joblib.ZvmUrl):
+            continue  # a network channel (zvm://), wired by the rendezvous
         if device.name in config.sysimage_devices:
             images.append(device.name)
             continue

@@ -1,0 +1,161 @@
+"""The rendezvous protocol that wires the sessions of a connected job (DESIGN decision 7).
+
+For a job with channels (``connect`` or ``zvm://``) the proxy middleware opens a TCP listener
+for the job and gives every session its address, a random per-job ``token`` and the names of
+its peers.  Each object server, after admitting its session:
+
+1. opens a listener for the session's incoming channels;
+2. connects to the rendezvous and sends ``register`` (token, instance, host, port);
+3. receives ``peers`` (the listening address of every instance) once *every* instance has
+   registered, or ``cancel`` (a peer could not be placed, the registration deadline passed);
+4. connects each outgoing channel to its destination's listener and sends the channel
+   handshake (:func:`encode_handshake`), accepts and checks its incoming ones;
+5. only then starts the program, its sockets as ``/dev/out/<dst>`` and ``/dev/in/<src>``;
+6. keeps the rendezvous connection open while the program runs and sends ``ended`` (ok or
+   not, with the reason) when it ends.  A ``cancel`` (or the connection dropping) stops it.
+
+The proxy cancels every other instance as soon as one fails to be placed, to register, to
+start, or ends in failure; the first failure is the one the response names.
+
+Messages are JSON objects, one per line (``\\n``), at most :data:`MAX_LINE` bytes::
+
+    object -> proxy  {"op": "register", "token": T, "instance": "map-1", "host": h, "port": p}
+    proxy -> object  {"op": "peers", "peers": {"map-1": [h, p], ...}}
+    object -> proxy  {"op": "ended", "ok": true|false, "reason": "..."}
+    proxy -> object  {"op": "cancel", "reason": "..."}
+
+The channel handshake, sent by the source on its new connection, is one line
+``zerocloud-channel <token> <src> <dst>\\n``.
+
+This module is pure (no sockets, no eventlet): messages and the :class:`Registry` state.
+"""
+import json
+import re
+import secrets
+
+MAX_LINE = 1 << 20
+HANDSHAKE_WORD = 'zerocloud-channel'
+REGISTER, PEERS, ENDED, CANCEL = 'register', 'peers', 'ended', 'cancel'
+_NAME = re.compile(r'^[A-Za-z0-9_.-]{1,128}$')
+
+
+class ProtocolError(ValueError):
+    """A message or handshake that does not follow this protocol."""
+
+
+def new_token():
+    """A fresh random job token (128 bits, hex)."""
+    return secrets.token_hex(16)
+
+
+def encode(op, **fields):
+    """One message line (bytes) with ``op`` and ``fields``."""
+    return json.dumps(dict(fields, op=op), sort_keys=True).encode('utf-8') + b'\n'
+
+
+def decode(line):
+    """The message dict of one line.
+
+    :raises ProtocolError: for anything but a JSON object with a known ``op``.
+    """
+    if len(line) > MAX_LINE or not line.endswith(b'\n'):
+        raise ProtocolError('message line too long or truncated')
+    try:
+        message = json.loads(line.decode('utf-8'))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ProtocolError('message is not JSON: %s' % err)
+    if not isinstance(message, dict) or message.get('op') not in (REGISTER, PEERS, ENDED,
+                                                                    CANCEL):
+        raise ProtocolError('unknown message %r' % (str(message)[:80],))
+    return message
+
+
+def encode_handshake(token, source, destination):
+    """The first line a source sends on a channel connection."""
+    return ('%s %s %s %s\n' % (HANDSHAKE_WORD, token, source, destination)).encode('ascii')
+
+
+def decode_handshake(line, token, destination, expected_sources):
+    """The source instance named by a handshake ``line`` sent to ``destination``.
+
+    :raises ProtocolError: wrong token, destination, or a source not expected.
+    """
+    words = line.decode('ascii', 'replace').split()
+    if len(words) != 4 or words[0] != HANDSHAKE_WORD:
+        raise ProtocolError('bad channel handshake %r' % line[:80])
+    if not secrets.compare_digest(words[1], token):
+        raise ProtocolError('channel handshake with a wrong token')
+    if words[3] != destination or words[2] not in expected_sources:
+        raise ProtocolError('unexpected channel %s -> %s' % (words[2], words[3]))
+    return words[2]
+
+
+class Registry:
+    """The proxy's view of one job's rendezvous (pure state, no I/O).
+
+    :param token: the job token every registration must carry.
+    :param instances: the names of every instance that must register.
+    """
+
+    def __init__(self, token, instances):
+        self.token = token
+        self.expected = tuple(instances)
+        self.addresses = {}
+        self.failure = None          # (instance, reason) of the first failure
+
+    def register(self, message):
+        """Record a ``register`` message; returns the instance name.
+
+        :raises ProtocolError: wrong token, unknown or duplicate instance, bad address.
+        """
+        if message.get('op') != REGISTER:
+            raise ProtocolError('expected register, got %s' % message.get('op'))
+        if not isinstance(message.get('token'), str) or \
+                not secrets.compare_digest(message['token'], self.token):
+            raise ProtocolError('registration with a wrong token')
+        name, host, port = message.get('instance'), message.get('host'), message.get('port')
+        if name not in self.expected:
+            raise ProtocolError('unknown instance %r' % (name,))
+        if name in self.addresses:
+            raise ProtocolError('instance %s registered twice' % name)
+        if not isinstance(host, str) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ProtocolError('instance %s: bad address %r:%r' % (name, host, port))
+        self.addresses[name] = (host, port)
+        return name
+
+    @property
+    def complete(self):
+        """True when every instance has registered."""
+        return len(self.addresses) == len(self.expected)
+
+    @property
+    def missing(self):
+        """Instances that have not registered yet, in instance order."""
+        return [name for name in self.expected if name not in self.addresses]
+
+    def peers_message(self):
+        """The ``peers`` message sent to everyone once :attr:`complete`."""
+        return encode(PEERS, peers={name: list(address)
+                                    for name, address in self.addresses.items()})
+
+    def fail(self, instance, reason):
+        """Record a failure; only the first one is kept.  Returns True if it was the first."""
+        if self.failure is None:
+            self.failure = (instance, reason)
+            return True
+        return False
+
+    def cancel_message(self):
+        """The ``cancel`` message naming the first failure."""
+        instance, reason = self.failure or ('', 'cancelled')
+        return encode(CANCEL, reason='cancelled: %s failed: %s' % (instance, reason)
+                      if instance else reason)
+
+    def deadline_reason(self, seconds):
+        """Why the registration deadline failed the job."""
+        return 'not placed within %gs (missing: %s)' % (seconds, ', '.join(self.missing[:10]))
+
+
+def check_name(name):
+    """True for an instance name usable in handshakes."""
+    return bool(_NAME.match(name or ''))
