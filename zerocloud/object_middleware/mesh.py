@@ -18,6 +18,7 @@ from zerocloud.channels import rendezvous as proto
 from zerocloud.object_middleware import green
 
 HANDSHAKE_MAX = 512
+DEADLINE_MARGIN_SECONDS = 2.0   # the proxy's deadline passes first and says who was missing
 
 
 class Cancelled(Exception):
@@ -40,7 +41,8 @@ class Mesh:
         self.outs = [(device, peer) for device, peer in fields.get('out', ())]
         self.bind_ip = bind_ip
         self.logger = logger
-        self.deadline = time.monotonic() + float(fields.get('timeout_seconds', 5))
+        self.deadline = time.monotonic() + float(fields.get('timeout_seconds', 5)) + \
+            DEADLINE_MARGIN_SECONDS
         self.sockets = []
         self.cancel_reason = None
         self._rendezvous = None
@@ -73,9 +75,11 @@ class Mesh:
             self.sockets.remove(listener)
             for fd in fds.values():
                 os.set_blocking(fd, True)  # the sandbox's pumps expect blocking fds
-        except (OSError, proto.ProtocolError, KeyError, green.Timeout) as err:
-            raise Cancelled('%s: channel set-up failed: %s' % (self.instance, err or
-                                                                 type(err).__name__))
+        except green.Timeout:
+            raise Cancelled('%s: channels not connected before the registration deadline'
+                            % self.instance)
+        except (OSError, proto.ProtocolError, KeyError) as err:
+            raise Cancelled('%s: channel set-up failed: %s' % (self.instance, err))
         self._watcher = green.spawn(self._watch)
         return fds
 

@@ -10,6 +10,8 @@ connection open while the programs run and cancels all of them at the first fail
         ... dispatch; on a placement error: rv.fail(name, reason)
         rv.failure        # (instance, reason) of the first failure, or None
 """
+import socket
+
 from zerocloud.channels import rendezvous as proto
 from zerocloud.proxy_middleware import green
 
@@ -60,6 +62,7 @@ class JobRendezvous:
             thread.kill()
         self._listener.close()
         for conn in self.connections.values():
+            _shutdown(conn)  # a file made by makefile() would keep it open otherwise
             conn.close()
         self.connections = {}
 
@@ -111,5 +114,12 @@ class JobRendezvous:
 def _send_quietly(conn, message):
     try:
         conn.sendall(message)
+    except OSError:
+        pass
+
+
+def _shutdown(conn):
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
