@@ -35,21 +35,25 @@ def run_capturing(client, program, args=(), limits=Limits(wall_seconds=10)):
 
 
 def descendants(pid):
-    """Pids of every process below ``pid`` (from /proc)."""
+    """``(pid, state)`` of every process below ``pid`` (from /proc), except the one
+    pre-warmed jail the supervisor keeps ready (named ``zc-warm``)."""
     children = {}
     for entry in os.listdir('/proc'):
         if entry.isdigit():
             try:
                 with open('/proc/%s/stat' % entry) as f:
                     fields = f.read().rsplit(')', 1)[1].split()
+                with open('/proc/%s/comm' % entry) as f:
+                    name = f.read().strip()
             except OSError:
                 continue
-            children.setdefault(int(fields[1]), []).append((int(entry), fields[0]))
-    found, todo = [], [pid]
+            children.setdefault(int(fields[1]), []).append((int(entry), fields[0], name))
+    found, todo, warm = [], [pid], []
     while todo:
-        for child, state in children.get(todo.pop(), ()):
-            found.append((child, state))
+        for child, state, name in children.get(todo.pop(), ()):
+            (warm if name == 'zc-warm' and state == 'S' else found).append((child, state))
             todo.append(child)
+    assert len(warm) <= 1, 'more than one pre-warmed jail: %r' % warm
     return found
 
 

@@ -1,10 +1,14 @@
 """The child side of a session: build the jail, then exec the program inside it.
 
-:func:`enter` runs in the process created by ``clone()`` with fresh user, mount, pid, net, ipc
-and uts namespaces (it is pid 1 of its pid namespace).  It never returns: it either executes
-the program or reports why it could not over the status pipe and exits with code 126.
+:func:`enter_warm` runs in the process created by ``clone()`` with fresh user, mount, pid,
+net, ipc and uts namespaces (it is pid 1 of its pid namespace), possibly long before its
+session is known (a pre-warmed jail, :mod:`zerocloud.sandbox.warm`).  It never returns: it
+either executes the program or reports why it could not over the status pipe and exits
+with code 126.
 
-Steps, each failing closed:
+Steps, each failing closed (0 and 1 happen before the session's plan arrives):
+
+0. keep only its control socket and sync pipes (``close_range``);
 
 1. write its own uid/gid maps: the jail's root is the supervisor's own uid outside, without
    any capability once set-up ends;
@@ -27,8 +31,10 @@ Steps, each failing closed:
 import dataclasses
 import fcntl
 import os
+import pickle
 import resource
 import signal
+import socket
 import stat
 
 from zerocloud.sandbox import linux
@@ -37,6 +43,8 @@ STAGING_DIR = '/tmp'        # any directory: the tmpfs hides it only in the sess
 OLD_ROOT = '.old-root'
 EXIT_JAIL_FAILED = 126
 HOSTNAME = 'zerocloud'
+WARM_NAME = 'zc-warm'        # a pre-warmed jail waiting for its session (ps shows it)
+JAIL_NAME = 'zc-jail'
 SAFE_FLAGS = linux.MS_NOSUID | linux.MS_NODEV
 
 
@@ -67,33 +75,79 @@ class JailPlan:
     to_parent: int               # status pipe, write end
 
 
-def enter(plan, sys):
-    """Build the jail described by ``plan`` and exec the program; never returns."""
-    status_fd = plan.to_parent
+def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid):
+    """A pre-warmed jail: prepare namespaces and the empty root, then wait for the plan.
+
+    Runs right after ``clone()``.  Keeps only the control socket (fd 3) and the sync pipes
+    (4: from the parent, 5: to the parent), so it holds nothing of other sessions while it
+    waits.  The plan arrives pickled on the control socket with the fds it names (their
+    numbers in the parent travel beside them and are translated).  Never returns.
+    """
+    status_fd = to_parent
     try:
         sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        _write_id_maps(plan.outside_uid, plan.outside_gid)
+        parked = [_park(fd) for fd in (control_fd, from_parent, to_parent)]
+        for number, fd in zip((3, 4, 5), parked):   # all parked first: no clobbering
+            _place(fd, number)
+        status_fd = 5
+        sys.close_range(6)
+        _write_id_maps(outside_uid, outside_gid)
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
         sys.sethostname(HOSTNAME)                # the uts namespace hides the host's name
-        _build_root(plan, sys)
-        if plan.fifos:
-            os.write(plan.to_parent, b'R')
-            _expect(plan.from_parent, b'G')      # FIFO ends opened by the parent
-        _open_std_channels(plan)
-        fds = _renumber(plan)
-        status_fd = fds['to_parent']
-        _restrict(plan, sys)
-        sys.close_range(fds['to_parent'] + 1)
-        listener = sys.seccomp_load(plan.bpf, with_listener=True)
-        fcntl.fcntl(listener, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
-        # The parent takes the listener with pidfd_getfd while execveat waits for its
-        # answer; exec then closes the jail's copy (close-on-exec).
-        os.write(fds['to_parent'], b'L%d\n' % listener)
-        sys.execveat(fds['exec'], plan.argv, plan.env)
+        _prepare_staging(sys)
+        sys.set_name(WARM_NAME)
+        plan = _receive_plan(3)
+        sys.set_name(JAIL_NAME)
+        _populate_root(plan, sys)
+        _launch_program(plan, sys)
     except BaseException as exc:  # report anything, never fall back into the caller
         _fail(status_fd, exc)
     os._exit(EXIT_JAIL_FAILED)
+
+
+def _receive_plan(control_fd):
+    """Read one ``(parent fd numbers, JailPlan)`` message and its fds; return the plan."""
+    with socket.socket(fileno=control_fd) as control:
+        header = b''
+        fds = []
+        while len(header) < 8:
+            chunk, new_fds, _flags, _addr = socket.recv_fds(control, 8 - len(header), 512)
+            if not chunk:
+                raise RuntimeError('supervisor went away before sending the plan')
+            header += chunk
+            fds.extend(new_fds)
+        size = int.from_bytes(header, 'big')
+        body = b''
+        while len(body) < size:
+            chunk = control.recv(size - len(body))
+            if not chunk:
+                raise RuntimeError('plan truncated')
+            body += chunk
+    numbers, plan = pickle.loads(body)
+    mapping = dict(zip(numbers, fds))
+    return dataclasses.replace(
+        plan, exec_fd=mapping[plan.exec_fd],
+        binds=tuple(dataclasses.replace(b, fd=mapping[b.fd]) for b in plan.binds),
+        std_opens=tuple((n, path, flags, None if orig is None else mapping[orig])
+                        for n, path, flags, orig in plan.std_opens))
+
+
+def _launch_program(plan, sys):
+    """Open the channels, restrict everything, load seccomp and exec (never returns)."""
+    if plan.fifos:
+        os.write(plan.to_parent, b'R')
+        _expect(plan.from_parent, b'G')      # FIFO ends opened by the parent
+    _open_std_channels(plan)
+    fds = _renumber(plan)
+    _restrict(plan, sys)
+    sys.close_range(fds['to_parent'] + 1)
+    listener = sys.seccomp_load(plan.bpf, with_listener=True)
+    fcntl.fcntl(listener, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
+    # The parent takes the listener with pidfd_getfd while execveat waits for its
+    # answer; exec then closes the jail's copy (close-on-exec).
+    os.write(fds['to_parent'], b'L%d\n' % listener)
+    sys.execveat(fds['exec'], plan.argv, plan.env)
 
 
 def _write_id_maps(uid, gid):
@@ -122,12 +176,17 @@ def _fail(status_fd, exc):
     os._exit(EXIT_JAIL_FAILED)
 
 
-def _build_root(plan, sys):
+def _prepare_staging(sys):
+    """Private mounts, and the empty tmpfs that becomes the root, with /dev/in and /dev/out."""
     sys.mount(None, '/', None, linux.MS_REC | linux.MS_PRIVATE)
     sys.mount('tmpfs', STAGING_DIR, 'tmpfs', SAFE_FLAGS | linux.MS_NOEXEC, 'size=1m,mode=0755')
-    root = STAGING_DIR
     for path in ('/dev', '/dev/in', '/dev/out'):
-        os.mkdir(root + path, 0o755)
+        os.mkdir(STAGING_DIR + path, 0o755)
+
+
+def _populate_root(plan, sys):
+    """Channels, images, masks, FIFOs, symlinks; pivot_root; remount the root read-only."""
+    root = STAGING_DIR
     for bind in plan.binds:
         _bind(sys, bind, root + bind.target)
     for path in plan.masks:
@@ -180,23 +239,43 @@ def _open_std_channels(plan):
             else:
                 os.lseek(fd, os.lseek(original, 0, os.SEEK_CUR), os.SEEK_SET)
         opened.append((fd_number, fd))
-    for fd_number, fd in opened:
+    parked = []
+    for fd_number, fd in opened:                 # out of the way of 0-2 first
+        parked.append((fd_number, fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)))
+        os.close(fd)
+    for number in (0, 1, 2):                     # an absent channel is a closed fd, never
+        try:                                     # something inherited from the supervisor
+            os.close(number)
+        except OSError:
+            pass
+    for fd_number, fd in parked:
         os.dup2(fd, fd_number)
-    for _fd_number, fd in opened:
-        if fd not in (0, 1, 2):
-            os.close(fd)
+        os.close(fd)
 
 
 def _renumber(plan):
     """Move the exec fd and the sync pipes to 3, 4, 5 (close-on-exec); return the map."""
     wanted = {'exec': plan.exec_fd, 'from_parent': plan.from_parent,
               'to_parent': plan.to_parent}
-    parked = {name: os.dup(fd) for name, fd in wanted.items()}
+    parked = {name: _park(fd) for name, fd in wanted.items()}
     result = {}
     for number, name in enumerate(('exec', 'from_parent', 'to_parent'), start=3):
-        os.dup2(parked[name], number, inheritable=False)
+        _place(parked[name], number)
         result[name] = number
     return result
+
+
+def _park(fd):
+    """A close-on-exec copy of ``fd`` numbered >= 10, out of the way of 0-5."""
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+
+
+def _place(fd, number):
+    """Make ``number`` a close-on-exec copy of ``fd`` (``fd`` may already be ``number``)."""
+    if fd == number:
+        os.set_inheritable(fd, False)
+    else:
+        os.dup2(fd, number, inheritable=False)
 
 
 def _restrict(plan, sys):

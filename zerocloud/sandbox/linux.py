@@ -34,6 +34,7 @@ MNT_DETACH = 2
 # prctl
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+PR_SET_NAME = 15
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -154,6 +155,13 @@ class Syscalls:
                        ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
             err = ctypes.get_errno()
             raise OSError(err, 'prctl(%d): %s' % (option, os.strerror(err)))
+
+    def set_name(self, name):
+        """Set this process's name (``/proc/<pid>/comm``, 15 bytes at most)."""
+        if self._prctl(ctypes.c_int(PR_SET_NAME), ctypes.c_char_p(name.encode()[:15]),
+                       ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, 'prctl(PR_SET_NAME): %s' % os.strerror(err))
 
     def drop_capabilities(self):
         """Clear the effective, permitted and inheritable capability sets."""

@@ -44,6 +44,7 @@ from zerocloud.sandbox import monitor
 from zerocloud.sandbox.outcome import StartedSession
 from zerocloud.sandbox import report as rpt
 from zerocloud.sandbox import offload
+from zerocloud.sandbox import warm
 from zerocloud.sandbox.spec import SpecError, STD_DEVICES
 
 SAFE_ATTRS = linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV | linux.MOUNT_ATTR_NOEXEC
@@ -64,7 +65,9 @@ class SessionFailed(Exception):
 class SessionRunner:
     """Runs sessions in this process (see the module docstring)."""
 
-    def __init__(self, verdicts=None, workdir=None):
+    def __init__(self, verdicts=None, workdir=None, prewarm=False):
+        self.prewarm = prewarm          # keep one jail cloned ahead (the supervisor does)
+        self.warm_jail = None
         self.sys = linux.Syscalls()
         self.bpf = offload.run_in_child(offload.compile_policies)
         self.verdicts = verdicts if verdicts is not None else offload.OffloadedVerdicts()
@@ -107,7 +110,24 @@ class SessionRunner:
             except OSError as exc:
                 return rpt.Report(status=rpt.STATUS_ERROR, reason='session error: %s' % exc,
                                   wall_seconds=time.monotonic() - started)
-            return ActiveSession(session, cleanup.pop_all(), started)
+            active = ActiveSession(session, cleanup.pop_all(), started)
+        if self.prewarm:
+            self._prepare_next_jail()
+        return active
+
+    def _prepare_next_jail(self):
+        """Clone the next session's jail now, while nobody waits for it."""
+        if self.warm_jail is None:
+            try:
+                self.warm_jail = warm.clone_warm(self.sys)
+            except OSError:
+                self.warm_jail = None
+
+    def close(self):
+        """Discard the pre-warmed jail, if any."""
+        if self.warm_jail is not None:
+            self.warm_jail.discard()
+            self.warm_jail = None
 
     def prevalidate(self, spec):
         """Validate a host-path program into the verdict cache: ``(report, verdict)``.
@@ -203,22 +223,21 @@ class SessionRunner:
     def _launch(self, spec, prepared, cleanup):
         fds = prepared['fds']
         plan, pumped = _plan(spec, prepared, self._detached_mounts(spec, prepared, cleanup))
-        p2c_read, p2c_write = os.pipe2(os.O_CLOEXEC)
-        c2p_read, c2p_write = os.pipe2(os.O_CLOEXEC)
-        plan = plan.__class__(**{**plan.__dict__, 'bpf': self.bpf[prepared['program'].policy],
-                                 'from_parent': p2c_read, 'to_parent': c2p_write})
-        pid = self.sys.clone_into_namespaces()
-        if pid == 0:
-            jail.enter(plan, self.sys)
-            os._exit(jail.EXIT_JAIL_FAILED)
-        os.close(p2c_read)
-        os.close(c2p_write)
+        plan = plan.__class__(**{**plan.__dict__, 'bpf': self.bpf[prepared['program'].policy]})
+        ready, self.warm_jail = self.warm_jail, None
+        if ready is None:
+            ready = warm.clone_warm(self.sys)
+        pid, pidfd, p2c_write, c2p_read = ready.pid, ready.pidfd, ready.to_child, \
+            ready.from_child
         cleanup.callback(os.close, p2c_write)
         cleanup.callback(os.close, c2p_read)
-        pidfd = self.sys.pidfd_open(pid)
         cleanup.callback(os.close, pidfd)
         session = StartedSession(spec, pid, pidfd, prepared['verdict'], fds)
         cleanup.callback(session.reap)
+        try:
+            ready.send_plan(plan)
+        except OSError as exc:
+            raise SessionFailed(rpt.STATUS_ISOLATION, 'isolation: the jail is gone: %s' % exc)
         listener, pumps = self._handshake(session, pumped, p2c_write, c2p_read, cleanup)
         watched_files = [(c, fd) for c, fd in zip(spec.channels, fds)
                          if c.writable and jail.is_regular_file(fd)]
@@ -356,7 +375,8 @@ def _plan(spec, prepared, trees):
         masks=tuple(prepared['masks']),
         std_opens=tuple(std_opens), exec_fd=prepared['exec_fd'], argv=tuple(argv),
         env=tuple('%s=%s' % pair for pair in env), bpf=b'', rlimits=_rlimits(spec.limits),
-        outside_uid=os.geteuid(), outside_gid=os.getegid(), from_parent=-1, to_parent=-1)
+        outside_uid=os.geteuid(), outside_gid=os.getegid(), from_parent=warm.CHILD_FROM_PARENT,
+        to_parent=warm.CHILD_TO_PARENT)
     return plan, pumped
 
 

@@ -69,7 +69,7 @@ class Supervisor:
 
     def __init__(self, socket_path):
         self.socket_path = socket_path
-        self.runner = SessionRunner()
+        self.runner = SessionRunner(prewarm=True)
         self.sessions = {}          # Monitor -> (connection, ActiveSession, channel fds)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         if os.path.exists(socket_path):
@@ -97,6 +97,7 @@ class Supervisor:
             for monitor in list(self.sessions):
                 monitor.kill(rpt.STATUS_ERROR, 'error: the sandbox supervisor stopped')
                 self._finish(monitor)
+        self.runner.close()
 
     def _tick_sessions(self):
         """Periodic work of every session; finish the finished ones; next timeout."""
