@@ -224,7 +224,8 @@ def _open_std_channels(plan):
     A write-only host file keeps its own open file description (shared offset, so a shell's
     ``> file`` sequence stays intact; a write-only fd can be neither mapped nor executed).
     Anything readable is reopened through its ``noexec`` jail path (so it can never be
-    mapped executable), keeping the offset and ``O_APPEND``.
+    mapped executable), keeping the offset and ``O_APPEND``.  An absent standard channel is
+    an empty pipe (EOF / EPIPE), never an fd inherited from the supervisor.
     """
     opened = []
     for fd_number, path, flags, original in plan.std_opens:
@@ -243,14 +244,21 @@ def _open_std_channels(plan):
     for fd_number, fd in opened:                 # out of the way of 0-2 first
         parked.append((fd_number, fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)))
         os.close(fd)
-    for number in (0, 1, 2):                     # an absent channel is a closed fd, never
-        try:                                     # something inherited from the supervisor
-            os.close(number)
-        except OSError:
-            pass
+    given = {fd_number for fd_number, _fd in parked}
+    for number in (0, 1, 2):                     # an absent channel is an empty pipe,
+        if number not in given:                  # never an fd inherited from the host
+            parked.append((number, _empty_pipe_end(readable=number == 0)))
     for fd_number, fd in parked:
         os.dup2(fd, fd_number)
         os.close(fd)
+
+
+def _empty_pipe_end(readable):
+    """A pipe end with nothing behind it: reads see EOF, writes get EPIPE."""
+    read_end, write_end = os.pipe()
+    keep, drop = (read_end, write_end) if readable else (write_end, read_end)
+    os.close(drop)
+    return keep
 
 
 def _renumber(plan):
