@@ -12,6 +12,8 @@ the command's help text.  Sub-command modules keep heavy imports inside ``main``
 """
 import argparse
 import importlib
+import os
+import signal
 import sys
 
 COMMANDS = ('run', 'validate', 'check', 'aio')
@@ -41,7 +43,14 @@ def main(argv=None):
     """Entry point of the ``zerocloud`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except BrokenPipeError:
+        # The reader went away (`zerocloud check job.json | head`): not an error of ours.
+        # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == '__main__':

@@ -13,8 +13,9 @@
   node is a group (a wildcard anywhere, or count > 1), else named after the node.
 * ``~`` and ``.`` accounts become the caller's account.
 * Placement: the ``attach`` device if given, else the first swift path among readable
-  devices (stdin, input), then image, then script, then writable devices; None (anywhere)
-  when there is no swift path.  ``location`` is passed on as a hint.
+  devices (stdin, input), then image, then writable devices; None (anywhere) when there is
+  no such swift path.  ``script`` is never used for placement (SPEC S2.2): a script is fetched
+  wherever the instance runs.  ``location`` is passed on as a hint.
 """
 import gc
 import re
@@ -28,8 +29,8 @@ from zerocloud.job.model import WRITABLE, Device, Exec, Instance, Plan, default_
 from zerocloud.job.urls import MAX_OBJECT_NAME, SwiftUrl, ZvmUrl
 
 DEFAULT_MAX_INSTANCES = 10_000
-_PLACEMENT_RANK = {'stdin': 0, 'input': 0, 'image': 1, 'script': 2,
-                   'stdout': 3, 'stderr': 3, 'output': 3}
+_PLACEMENT_RANK = {'stdin': 0, 'input': 0, 'image': 1,
+                   'stdout': 2, 'stderr': 2, 'output': 2}
 
 
 def _pattern(text):

@@ -194,7 +194,8 @@ def test_instance_limit_counts_replicas_and_stops_reading_the_listing():
     ([dev('stdout', 'swift://a/o/x'), dev('stdin', 'swift://a/i/x')], 'default', 'stdin'),
     ([dev('stdout', 'swift://a/o/x'), dev('image', 'swift://a/i/t.tar')], 'default', 'image'),
     ([dev('script', 'swift://a/s/x'), dev('input', 'swift://a/i/x')], 'default', 'input'),
-    ([dev('stdout', 'swift://a/o/x'), dev('script', 'swift://a/s/x')], 'default', 'script'),
+    ([dev('stdout', 'swift://a/o/x'), dev('script', 'swift://a/s/x')], 'default', 'stdout'),
+    ([dev('stdout'), dev('script', 'swift://a/s/x')], 'default', None),  # never the script
     ([dev('image', 'swift://a/i/t'), dev('script', 'swift://a/s/x')], 'default', 'image'),
     ([dev('stdin'), dev('output', 'swift://a/o/x')], 'default', 'output'),
     ([dev('stdin', 'swift://a/i/x'), dev('stdout', 'swift://a/o/x')], 'stdout', 'stdout'),
