@@ -24,7 +24,10 @@ import time
 from zerocloud.sandbox import linux
 from zerocloud.sandbox import report as rpt
 
-CHUNK = 1 << 16
+CHUNK = 1 << 20
+FIFO_BYTES = 1 << 20      # FIFO buffer size (F_SETPIPE_SZ): fewer wake-ups per GiB
+F_SETPIPE_SZ = 1031
+MOVES_PER_EVENT = 16
 EXECVEAT = 322
 FILE_POLL_SECONDS = 0.05   # how often writable file channels are checked against the limit
 SIGNAL_CALLS = {62: lambda a: (_signed(a[0]), a[1]),          # kill(pid, sig)
@@ -52,6 +55,10 @@ class Pump:
         self.use_splice = True
         self.on_close = None
         os.set_blocking(fifo_fd, False)
+        try:
+            fcntl.fcntl(fifo_fd, F_SETPIPE_SZ, FIFO_BYTES)
+        except OSError:
+            pass            # keep the default size
 
     def watch(self):
         """``(fd, event)`` the pump waits for now."""
@@ -60,7 +67,15 @@ class Pump:
         return self.src, selectors.EVENT_READ
 
     def step(self):
-        """Move what is ready; return a status code if a limit was crossed, else None."""
+        """Move what is ready (a few chunks at most); a status code if a limit was crossed."""
+        for _ in range(MOVES_PER_EVENT):
+            before = self.bytes
+            crossed = self._step_once()
+            if crossed is not None or self.closed or self.eof or self.bytes == before:
+                return crossed
+        return None
+
+    def _step_once(self):
         room = self.limit - self.bytes
         if room <= 0:
             return self._over_limit()

@@ -9,6 +9,7 @@ A warm jail keeps only its control socket and sync pipes (it closes everything i
 at once), dies with its parent (``PR_SET_PDEATHSIG``), and is killed and reaped by
 :meth:`WarmJail.discard` when unused.
 """
+import gc
 import os
 import pickle
 import socket
@@ -64,6 +65,7 @@ def clone_warm(sys):
     uid, gid = os.geteuid(), os.getegid()    # read here: unmapped inside until the maps exist
     pid = sys.clone_into_namespaces()
     if pid == 0:  # pragma: no cover - the child
+        gc.disable()        # a collection would touch (copy) every page of the parent's heap
         jail.enter_warm(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid)
         os._exit(jail.EXIT_JAIL_FAILED)
     child_end.close()
