@@ -105,6 +105,7 @@ def launch(root, name, **fields):
     devices = fields.pop('devices', None)
     if devices is None:
         devices = device_dir(name)
+    fields.setdefault('owner_pid', os.getpid())  # a killed session leaves no cluster behind
     for attempt in range(START_ATTEMPTS):
         if devices:
             fields['devices'] = os.path.join(devices, str(attempt))

@@ -34,7 +34,7 @@ def process_names(spec):
     names = ['logs', 'memcache']
     for node in spec.node_numbers():
         names += ['%s-%d' % (kind, node) for kind in STORAGE_KINDS]
-    return names + ['proxy']
+    return names + ['proxy'] + (['watchdog'] if spec.owner_pid else [])
 
 
 def _server_of(spec, name):
@@ -54,6 +54,8 @@ def command_of(spec, name):
         return [python, '-m', 'zerocloud.aio.logs', str(spec.log_port), spec.log_dir]
     if name == 'memcache':
         return [python, '-m', 'zerocloud.aio.memcache', str(spec.memcache_port)]
+    if name == 'watchdog':
+        return [python, '-m', 'zerocloud.aio.watchdog', str(spec.owner_pid), spec.root]
     server, conf_path, _port = _server_of(spec, name)
     return [python, '-m', 'zerocloud.aio.bootstrap', spec.etc_dir, server, conf_path]
 
@@ -155,7 +157,7 @@ def prepare(spec):
 def _healthy(spec, name):
     """True when process ``name`` answers (healthcheck, memcache ``version``)."""
     try:
-        if name == 'logs':
+        if name in ('logs', 'watchdog'):
             return True
         if name == 'memcache':
             with socket.create_connection(('127.0.0.1', spec.memcache_port), 1) as sock:

@@ -70,6 +70,8 @@ class ClusterSpec:
     :param filter_options: {filter name: {option: value}} for the zerocloud filters.
     :param devices: directory holding the node devices (default ``root/srv``); a tmpfs here
         lifts the metadata constraints that ext4's small xattr room imposes.
+    :param owner_pid: when set, a watchdog process stops the cluster as soon as that process
+        is gone (a test session killed before its teardown leaves no cluster behind).
     """
     root: str
     nodes: int = DEFAULT_NODES
@@ -79,6 +81,7 @@ class ClusterSpec:
     filter_options: types.MappingProxyType = dataclasses.field(
         default_factory=lambda: types.MappingProxyType({}))
     devices: str = ''
+    owner_pid: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, 'root', os.path.abspath(self.root))
@@ -172,6 +175,7 @@ class ClusterSpec:
 
     def to_json(self):
         return json.dumps(dict(self.topology(), zerocloud=self.zerocloud,
+                               owner_pid=self.owner_pid,
                                filter_options={k: dict(v) for k, v in
                                                self.filter_options.items()}),
                           indent=1, sort_keys=True)
@@ -186,4 +190,5 @@ def spec_from_json(root, text):
     return ClusterSpec(root=root, nodes=data['nodes'], replicas=data['replicas'],
                        port=data['port'], devices=data['devices'],
                        zerocloud=data.get('zerocloud', True),
-                       filter_options=data.get('filter_options', {}))
+                       filter_options=data.get('filter_options', {}),
+                       owner_pid=data.get('owner_pid', 0))

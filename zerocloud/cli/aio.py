@@ -53,7 +53,10 @@ def build_spec(args):
     from zerocloud.aio.spec import ClusterSpec
     root = args.dir or default_dir()
     recorded = cluster.recorded_spec(root)
-    fields = dict(recorded.topology(), zerocloud=recorded.zerocloud) if recorded else {}
+    fields = {}
+    if recorded:
+        fields = dict(recorded.topology(), zerocloud=recorded.zerocloud,
+                      owner_pid=recorded.owner_pid)
     for name in ('nodes', 'replicas', 'port', 'devices'):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)

@@ -1,8 +1,11 @@
-"""Pid-file process control on real (tiny) processes: exactly ours, groups included."""
+"""Pid-file process control on real (tiny) processes: exactly ours, groups included; the
+watchdog that stops a cluster whose owner died."""
 import os
+import subprocess
 import time
 
-from zerocloud.aio import processes
+from zerocloud.aio import cluster, processes
+from zerocloud.aio.spec import ClusterSpec
 
 # A parent that starts a child in its own process group and waits forever.
 PARENT = ['sh', '-c', 'sleep 300 & echo $! > "$CHILD_PID_FILE"; wait']
@@ -33,3 +36,30 @@ def test_a_reused_pid_is_not_ours(tmp_path):
     assert processes.running_pid(str(tmp_path), 'me') is None
     assert processes.stop(str(tmp_path), ['me']) == []
     assert processes.is_alive(pid)
+
+
+def _wait_until(predicate, seconds=15.0):
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_watchdog_stops_the_cluster_when_its_owner_is_gone(tmp_path):
+    owner = subprocess.Popen(['sleep', '300'])
+    spec = ClusterSpec(root=str(tmp_path), nodes=1, replicas=1, owner_pid=owner.pid)
+    for directory in (spec.run_dir, spec.log_dir):
+        os.makedirs(directory)
+    with open(spec.state_file, 'w') as f:
+        f.write(spec.to_json())
+    servers = [processes.launch(spec.run_dir, spec.log_dir, name, ['sleep', '300'])
+               for name in ('logs', 'memcache', 'proxy')]
+    watchdog = processes.launch(spec.run_dir, spec.log_dir, 'watchdog',
+                                cluster.command_of(spec, 'watchdog'))
+    time.sleep(1.5)
+    assert all(processes.is_alive(pid) for pid in servers + [watchdog])
+    owner.kill()
+    owner.wait()
+    assert _wait_until(lambda: not any(processes.is_alive(pid) for pid in servers))
+    assert _wait_until(lambda: not processes.is_alive(watchdog))
+    assert cluster.running(spec) == {}
