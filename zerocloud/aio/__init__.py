@@ -22,6 +22,7 @@ Modules, one job each:
     bootstrap   runs one Swift server with the cluster's own swift.conf
     memcache    a minimal memcache server (tempauth's token store)
     logs        the UDP syslog receiver writing DIR/log/<server>.log
+    watchdog    stops the cluster when its owner process dies (``ClusterSpec.owner_pid``)
 
 No root is needed; no daemon other than the servers runs (no replicators, updaters or
 auditors).  On a filesystem whose xattrs hold only ~4 KiB per file (ext4), swift.conf lowers
