@@ -33,6 +33,9 @@ The fixtures' clusters keep their devices on tmpfs (/dev/shm, removed at teardow
 of dead sessions are removed too) when the machine has one: fast, and with room for Swift's
 default metadata limits.  ``zerocloud aio`` itself defaults to devices on disk.
 
+Each fixture cluster also runs a watchdog process: if the test session dies before its
+teardown (killed, timed out), the watchdog stops the cluster within a second or so.
+
 Use unique container names (e.g. ``uuid4().hex``): the clusters are shared by every test of
 the session.  If a cluster cannot start, the tests that need it FAIL with the launcher's
 message (they never skip).  Tests talk HTTP to the proxy only.
