@@ -289,11 +289,14 @@ def _place(fd, number):
 def _restrict(plan, sys):
     for which, soft, hard in plan.rlimits:
         resource.setrlimit(which, (soft, hard))
-    for signum in range(1, signal.NSIG):
-        if signum in (signal.SIGKILL, signal.SIGSTOP) or 32 <= signum < 35:
+    # exec resets caught signals itself; ignored ones (Python ignores SIGPIPE and SIGXFSZ,
+    # a parent may have ignored more: Python records those at start-up) must be reset here.
+    for signum in signal.valid_signals():
+        if signum in (signal.SIGKILL, signal.SIGSTOP):
             continue
         try:
-            signal.signal(signum, signal.SIG_DFL)
+            if signal.getsignal(signum) not in (signal.SIG_DFL, None):
+                signal.signal(signum, signal.SIG_DFL)
         except (OSError, ValueError):
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, ())

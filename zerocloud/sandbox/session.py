@@ -110,14 +110,12 @@ class SessionRunner:
             except OSError as exc:
                 return rpt.Report(status=rpt.STATUS_ERROR, reason='session error: %s' % exc,
                                   wall_seconds=time.monotonic() - started)
-            active = ActiveSession(session, cleanup.pop_all(), started)
-        if self.prewarm:
-            self._prepare_next_jail()
-        return active
+            return ActiveSession(session, cleanup.pop_all(), started)
 
-    def _prepare_next_jail(self):
-        """Clone the next session's jail now, while nobody waits for it."""
-        if self.warm_jail is None:
+    def prepare_next_jail(self):
+        """Clone the next session's jail now (call it when nobody waits: the supervisor
+        does once no session is between start and exec)."""
+        if self.prewarm and self.warm_jail is None:
             try:
                 self.warm_jail = warm.clone_warm(self.sys)
             except OSError:

@@ -82,6 +82,7 @@ class Supervisor:
     def serve_forever(self):
         """Serve until the socket file goes away or SIGTERM arrives."""
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, 'stopping', True))
+        self.runner.prepare_next_jail()
         with selectors.DefaultSelector() as selector:
             selector.register(self.listener, selectors.EVENT_READ, 'accept')
             while not self.stopping and self._socket_still_ours():
@@ -141,6 +142,8 @@ class Supervisor:
         conn.close()
         for fd in fds:
             os.close(fd)
+        if all(other.exec_seen for other in self.sessions):
+            self.runner.prepare_next_jail()   # after the reply: off every critical path
 
     def _socket_still_ours(self):
         try:
