@@ -74,10 +74,34 @@ class OffloadedVerdicts:
 
     def __init__(self, max_entries=DEFAULT_CACHE_ENTRIES):
         self._entries = collections.OrderedDict()
+        self._files = collections.OrderedDict()     # file identity -> sha256
         self._max_entries = max_entries
 
-    def check(self, data, max_size_bytes=MAX_EXECUTABLE_BYTES):
-        """The verdict for the executable bytes ``data`` (see the module docstring)."""
+    @staticmethod
+    def _identity(st):
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def known_file(self, st):
+        """The cached verdict of an unchanged file (same inode, size, mtime and ctime, so
+        any write since would show), without reading or hashing it; else None."""
+        sha256 = self._files.get(self._identity(st))
+        cached = self._entries.get(sha256) if sha256 else None
+        if cached is None:
+            return None
+        return cached._replace(state=rpt.VALIDATION_NOT_CHECKED) \
+            if cached.state == rpt.VALIDATION_VALID else cached
+
+    def check(self, data, max_size_bytes=MAX_EXECUTABLE_BYTES, file_stat=None):
+        """The verdict for the executable bytes ``data`` (see the module docstring);
+        ``file_stat`` (the file's stat) lets :meth:`known_file` answer next time."""
+        verdict = self._check(data, max_size_bytes)
+        if file_stat is not None and verdict.sha256:
+            self._files[self._identity(file_stat)] = verdict.sha256
+            while len(self._files) > self._max_entries:
+                self._files.popitem(last=False)
+        return verdict
+
+    def _check(self, data, max_size_bytes):
         if len(data) > max_size_bytes:
             return Verdict(rpt.VALIDATION_REJECTED, ('executable larger than %d bytes'
                                                      % max_size_bytes,), (), '')

@@ -138,11 +138,13 @@ class SessionRunner:
             return None, None
         try:
             with open(spec.program, 'rb') as f:
-                data = _read_executable(f)
+                file_stat = os.fstat(f.fileno())
+                known = self.verdicts.known_file(file_stat)
+                data = None if known else _read_executable(f)
         except OSError as exc:
             return rpt.Report(status=rpt.STATUS_ERROR, reason='program %s: %s'
                               % (spec.program, exc.strerror)), None
-        verdict = self.verdicts.check(data)
+        verdict = known or self.verdicts.check(data, file_stat=file_stat)
         if verdict.state != rpt.VALIDATION_REJECTED:
             return None, verdict
         return rpt.Report(status=rpt.STATUS_VALIDATION,
@@ -184,10 +186,12 @@ class SessionRunner:
         cleanup.callback(os.close, fd)
         if program.trusted:
             verdict = offload.NOT_CHECKED
-        elif verdict is None:
+        elif verdict is not None and self.verdicts.known_file(os.fstat(fd)) is None:
+            verdict = None     # not the file that was validated (replaced or written since)
+        if verdict is None and not program.trusted:
             with open(fd, 'rb', closefd=False) as f:
                 data = _read_executable(f)
-            verdict = self.verdicts.check(data)
+            verdict = self.verdicts.check(data, file_stat=os.fstat(fd))
         if verdict.state == rpt.VALIDATION_REJECTED:
             raise SessionFailed(rpt.STATUS_VALIDATION,
                                 'validation: %s' % '; '.join(verdict.reasons[:3]),
