@@ -1,16 +1,20 @@
-"""The zerocloud demo: an all-in-one Swift cluster, a sample corpus, a word count.
+"""The zerocloud demo: an all-in-one Swift cluster, a sample corpus, a map-reduce word count.
 
-    python examples/demo.py [--dir DIR] [--port P] [--objects N] [--size BYTES] [--keep]
+    python examples/demo.py [--dir DIR] [--port P] [--objects N] [--size BYTES] [--lang python|c]
+                            [--keep]
 
 1. starts the all-in-one cluster in DIR (default $ZEROCLOUD_AIO_DIR or ./var/aio, proxy on
    port 8080), or reuses the one already running there;
 2. uploads a deterministic sample corpus of text objects (examples/wordcount/corpus.py) into
-   the container ``corpus`` of the account ``test`` (user test:tester);
-3. counts the words of the corpus and prints the top words.  Until the job path of the proxy
-   middleware exists, the count is done the plain way: the objects are listed and downloaded,
-   and counted on this machine (this is labelled in the output); the map-reduce job of
-   examples/wordcount replaces it as soon as it runs through zerocloud;
-4. stops the cluster if this demo started it, unless ``--keep`` is given.
+   the container ``corpus`` of the account ``test`` (user test:tester), and the word-count
+   programs of examples/wordcount into ``apps/wordcount/`` (Python scripts, or static C
+   executables built here with gcc);
+3. POSTs examples/wordcount/<lang>/job.json to the account: one mapper next to each corpus
+   object, three reducers fed by every mapper, one merge; the response body is the top 20
+   words and the whole table is stored as ``results/wordcount.tsv``;
+4. prints where each instance ran and the top words, and checks them (and the stored table)
+   against a direct count of the same corpus;
+5. stops the cluster if this demo started it, unless ``--keep`` is given.
 """
 import argparse
 import os
@@ -22,7 +26,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, 'wordcount'))
 
 import corpus  # noqa: E402  (examples/wordcount/corpus.py)
+import local  # noqa: E402  (examples/wordcount/local.py)
 import reference  # noqa: E402  (examples/wordcount/reference.py)
+import requests  # noqa: E402
 import swiftclient.client  # noqa: E402
 
 from zerocloud.aio import cluster  # noqa: E402
@@ -30,6 +36,11 @@ from zerocloud.aio.spec import ClusterSpec  # noqa: E402
 
 CONTAINER = 'corpus'
 TOP = 10
+ROLES = ('mapper', 'reducer', 'merge')
+
+
+class DemoError(Exception):
+    """The job did not run as it should; the message says why."""
 
 
 def parse_args(argv):
@@ -41,6 +52,8 @@ def parse_args(argv):
     parser.add_argument('--objects', type=int, default=4, help='corpus objects (default 4)')
     parser.add_argument('--size', type=int, default=256 * 1024,
                         help='bytes per object (default 256 KiB)')
+    parser.add_argument('--lang', choices=('python', 'c'), default='python',
+                        help='run the Python or the C word count (default python)')
     parser.add_argument('--keep', action='store_true', help='leave the cluster running')
     return parser.parse_args(argv)
 
@@ -65,38 +78,91 @@ def ensure_cluster(args):
     return spec, not summary['already_running']
 
 
-def upload_corpus(conn, objects, size):
-    """Upload the sample corpus; return the object names."""
+def upload_corpus(conn, objects, size, scratch):
+    """Upload the sample corpus (a copy of each object is written to ``scratch`` for the
+    direct count); return the local paths."""
     conn.put_container(CONTAINER)
     words = corpus.vocabulary(20000)
     names = []
     for index in range(1, objects + 1):
         name = 'part-%04d.txt' % index
-        conn.put_object(CONTAINER, name, corpus.generate_text(size, index, words=words),
-                        content_type='text/plain')
-        names.append(name)
-    total = sum(int(o['bytes']) for o in conn.get_container(CONTAINER)[1] if o['name'] in names)
+        text = corpus.generate_text(size, index, words=words)
+        conn.put_object(CONTAINER, name, text, content_type='text/plain')
+        path = os.path.join(scratch, name)
+        with open(path, 'wb') as f:
+            f.write(text)
+        names.append(path)
+    total = sum(int(o['bytes']) for o in conn.get_container(CONTAINER)[1] if o['name'] in map(os.path.basename, names))
     print('corpus: %d objects, %d bytes in swift://test/%s' % (len(names), total, CONTAINER))
     return names
 
 
-def count_without_zerocloud(conn, names):
-    """Word count the plain way: download every object and count here.  -> Counter."""
-    with tempfile.TemporaryDirectory(prefix='zerocloud-demo-') as scratch:
-        paths = []
-        for name in names:
-            path = os.path.join(scratch, name)
-            with open(path, 'wb') as f:
-                f.write(conn.get_object(CONTAINER, name)[1])
-            paths.append(path)
-        return reference.count_words(paths)
+def upload_programs(conn, lang, scratch):
+    """Upload the word-count programs of ``lang`` to ``apps/wordcount/``."""
+    conn.put_container('apps')
+    conn.put_container('results')
+    if lang == 'python':
+        sources = {role: os.path.join(HERE, 'wordcount', 'python', role + '.py')
+                   for role in ROLES}
+        names, content_type = {role: role + '.py' for role in ROLES}, 'text/x-python'
+    else:
+        sources = local.build_c_programs(scratch)
+        names, content_type = {role: role for role in ROLES}, 'application/x-nexe'
+    for role, path in sources.items():
+        with open(path, 'rb') as f:
+            conn.put_object('apps', 'wordcount/' + names[role], f.read(),
+                            content_type=content_type)
+    print('programs: %s word count uploaded to swift://test/apps/wordcount/' % lang)
 
 
-def print_counts(counts, how):
-    print('word count (%s):' % how)
-    print('  %d words, %d distinct' % (sum(counts.values()), len(counts)))
-    for word, count in reference.top_words(counts, TOP):
-        print('  %-16s %d' % (word.decode('utf-8', 'replace'), count))
+def run_wordcount(conn, lang):
+    """POST the example's job; return the response (raises on an HTTP error)."""
+    with open(os.path.join(HERE, 'wordcount', lang, 'job.json'), 'rb') as f:
+        job = f.read()
+    began = time.monotonic()
+    resp = requests.post(conn.url, data=job, timeout=120, headers={
+        'X-Auth-Token': conn.token, 'X-Zerovm-Execute': '1.0',
+        'Content-Type': 'application/json'})
+    elapsed = time.monotonic() - began
+    if resp.status_code != 200:
+        raise DemoError('job failed: %d %s %s' % (resp.status_code, resp.reason,
+                                                   resp.headers.get('X-Nexe-Error', '')))
+    names = resp.headers['X-Nexe-System'].split(',')
+    nodes = resp.headers.get('X-Nexe-Node', '').split(',')
+    statuses = resp.headers['X-Nexe-Status'].split(',')
+    print('job: %d sessions in %.2f s' % (len(names), elapsed))
+    for name, node, status in zip(names, nodes, statuses):
+        print('  %-10s on %-18s %s' % (name, node, status))
+    if any(status != 'ok' for status in statuses):
+        raise DemoError('a session failed: %s' % resp.headers.get('X-Nexe-Error', ''))
+    return resp
+
+
+def parse_table(data):
+    """``word<TAB>count`` lines -> {word: count}."""
+    table = {}
+    for line in data.splitlines():
+        word, _tab, count = line.partition(b'\t')
+        table[word] = int(count)
+    return table
+
+
+def check_results(conn, resp, counts):
+    """Compare the job's top words and stored table with the direct count; True if equal."""
+    top_ok = resp.content == reference.format_pairs(reference.top_words(counts, 20))
+    table = parse_table(conn.get_object('results', 'wordcount.tsv')[1])
+    table_ok = table == dict(counts)
+    print('check: top 20 %s the direct count; results/wordcount.tsv (%d words) %s it'
+          % ('equals' if top_ok else 'DIFFERS FROM', len(table),
+             'equals' if table_ok else 'DIFFERS FROM'))
+    return top_ok and table_ok
+
+
+def print_top(data):
+    print('top words (through zerocloud):')
+    for line in data.splitlines()[:TOP]:
+        word, _tab, count = line.partition(b'\t')
+        print('  %-16s %s' % (word.decode('utf-8', 'replace'), count.decode()))
 
 
 def main(argv=None):
@@ -108,17 +174,24 @@ def main(argv=None):
         return 1
     try:
         conn = swiftclient.client.Connection(spec.auth_url, 'test:tester', 'testing')
-        names = upload_corpus(conn, args.objects, args.size)
-        counts = count_without_zerocloud(conn, names)
-        print_counts(counts, 'NOT YET through zerocloud: objects downloaded and counted on '
-                             'this machine')
+        conn.get_auth()
+        with tempfile.TemporaryDirectory(prefix='zerocloud-demo-') as scratch:
+            paths = upload_corpus(conn, args.objects, args.size, scratch)
+            upload_programs(conn, args.lang, scratch)
+            resp = run_wordcount(conn, args.lang)
+            print_top(resp.content)
+            ok = check_results(conn, resp, reference.count_words(paths))
+    except (DemoError, local.WordCountError, OSError,
+            swiftclient.client.ClientException, requests.RequestException) as exc:
+        print('demo: %s' % exc, file=sys.stderr)
+        ok = False
     finally:
         if started_here and not args.keep:
             cluster.stop(spec)
             print('cluster: stopped (use --keep to leave it running)')
         elif args.keep:
             print('cluster: left running; stop it with: zerocloud aio stop --dir %s' % spec.root)
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == '__main__':
