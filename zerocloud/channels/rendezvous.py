@@ -156,6 +156,16 @@ class Registry:
         return 'not placed within %gs (missing: %s)' % (seconds, ', '.join(self.missing[:10]))
 
 
+def failure_reason(report):
+    """Why a session of a connected job failed, or None: a report that is not ``ok`` or a
+    non-zero exit (its peers' streams are then incomplete)."""
+    if not report.ok:
+        return report.status_text
+    if report.retcode:
+        return 'exited with status %s' % report.retcode
+    return None
+
+
 def check_name(name):
     """True for an instance name usable in handshakes."""
     return bool(_NAME.match(name or ''))

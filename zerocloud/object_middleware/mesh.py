@@ -11,7 +11,7 @@ its session ends.  :meth:`Mesh.ended` tells the proxy how the session ended.
 Every wait is bounded by the job's registration deadline; every socket is closed by
 :meth:`Mesh.close` (the session calls it whatever happened).
 """
-import os
+import socket
 import time
 
 from zerocloud.channels import rendezvous as proto
@@ -48,6 +48,7 @@ class Mesh:
         self._rendezvous = None
         self._reader = None
         self._watcher = None
+        self._incoming = {}
 
     def _remaining(self):
         remaining = self.deadline - time.monotonic()
@@ -70,11 +71,12 @@ class Mesh:
                 fds[device] = self._connect_out(peers, peer)
             for _ in range(len(self.ins)):
                 source, sock = self._accept_in(listener)
+                self._incoming[source] = sock
                 fds[self.ins[source]] = sock.fileno()
             listener.close()
             self.sockets.remove(listener)
-            for fd in fds.values():
-                os.set_blocking(fd, True)  # the sandbox's pumps expect blocking fds
+            # The fds stay non-blocking: the sandbox's pumps select on them (a blocking
+            # TCP socket can stall a pump in splice and hang the session).
         except green.Timeout:
             raise Cancelled('%s: channels not connected before the registration deadline'
                             % self.instance)
@@ -123,6 +125,20 @@ class Mesh:
         green.shutdown(sock, 'write')
         return source, sock
 
+    def unread_inputs(self):
+        """Incoming channels not at end-of-file (their source was still writing) once the
+        program has ended, in device order."""
+        unread = []
+        for source, sock in sorted(self._incoming.items()):
+            try:
+                if sock.fd.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+                    unread.append(self.ins[source])
+            except BlockingIOError:
+                unread.append(self.ins[source])
+            except OSError:
+                pass
+        return unread
+
     def _watch(self):
         """Follow the rendezvous while the program runs: cancel on request or hang-up."""
         try:
@@ -149,9 +165,9 @@ class Mesh:
             self._watcher = None
         if self._rendezvous is not None:
             try:
+                reason = proto.failure_reason(report)
                 self._rendezvous.sendall(proto.encode(
-                    proto.ENDED, ok=bool(report.ok), reason='' if report.ok
-                    else report.status_text))
+                    proto.ENDED, ok=reason is None, reason=reason or ''))
             except OSError:
                 pass
 

@@ -237,7 +237,14 @@ class SessionRun:
 
 
 def mesh_report(mesh, report):
-    """A failed session of a cancelled job says it was cancelled (and why)."""
+    """A failed session of a cancelled job says it was cancelled (and why); a program that
+    ended while a source was still writing to it failed (its input was lost)."""
+    if mesh.cancel_reason is None and report.ok and not report.retcode:
+        unread = mesh.unread_inputs()
+        if unread:
+            return dataclasses.replace(report, status=STATUS_ERROR, reason=(
+                'ended without reading all of %s (its source was still writing)'
+                % ', '.join('/dev/' + device for device in unread)))
     if mesh.cancel_reason is None or report.ok:
         return report
     return dataclasses.replace(report, reason='%s (%s)' % (mesh.cancel_reason,

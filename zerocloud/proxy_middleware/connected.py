@@ -5,10 +5,13 @@ A job whose instances have channels (``connect``, ``zvm://``) runs under one
 rendezvous address, the job token, its channels), every session is dispatched at once (one
 green thread each: they must all be admitted together), and the first failure (a session that
 cannot be placed, misses the registration deadline, or ends in failure) cancels all the
-others.  The response names the instance that failed first and why (``X-Nexe-Error``).
+others (a non-zero exit counts as a failure: the streams it fed are incomplete).  The
+response names the instance that failed first and why (``X-Nexe-Error``), and a job with a
+failure publishes no output.
 """
 from swift.common import swob
 
+from zerocloud.channels import rendezvous as proto
 from zerocloud.proxy_middleware import green
 from zerocloud.proxy_middleware.rendezvous import JobRendezvous
 
@@ -50,8 +53,9 @@ def run_connected(job_run, prepared):
                 rendezvous.fail(instance.name, 'internal error')
                 return swob.HTTPInternalServerError(body='zerocloud: internal error (%s)\n'
                                                          % error, content_type='text/plain')
-            if not result.report.ok:
-                rendezvous.fail(instance.name, result.report.status_text)
+            reason = proto.failure_reason(result.report)
+            if reason is not None:
+                rendezvous.fail(instance.name, reason)
             return result
         outcomes = green.map_concurrently(execute, prepared, len(prepared))
         failure = rendezvous.failure

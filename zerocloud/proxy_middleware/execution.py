@@ -64,7 +64,7 @@ class JobRun:
         else:
             results = green.map_concurrently(lambda args: self.execute_session(*args), prepared,
                                              MAX_CONCURRENT_DISPATCH)
-        if all(result.report.ok for result in results):
+        if all(result.report.ok and not result.errors for result in results):
             for result in results:
                 self._publish(result.instance, result)
         return build_response(results)

@@ -25,6 +25,7 @@ class JobRendezvous:
         self.logger = logger
         self.connections = {}        # instance -> socket
         self.ended = set()
+        self._accepted = []          # every connection, registered or not
         self._listener = green.listen(bind_ip)
         self.address = self._listener.getsockname()[:2]
         self._threads = [green.spawn(self._accept_loop),
@@ -61,9 +62,10 @@ class JobRendezvous:
         for thread in self._threads:
             thread.kill()
         self._listener.close()
-        for conn in self.connections.values():
+        for conn in self._accepted:
             _shutdown(conn)  # a file made by makefile() would keep it open otherwise
             conn.close()
+        self._accepted = []
         self.connections = {}
 
     def _deadline(self):
@@ -74,6 +76,7 @@ class JobRendezvous:
     def _accept_loop(self):
         while True:
             conn, _ = self._listener.accept()
+            self._accepted.append(conn)
             self._threads.append(green.spawn(self._serve, conn))
 
     def _serve(self, conn):

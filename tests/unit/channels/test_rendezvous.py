@@ -83,3 +83,11 @@ def test_handshake_names_the_source_and_checks_everything():
             proto.decode_handshake(line, token, dest, sources)
     with pytest.raises(proto.ProtocolError):
         proto.decode_handshake(b'GET / HTTP/1.1\n', 't0k', 'reduce-2', {'map-1'})
+
+
+def test_failure_reason_counts_non_zero_exits_as_failures():
+    from zerocloud.sandbox.report import Report
+    assert proto.failure_reason(Report(status='ok', retcode=0)) is None
+    assert proto.failure_reason(Report(status='ok', retcode=3)) == 'exited with status 3'
+    assert proto.failure_reason(Report(status='signal', reason='killed by SIGSEGV')) == \
+        'killed by SIGSEGV'

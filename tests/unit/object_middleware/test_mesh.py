@@ -15,6 +15,7 @@ LOG = logging.getLogger('test-mesh')
 class Ended:
     def __init__(self, ok, reason=''):
         self.ok = ok
+        self.retcode = 0 if ok else None
         self.status_text = 'ok' if ok else reason
 
 
