@@ -29,6 +29,16 @@ At most ``zerovm_maxpool`` sessions run at once per object server process; up to
 tries another replica.  The sandbox supervisor is a separate process started (fork+exec,
 never a fork of the server) on the first session and stopped when the server exits.
 
+Connected jobs
+--------------
+A session of a connected job (header ``X-Backend-Zerocloud-Connected: 1``) is admitted only
+if a slot is free now (never queued: 503 otherwise, so the proxy places it elsewhere or
+fails the whole job).  Once admitted it opens a listener on ``zerovm_channel_ip``, registers
+with the proxy's rendezvous, connects its outgoing channels and accepts its incoming ones
+(:mod:`.mesh`), and only then starts the program with the sockets as ``/dev/out/<dst>`` and
+``/dev/in/<src>``.  A cancel from the proxy (or the proxy hanging up) shuts the channels
+down; a session still waiting for its peers releases its slot at the registration deadline.
+
 Limits
 ------
 Objects of erasure-coded policies and encrypted objects (their local files are fragments or
@@ -57,6 +67,9 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     Absolute directory for the supervisor socket and the executable cache.
 ``zerovm_executable_cache_entries`` [64]
     Executables kept by ETag so repeated runs do not transfer them again.
+``zerovm_channel_ip`` [``bind_ip`` when it names one address, else 127.0.0.1]
+    Address the channel listeners of connected sessions use; peers on other servers must
+    reach it.
 ``zerovm_input_cache_entries`` [8]
     Remote input objects (readable objects stored on other servers) kept by ETag, so that
     the sessions of a job (and later jobs) on this server receive each one once.

@@ -51,6 +51,19 @@ What happens to a job
    run concurrently.
 5. Outputs with a ``swift://`` path are PUT as the caller (``content_type``, ``meta``,
    ``min_size``) only when every session of the job succeeded: a failed job leaves no objects.
+5b. Connected jobs (``connect`` lists, ``zvm://`` devices; SPEC S2.4): each source instance's
+   ``/dev/out/<dst>`` is a one-way TCP stream to the destination's ``/dev/in/<src>``, wired
+   before the programs start by a rendezvous this filter runs for the job
+   (:mod:`zerocloud.channels.rendezvous`: a listener on ``zerovm_rendezvous_ip`` with a
+   random per-job token).  Every session of the job is dispatched at once; an object server
+   that has no free slot answers 503 at once (connected sessions never queue), so the
+   instances start together or not at all.  Every instance must register within
+   ``zerovm_rendezvous_timeout``.  The first failure (a session that cannot be placed, a
+   missed deadline, a crash, a non-zero exit, a program that ends with unread input)
+   cancels every other instance (their channels are shut down, their slots released) and
+   is named in ``X-Nexe-Error`` (``map-2 failed: killed by signal SIGSEGV``); a placement
+   error keeps its status (404 naming the missing object, 503 when no server can take an
+   instance).  A connected job with any failure publishes nothing.
 6. The response (SPEC S5): status 200 when the sessions ran (a program's non-zero exit is in
    ``X-Nexe-Retcode``); ``X-Nexe-System``, ``-Status``, ``-Retcode``, ``-Validation``,
    ``-Etag``, ``-Cdr-Line``, ``-Colocated`` (1 when the program read its object's local file),
@@ -61,7 +74,7 @@ Errors: body larger than ``zerovm_maxconfig`` -> 413; a bad job -> 400 listing e
 with its location; a missing input -> 404 "Error 404 Not Found while fetching /a/c/o"; no
 right -> 401/403; no object server can take a session -> 503.  Client-sent
 ``X-Backend-Zerocloud-*`` headers are removed.  Not yet supported (501 with a message):
-``connect``, ``replicate`` > 1, the ``image`` device, executables inside a user image.
+``replicate`` > 1, the ``image`` device, executables inside a user image.
 
 Pipeline position
 -----------------
@@ -101,6 +114,10 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     Seconds to connect to an object server when dispatching a session.
 ``swift_dir`` [/etc/swift]
     Where the object rings are (usually inherited from ``[DEFAULT]``).
+``zerovm_rendezvous_ip`` [``bind_ip`` when it names one address, else 127.0.0.1]
+    Address of the per-job rendezvous of connected jobs; object servers must reach it.
+``zerovm_rendezvous_timeout`` [5]
+    Seconds every instance of a connected job has to be placed and register.
 
 A bad value stops the proxy at start-up with a ``ValueError`` naming the option.  The
 effective limits are advertised in ``/info`` under ``zerocloud``.
