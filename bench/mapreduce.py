@@ -1,0 +1,197 @@
+"""Word count map-reduce on the cluster vs the same programs run directly on the data files.
+
+Usage: python bench/mapreduce.py [--objects 64] [--mib 16] [--lang c|python] [--runs 3]
+                                 [--reducers 3]
+
+Starts its own 4-node all-in-one cluster (3 replicas; object servers with a pool large
+enough for every session of the job, a long timeout), uploads ``--objects`` generated text
+objects of ``--mib`` MiB (examples/wordcount/corpus.py) and the example's programs, then
+times, interleaved in the same run:
+
+* **cluster**: one POST of examples/wordcount/<lang>/job.json (a mapper next to each
+  object, ``--reducers`` reducers, a merge; channels between servers);
+* **direct**: examples/wordcount/local.py ``--direct`` (the same programs as plain processes
+  wired by FIFOs, all at once) over the objects' own ``.data`` files on the cluster's devices
+  (one replica of each), without Swift or the sandbox.
+
+Both must produce the same table.  Prints the median of each and the ratio
+cluster / direct (goal: <= 1.2, i.e. overhead <= 20%).
+"""
+import argparse
+import importlib.util
+import json
+import os
+import pickle
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+
+import requests
+import swiftclient.client
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORDCOUNT = os.path.join(ROOT, 'examples', 'wordcount')
+METADATA_XATTR = 'user.swift.metadata'
+
+
+def load_example(name):
+    spec = importlib.util.spec_from_file_location('wordcount_' + name,
+                                                  os.path.join(WORDCOUNT, name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def start_cluster(root, sessions):
+    """A started 4-node cluster whose servers can run every session of the job at once."""
+    from zerocloud.aio import cluster as aio
+    from zerocloud.aio.spec import ClusterSpec
+    options = {'object_middleware': {'zerovm_maxpool': str(sessions + 8),
+                                     'zerovm_timeout': '600'},
+               'proxy_middleware': {'zerovm_timeout': '600',
+                                    'zerovm_maxinstances': str(sessions + 8),
+                                    'zerovm_rendezvous_timeout': '120'}}
+    for attempt in range(5):  # another cluster may hold the ports we picked
+        spec = ClusterSpec(root=os.path.join(root, str(attempt)), filter_options=options,
+                           port=random.randrange(20000, 60000) // 100 * 100)
+        try:
+            aio.start(spec)
+            return aio, spec
+        except aio.ClusterError:
+            if attempt == 4:
+                raise
+
+
+def upload(conn, corpus_paths, lang, reducers, work):
+    """Upload corpus and programs; return the job (JSON-able) and the results container."""
+    tag = uuid.uuid4().hex[:8]
+    corpus, apps, results = 'corpus-' + tag, 'apps-' + tag, 'results-' + tag
+    for container in (corpus, apps, results):
+        conn.put_container(container)
+    for path in corpus_paths:
+        with open(path, 'rb') as handle:
+            conn.put_object(corpus, os.path.basename(path), handle, content_type='text/plain')
+    local = load_example('local')
+    if lang == 'c':
+        programs = local.build_c_programs(work)
+    else:
+        programs = {role: os.path.join(WORDCOUNT, 'python', role + '.py')
+                    for role in ('mapper', 'reducer', 'merge')}
+    for role, path in programs.items():
+        name = role if lang == 'c' else role + '.py'
+        with open(path, 'rb') as handle:
+            conn.put_object(apps, name, handle.read(), content_type='application/x-nexe')
+    with open(os.path.join(WORDCOUNT, lang, 'job.json')) as handle:
+        text = handle.read()
+    text = text.replace('swift://~/corpus/', 'swift://~/%s/' % corpus)
+    text = text.replace('swift://~/apps/wordcount/', 'swift://~/%s/' % apps)
+    text = text.replace('swift://~/results/', 'swift://~/%s/' % results)
+    job = json.loads(text)
+    for node in job:
+        if node['name'] == 'reduce':
+            node['count'] = reducers
+    return job, corpus, results
+
+
+def data_files(devices_dir, account, container, names):
+    """One ``.data`` file per object, found by the object name in its Swift metadata."""
+    wanted = {'/%s/%s/%s' % (account, container, name): name for name in names}
+    found = {}
+    for directory, _subdirs, files in os.walk(devices_dir):
+        for file_name in files:
+            if not file_name.endswith('.data'):
+                continue
+            path = os.path.join(directory, file_name)
+            metadata = pickle.loads(read_metadata(path))
+            name = metadata.get('name') or metadata.get(b'name')
+            name = name.decode() if isinstance(name, bytes) else name
+            if name in wanted and wanted[name] not in found:
+                found[wanted[name]] = path
+    missing = sorted(set(names) - set(found))
+    if missing:
+        sys.exit('data files not found for %s' % ', '.join(missing[:5]))
+    return [found[name] for name in names]
+
+
+def read_metadata(path):
+    """Swift's pickled metadata, stored over one or more numbered xattrs."""
+    pieces, index = [], 0
+    while True:
+        key = METADATA_XATTR + (':%d' % index if index else '')
+        try:
+            pieces.append(os.getxattr(path, key))
+        except OSError:
+            return b''.join(pieces)
+        index += 1
+
+
+def run_cluster_job(url, token, job):
+    started = time.perf_counter()
+    resp = requests.post(url, data=json.dumps(job), timeout=1200, headers={
+        'X-Auth-Token': token, 'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
+    seconds = time.perf_counter() - started
+    statuses = set(resp.headers.get('X-Nexe-Status', '').split(','))
+    if resp.status_code != 200 or statuses != {'ok'}:
+        sys.exit('job failed: %s %s %s' % (resp.status_code, resp.headers.get('X-Nexe-Error'),
+                                           resp.text[:300]))
+    return seconds
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--objects', type=int, default=64)
+    parser.add_argument('--mib', type=float, default=16)
+    parser.add_argument('--lang', choices=('c', 'python'), default='c')
+    parser.add_argument('--reducers', type=int, default=3)
+    parser.add_argument('--runs', type=int, default=3)
+    args = parser.parse_args()
+    corpus_module, reference = load_example('corpus'), load_example('reference')
+    local = load_example('local')
+    with tempfile.TemporaryDirectory(prefix='zc-bench-mr-') as root:
+        print('generating %d objects of %g MiB...' % (args.objects, args.mib), flush=True)
+        paths = corpus_module.write_corpus(os.path.join(root, 'corpus'), args.objects,
+                                           int(args.mib * (1 << 20)))
+        aio, spec = start_cluster(os.path.join(root, 'cluster'),
+                                  args.objects + args.reducers + 1)
+        try:
+            url, token = aio.get_token(spec, 'test', 'tester', 'testing')
+            conn = swiftclient.client.Connection(preauthurl=url, preauthtoken=token)
+            job, corpus, results = upload(conn, paths, args.lang, args.reducers, root)
+            names = [os.path.basename(path) for path in paths]
+            files = data_files(spec.devices, url.rsplit('/', 1)[1], corpus, names)
+            cluster_times, direct_times = [], []
+            for run in range(args.runs):
+                cluster_times.append(run_cluster_job(url, token, job))
+                result = local.run_wordcount(files, lang=args.lang, reducers=args.reducers,
+                                             top=20, direct=True, timeout=1200,
+                                             work_dir=os.path.join(root, 'direct-%d' % run))
+                direct_times.append(result.seconds)
+                print('run %d: cluster %.2f s, direct %.2f s' % (
+                    run + 1, cluster_times[-1], direct_times[-1]), flush=True)
+            table = conn.get_object(results, 'wordcount.tsv')[1]
+            if _table(table) != result.table:
+                sys.exit('the cluster and direct tables differ')
+        finally:
+            aio.stop(spec)
+    cluster_median = statistics.median(cluster_times)
+    direct_median = statistics.median(direct_times)
+    print('word count over %d objects x %g MiB (%s, %d reducers), medians of %d runs:'
+          % (args.objects, args.mib, args.lang, args.reducers, args.runs))
+    print('  cluster job        %.2f s' % cluster_median)
+    print('  direct on files    %.2f s' % direct_median)
+    print('  ratio cluster/direct %.2f (goal <= 1.20)' % (cluster_median / direct_median))
+
+
+def _table(data):
+    table = {}
+    for line in data.splitlines():
+        word, _tab, count = line.partition(b'\t')
+        table[word] = int(count)
+    return table
+
+
+if __name__ == '__main__':
+    main()
