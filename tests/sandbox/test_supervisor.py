@@ -12,6 +12,7 @@ import pytest
 
 from zerocloud.sandbox import (ChannelSpec, Limits, SessionSpec, SupervisorClient,
                                start_supervisor)
+from zerocloud.sandbox.warm import POOL_SIZE
 
 
 @pytest.fixture
@@ -35,8 +36,8 @@ def run_capturing(client, program, args=(), limits=Limits(wall_seconds=10)):
 
 
 def descendants(pid):
-    """``(pid, state)`` of every process below ``pid`` (from /proc), except the one
-    pre-warmed jail the supervisor keeps ready (named ``zc-warm``)."""
+    """``(pid, state, name)`` of every process below ``pid`` (from /proc), except the jail factory
+    (``zc-factory``) and the pre-warmed jails the supervisor keeps ready (``zc-warm``)."""
     children = {}
     for entry in os.listdir('/proc'):
         if entry.isdigit():
@@ -51,9 +52,11 @@ def descendants(pid):
     found, todo, warm = [], [pid], []
     while todo:
         for child, state, name in children.get(todo.pop(), ()):
-            (warm if name == 'zc-warm' and state == 'S' else found).append((child, state))
+            if name == 'zc-factory':    # the factory, or a jail it is cloning right now
+                continue                # (jails are the supervisor's children)
+            (warm if name == 'zc-warm' else found).append((child, state, name))
             todo.append(child)
-    assert len(warm) <= 1, 'more than one pre-warmed jail: %r' % warm
+    assert len(warm) <= POOL_SIZE, 'more than %d pre-warmed jails: %r' % (POOL_SIZE, warm)
     return found
 
 
@@ -167,3 +170,56 @@ def test_session_ends_when_its_client_goes_away(supervisor, c_program):
     report, out = run_capturing(SupervisorClient(supervisor.socket_path),
                                 c_program('hello', libc='musl'))
     assert report.status == 'ok' and out == b'hello, world\n'
+
+
+def process_table():
+    """``{pid: (parent pid, name)}`` of every process."""
+    table = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open('/proc/%s/stat' % entry) as f:
+                    fields = f.read().rsplit(')', 1)[1].split()
+                with open('/proc/%s/comm' % entry) as f:
+                    table[int(entry)] = (int(fields[1]), f.read().strip())
+            except OSError:
+                continue
+    return table
+
+
+def wait_for(condition, seconds=10):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_warm_jails_come_from_the_factory_as_children_of_the_supervisor(supervisor, c_program):
+    """The factory clones with CLONE_PARENT: the supervisor reaps its jails (exit status,
+    rusage), the factory keeps only its socket, and the pool is refilled after sessions."""
+    def named(name):
+        return [pid for pid, (parent, comm) in process_table().items()
+                if comm == name and parent == supervisor.pid]
+    assert wait_for(lambda: len(named('zc-warm')) == POOL_SIZE), process_table()
+    [factory] = named('zc-factory')
+    assert sorted(int(fd) for fd in os.listdir('/proc/%d/fd' % factory)) == [0, 1, 2, 3]
+    client = SupervisorClient(supervisor.socket_path)
+    before = set(named('zc-warm'))
+    for _ in range(POOL_SIZE + 1):      # more sessions than the pool holds
+        report, out = run_capturing(client, c_program('hello', libc='musl'))
+        assert report.status == 'ok' and out == b'hello, world\n', report
+    assert wait_for(lambda: len(named('zc-warm')) == POOL_SIZE), process_table()
+    assert not before & set(named('zc-warm')), 'a used jail is still waiting'
+    assert_no_descendants(supervisor.pid)
+
+
+def test_supervisor_goes_on_when_its_factory_dies(supervisor, c_program):
+    factory = [pid for pid, (parent, comm) in process_table().items()
+               if comm == 'zc-factory' and parent == supervisor.pid]
+    assert len(factory) == 1
+    os.kill(factory[0], 9)
+    client = SupervisorClient(supervisor.socket_path)
+    for _ in range(POOL_SIZE + 2):       # the pool runs dry: jails cloned on demand
+        report, out = run_capturing(client, c_program('hello', libc='musl'))
+        assert report.status == 'ok' and out == b'hello, world\n', report
+    assert supervisor.process.poll() is None

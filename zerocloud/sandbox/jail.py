@@ -11,7 +11,8 @@ Steps, each failing closed (0 and 1 happen before the session's plan arrives):
 0. keep only its control socket and sync pipes (``close_range``);
 
 1. write its own uid/gid maps: the jail's root is the supervisor's own uid outside, without
-   any capability once set-up ends;
+   any capability once set-up ends; default signal dispositions and an empty signal mask
+   (nothing in the jail changes them afterwards);
 2. make every mount private, mount an empty tmpfs as the new root, create ``/dev/<channel>``
    for each channel: the channel's regular file (a detached bind mount the parent made from
    the fd with ``open_tree`` and marked read-only unless writable, always
@@ -21,9 +22,9 @@ Steps, each failing closed (0 and 1 happen before the session's plan arrives):
 3. (with FIFOs) tell the parent they exist, wait for it to open their other ends; open the
    standard channels through their ``/dev`` paths onto fds 0, 1, 2 (so even those fds live on
    ``noexec`` mounts);
-4. rlimits (address space, CPU, file size, open files, processes, no core), default signal
-   dispositions and an empty signal mask, ``PR_SET_PDEATHSIG``, drop every capability,
-   ``no_new_privs``, close every other fd (``close_range``);
+4. rlimits (address space, CPU, file size, open files, processes, no core),
+   ``PR_SET_PDEATHSIG`` (set at clone time), drop every capability, ``no_new_privs``,
+   close every other fd (``close_range``);
 5. load the seccomp filter with a user-notification listener, tell the parent its number
    and ``execveat`` the program's fd: the exec waits for the parent, which takes the
    listener with ``pidfd_getfd`` and lets exactly that exec through.
@@ -85,6 +86,7 @@ def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid
     """
     status_fd = to_parent
     try:
+        sys.set_name(WARM_NAME)
         sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         parked = [_park(fd) for fd in (control_fd, from_parent, to_parent)]
         for number, fd in zip((3, 4, 5), parked):   # all parked first: no clobbering
@@ -96,7 +98,7 @@ def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid
         os.setresuid(0, 0, 0)
         sys.sethostname(HOSTNAME)                # the uts namespace hides the host's name
         _prepare_staging(sys)
-        sys.set_name(WARM_NAME)
+        _reset_signals()
         plan = _receive_plan(3)
         sys.set_name(JAIL_NAME)
         _populate_root(plan, sys)
@@ -289,8 +291,16 @@ def _place(fd, number):
 def _restrict(plan, sys):
     for which, soft, hard in plan.rlimits:
         resource.setrlimit(which, (soft, hard))
-    # exec resets caught signals itself; ignored ones (Python ignores SIGPIPE and SIGXFSZ,
-    # a parent may have ignored more: Python records those at start-up) must be reset here.
+    sys.drop_capabilities()
+    sys.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def _reset_signals():
+    """Default dispositions and an empty mask (session-independent: done while warm).
+
+    exec resets caught signals itself; ignored ones (Python ignores SIGPIPE and SIGXFSZ, a
+    parent may have ignored more: Python records those at start-up) must be reset here.
+    """
     for signum in signal.valid_signals():
         if signum in (signal.SIGKILL, signal.SIGSTOP):
             continue
@@ -300,8 +310,6 @@ def _restrict(plan, sys):
         except (OSError, ValueError):
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
-    sys.drop_capabilities()
-    sys.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
 
 
 def is_regular_file(fd):

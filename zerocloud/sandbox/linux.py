@@ -18,6 +18,7 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 JAIL_NAMESPACES = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
                    CLONE_NEWPID | CLONE_NEWNET)
+CLONE_PARENT = 0x00008000    # the child's parent is our parent (jail factory)
 SIGCHLD = 17
 
 # mount flags

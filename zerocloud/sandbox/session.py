@@ -66,12 +66,12 @@ class SessionRunner:
     """Runs sessions in this process (see the module docstring)."""
 
     def __init__(self, verdicts=None, workdir=None, prewarm=False):
-        self.prewarm = prewarm          # keep one jail cloned ahead (the supervisor does)
-        self.warm_jail = None
         self.sys = linux.Syscalls()
         self.bpf = offload.run_in_child(offload.compile_policies)
         self.verdicts = verdicts if verdicts is not None else offload.OffloadedVerdicts()
         self.workdir = workdir
+        # prewarm: keep warm jails cloned ahead by a factory process (the supervisor does)
+        self.warm_pool = warm.WarmPool(self.sys, warm.POOL_SIZE if prewarm else 0)
 
     def run(self, spec, fds, verdict=None):
         """Run ``spec`` with channel ``fds`` (channel order) and return its Report.
@@ -113,19 +113,13 @@ class SessionRunner:
             return ActiveSession(session, cleanup.pop_all(), started)
 
     def prepare_next_jail(self):
-        """Clone the next session's jail now (call it when nobody waits: the supervisor
-        does once no session is between start and exec)."""
-        if self.prewarm and self.warm_jail is None:
-            try:
-                self.warm_jail = warm.clone_warm(self.sys)
-            except OSError:
-                self.warm_jail = None
+        """Ask for the jails missing from the warm pool (call it when nobody waits: the
+        supervisor does after a reply); they arrive through ``warm_pool.fileno()``."""
+        self.warm_pool.refill()
 
     def close(self):
-        """Discard the pre-warmed jail, if any."""
-        if self.warm_jail is not None:
-            self.warm_jail.discard()
-            self.warm_jail = None
+        """Discard the pre-warmed jails and stop their factory."""
+        self.warm_pool.close()
 
     def prevalidate(self, spec):
         """Validate a host-path program into the verdict cache: ``(report, verdict)``.
@@ -226,9 +220,7 @@ class SessionRunner:
         fds = prepared['fds']
         plan, pumped = _plan(spec, prepared, self._detached_mounts(spec, prepared, cleanup))
         plan = plan.__class__(**{**plan.__dict__, 'bpf': self.bpf[prepared['program'].policy]})
-        ready, self.warm_jail = self.warm_jail, None
-        if ready is None:
-            ready = warm.clone_warm(self.sys)
+        ready = self.warm_pool.take()
         pid, pidfd, p2c_write, c2p_read = ready.pid, ready.pidfd, ready.to_child, \
             ready.from_child
         cleanup.callback(os.close, p2c_write)

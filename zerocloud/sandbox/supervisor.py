@@ -85,11 +85,16 @@ class Supervisor:
         self.runner.prepare_next_jail()
         with selectors.DefaultSelector() as selector:
             selector.register(self.listener, selectors.EVENT_READ, 'accept')
+            pool = self.runner.warm_pool
+            if pool.fileno() is not None:
+                selector.register(pool.fileno(), selectors.EVENT_READ, 'warm')
             while not self.stopping and self._socket_still_ours():
                 timeout = self._tick_sessions()
                 for key, _ in selector.select(timeout):
                     if key.data == 'accept':
                         self._accept(selector)
+                    elif key.data == 'warm':
+                        self._collect_warm_jail(selector, key)
                     elif key.data[0] == 'client':
                         self._client_gone(selector, key)
                     else:
@@ -99,6 +104,13 @@ class Supervisor:
                 monitor.kill(rpt.STATUS_ERROR, 'error: the sandbox supervisor stopped')
                 self._finish(monitor)
         self.runner.close()
+
+    def _collect_warm_jail(self, selector, key):
+        """A jail from the factory joins the pool (a dead factory is unwatched)."""
+        pool = self.runner.warm_pool
+        pool.collect()
+        if pool.fileno() is None:
+            selector.unregister(key.fd)
 
     def _tick_sessions(self):
         """Periodic work of every session; finish the finished ones; next timeout."""
@@ -142,8 +154,7 @@ class Supervisor:
         conn.close()
         for fd in fds:
             os.close(fd)
-        if all(other.exec_seen for other in self.sessions):
-            self.runner.prepare_next_jail()   # after the reply: off every critical path
+        self.runner.prepare_next_jail()   # after the reply: the factory clones meanwhile
 
     def _socket_still_ours(self):
         try:

@@ -2,11 +2,14 @@
 
 A session's start then costs only what depends on the session: sending the plan and its fds
 (one message), attaching the mounts, ``pivot_root``, restrictions and exec.  The
-:class:`~zerocloud.sandbox.session.SessionRunner` of the supervisor keeps one warm jail and
-clones the next right after using it; ``run_local`` clones one on demand (same code path).
+:class:`~zerocloud.sandbox.session.SessionRunner` of the supervisor keeps a
+:class:`WarmPool` of :data:`POOL_SIZE` warm jails, made by its jail factory
+(:mod:`zerocloud.sandbox.factory`, so the supervisor's memory is never shared with a
+jail) and refilled after each reply; an empty pool (a burst, or no factory: ``run_local``)
+clones a jail on demand (same code path).
 
 A warm jail keeps only its control socket and sync pipes (it closes everything it inherited
-at once), dies with its parent (``PR_SET_PDEATHSIG``), and is killed and reaped by
+at once), dies with the supervisor (``PR_SET_PDEATHSIG``), and is killed and reaped by
 :meth:`WarmJail.discard` when unused.
 """
 import gc
@@ -15,9 +18,11 @@ import pickle
 import socket
 
 from zerocloud.sandbox import jail
+from zerocloud.sandbox import linux
 
 CHILD_FROM_PARENT = 4      # the sync pipe numbers inside the warm jail (see jail.enter_warm)
 CHILD_TO_PARENT = 5
+POOL_SIZE = 2              # warm jails the supervisor keeps ready
 
 
 class WarmJail:
@@ -52,18 +57,26 @@ class WarmJail:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
             pass
+        self.close_handles()
+
+    def close_handles(self):
+        """Close this side's handles (the factory does, once it handed them over)."""
         self.control.close()
         for fd in (self.pidfd, self.to_child, self.from_child):
             os.close(fd)
 
 
-def clone_warm(sys):
-    """Clone a new warm jail and return its :class:`WarmJail`."""
+def clone_warm(sys, sibling=False):
+    """Clone a new warm jail and return its :class:`WarmJail`.
+
+    ``sibling``: clone it as our parent's child (``CLONE_PARENT``; the jail factory does).
+    """
     p2c_read, p2c_write = os.pipe2(os.O_CLOEXEC)
     c2p_read, c2p_write = os.pipe2(os.O_CLOEXEC)
     parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     uid, gid = os.geteuid(), os.getegid()    # read here: unmapped inside until the maps exist
-    pid = sys.clone_into_namespaces()
+    pid = sys.clone_into_namespaces(linux.JAIL_NAMESPACES |
+                                    (linux.CLONE_PARENT if sibling else 0))
     if pid == 0:  # pragma: no cover - the child
         gc.disable()        # a collection would touch (copy) every page of the parent's heap
         jail.enter_warm(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid)
@@ -72,3 +85,57 @@ def clone_warm(sys):
     os.close(p2c_read)
     os.close(c2p_write)
     return WarmJail(sys, pid, sys.pidfd_open(pid), parent_end, p2c_write, c2p_read)
+
+
+class WarmPool:
+    """Warm jails ready for sessions (see the module docstring).
+
+    ``size`` 0: no factory, every session clones its jail on demand.  With a factory, the
+    owner's event loop watches :meth:`fileno` and calls :meth:`collect` when it is readable.
+    """
+
+    def __init__(self, sys, size=0):
+        from zerocloud.sandbox import factory
+        self.sys = sys
+        self.size = size
+        self.ready = []
+        self.factory = factory.JailFactory(sys) if size else None
+
+    def fileno(self):
+        """The factory's socket (readable when a jail arrives), or None without one."""
+        return None if self.factory is None else self.factory.fileno()
+
+    def take(self):
+        """A warm jail: a ready one, else one cloned now."""
+        if self.ready:
+            return self.ready.pop(0)
+        return clone_warm(self.sys)
+
+    def refill(self):
+        """Ask the factory for the jails missing from a full pool (off the critical path)."""
+        if self.factory is not None:
+            try:
+                self.factory.request(self.size - len(self.ready) - self.factory.pending)
+            except OSError:
+                self._lose_factory()
+
+    def collect(self):
+        """Receive one jail from the factory into the pool."""
+        try:
+            self.ready.append(self.factory.receive())
+        except OSError:
+            self._lose_factory()
+
+    def _lose_factory(self):
+        """The factory died: go on cloning on demand."""
+        self.factory.close()
+        self.factory = None
+
+    def close(self):
+        """Discard the ready jails and stop the factory."""
+        for ready in self.ready:
+            ready.discard()
+        self.ready = []
+        if self.factory is not None:
+            self.factory.close()
+            self.factory = None
