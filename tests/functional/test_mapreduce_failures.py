@@ -96,8 +96,8 @@ def test_a_reducer_that_never_reads_fails_the_job(cluster, stage):
     resp, elapsed = run_failing(cluster, job, marker)
     assert resp.status_code == 200, resp.text
     statuses = resp.headers['X-Nexe-Status'].split(',')
-    assert statuses[1] == 'ended without reading all of /dev/in/map (its source was still ' \
-                          'writing)', resp.headers
+    assert statuses[1] == 'ended without reading all of /dev/in/map (bytes its source ' \
+                          'sent were left unread)', resp.headers
     assert resp.headers['X-Nexe-Retcode'].split(',')[0] != '0'   # its writes failed
     assert resp.headers['X-Nexe-Error'], resp.headers
     assert published(cluster, stage) == []

@@ -126,16 +126,14 @@ class Mesh:
         return source, sock
 
     def unread_inputs(self):
-        """Incoming channels not at end-of-file (their source was still writing) once the
-        program has ended, in device order."""
+        """Incoming channels with bytes still waiting once the program has ended (bytes its
+        source sent that nobody will read), in device order."""
         unread = []
         for source, sock in sorted(self._incoming.items()):
             try:
                 if sock.fd.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
                     unread.append(self.ins[source])
-            except BlockingIOError:
-                unread.append(self.ins[source])
-            except OSError:
+            except OSError:  # nothing waiting (BlockingIOError), or reset by the source
                 pass
         return unread
 

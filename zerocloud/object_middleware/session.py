@@ -243,7 +243,7 @@ def mesh_report(mesh, report):
         unread = mesh.unread_inputs()
         if unread:
             return dataclasses.replace(report, status=STATUS_ERROR, reason=(
-                'ended without reading all of %s (its source was still writing)'
+                'ended without reading all of %s (bytes its source sent were left unread)'
                 % ', '.join('/dev/' + device for device in unread)))
     if mesh.cancel_reason is None or report.ok:
         return report
