@@ -114,3 +114,31 @@ def test_map_reduce_example_wires_mappers_reducers_and_manager(cluster, stage):
         'T %s in=%s out=%s' % (mapper, ','.join(m for m in mappers if m != mapper),
                                ','.join([m for m in mappers if m != mapper] + reducers))
         for mapper in mappers)
+
+
+def test_replicated_copies_run_on_different_servers_and_are_compared(cluster, stage):
+    conn = cluster.connection()
+    conn.put_object(stage, 'exec/random.py', b'import os\nprint(os.urandom(8).hex())\n')
+    source = 'swift://~/%s/data/binary_log_1.data' % stage
+    same = [python_node('sort', stage, 'exec/sort.py', [
+        {'name': 'stdin', 'path': source},
+        {'name': 'stdout', 'path': 'swift://~/%s/replicated/same' % stage},
+        {'name': 'stderr'}],
+        args='1', replicate=2)]
+    resp = post_job(cluster, same)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers['X-Nexe-Status'] == 'ok', resp.headers
+    nodes = resp.headers['X-Nexe-Node'].split(' ')
+    assert len(nodes) == 2 and nodes[0] != nodes[1]
+    assert conn.get_object(stage, 'replicated/same')[1] == b''.join(sorted(
+        conn.get_object(stage, 'data/binary_log_1.data')[1].splitlines(True)))
+    differ = [python_node('random', stage, 'exec/random.py', [
+        {'name': 'stdin', 'path': source},
+        {'name': 'stdout', 'path': 'swift://~/%s/replicated/random' % stage}], replicate=3)]
+    resp = post_job(cluster, differ)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers['X-Nexe-Status'].startswith('replicas disagree: replica 2 wrote '
+                                                    'different bytes on stdout'), resp.headers
+    assert len(set(resp.headers['X-Nexe-Node'].split(' '))) == 3
+    _headers, listing = conn.get_container(stage, prefix='replicated/random')
+    assert listing == []

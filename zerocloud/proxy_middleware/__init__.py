@@ -74,7 +74,14 @@ Errors: body larger than ``zerovm_maxconfig`` -> 413; a bad job -> 400 listing e
 with its location; a missing input -> 404 "Error 404 Not Found while fetching /a/c/o"; no
 right -> 401/403; no object server can take a session -> 503.  Client-sent
 ``X-Backend-Zerocloud-*`` headers are removed.  Not yet supported (501 with a message):
-``replicate`` > 1, the ``image`` device, executables inside a user image.
+``replicate`` on instances with network channels, the ``image`` device, executables
+inside a user image.
+
+``replicate: N`` (SPEC S2.6) runs N copies of the instance, each offered to the servers
+starting one place further down its candidate list (so they run on different servers when
+there are enough); every copy must succeed with the same exit code and the same bytes on
+every writable device, else the instance fails with ``replicas disagree: ...``.  The first
+copy's outputs are published; ``X-Nexe-Node`` lists every copy's server, space-separated.
 
 Pipeline position
 -----------------

@@ -9,7 +9,7 @@ from swift.common import swob
 
 from zerocloud import job as joblib
 from zerocloud import wire
-from zerocloud.proxy_middleware import connected, dispatch, green, sessions
+from zerocloud.proxy_middleware import connected, dispatch, green, replicate, sessions
 from zerocloud.proxy_middleware.response import build_response, SessionResult
 from zerocloud.proxy_middleware.swift_access import SwiftAccess
 
@@ -135,10 +135,17 @@ class JobRun:
             candidates = self.services.rings.candidates(
                 policy_index, placement.account, placement.container, placement.object)
             path = placement.path
-        node, payload = dispatch.dispatch(
-            candidates, path, policy_index, blobs, session, self.services.sent,
-            self._limits(session), self.services.logger)
-        return SessionResult.from_wire(instance, node, payload)
+        limits = self._limits(session)
+
+        def run_copy(copy):
+            node, payload = dispatch.dispatch(
+                replicate.rotated(candidates, copy), path, policy_index, blobs, session,
+                self.services.sent, limits, self.services.logger)
+            return SessionResult.from_wire(instance, node, payload)
+        if instance.replicate > 1:
+            candidates = (candidates[0], list(candidates[1]))
+            return replicate.run_copies(run_copy, instance.replicate)
+        return run_copy(0)
 
     def _limits(self, session):
         writable = sum(1 for device in session['devices'] if device['access'] == 'write')

@@ -16,12 +16,12 @@ def _not_yet(message):
 
 
 def check_supported(instance):
-    """Refuse what this version cannot run yet (replicate, user images).
+    """Refuse what this version cannot run yet (replicated channels, user images).
 
     :raises HTTPException: 501 naming the feature and the instance.
     """
-    if instance.replicate > 1:
-        raise _not_yet('replicate (%s)' % instance.name)
+    if instance.replicate > 1 and (instance.in_channels or instance.out_channels):
+        raise _not_yet('replicate with network channels (%s)' % instance.name)
     url = instance.exec.url
     if isinstance(url, joblib.ImageUrl) and not url.image:
         raise _not_yet('an executable inside a user image (%s)' % instance.name)
