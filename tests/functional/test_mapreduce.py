@@ -48,3 +48,16 @@ def test_two_sessions_connected_by_a_channel(cluster, scripts):
     assert resp.headers['X-Nexe-System'] == 'producer,consumer'
     assert resp.headers['X-Nexe-Status'] == 'ok,ok', resp.headers
     assert resp.text == 'consumer got: producer says hello to consumer\n'
+
+
+def test_a_zvm_url_connects_stdout_to_the_stdin_of_another_node(cluster, scripts):
+    conn = cluster.connection()
+    conn.put_object(scripts, 'upper.py', b'import sys\nsys.stdout.write(sys.stdin.read().upper())\n')
+    conn.put_object(scripts, 'say.py', b'print("piped through a channel")\n')
+    job = [python_node('say', scripts, 'say.py', [{'name': 'stdout',
+                                                   'path': 'zvm://upper:stdin'}]),
+           python_node('upper', scripts, 'upper.py', [{'name': 'stdout'}])]
+    resp = post_job(cluster, job)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers['X-Nexe-Status'] == 'ok,ok', resp.headers
+    assert resp.text == 'PIPED THROUGH A CHANNEL\n'
