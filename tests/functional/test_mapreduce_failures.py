@@ -132,3 +132,36 @@ def test_a_missing_input_is_a_404_naming_it_and_nothing_runs(cluster, stage):
     assert published(cluster, stage) == []
     with pytest.raises(swiftclient.ClientException):
         cluster.connection().head_object(stage, 'out/never')
+
+
+@pytest.fixture(scope='module')
+def small_cluster(start_cluster):
+    """A cluster whose object servers run one session each and queue none."""
+    return start_cluster('one-slot', filter_options={
+        'object_middleware': {'zerovm_maxpool': '1', 'zerovm_maxqueue': '0'}})
+
+
+def test_a_job_that_cannot_be_placed_whole_is_a_503_and_releases_every_slot(small_cluster):
+    cluster = small_cluster
+    conn = cluster.connection()
+    container = 'zcfull-' + uuid.uuid4().hex
+    conn.put_container(container)
+    conn.put_object(container, 'reader.py', READER)
+    conn.put_object(container, 'mapper.py', MAPPER)
+    conn.put_object(container, 'in.txt', b'alpha\n')
+    marker = 'marker-' + uuid.uuid4().hex
+
+    def job(readers):  # one writer and ``readers`` readers: readers + 1 sessions
+        return [python_node('map', container, 'mapper.py', [
+                    {'name': 'stdin', 'path': 'swift://~/%s/in.txt' % container}],
+                    args=marker, connect=['reduce']),
+                python_node('reduce', container, 'reader.py', [{'name': 'stdout'}],
+                            args=marker, count=readers)]
+    resp, elapsed = run_failing(cluster, job(5), marker)   # 6 sessions, 4 slots
+    assert resp.status_code == 503, resp.text
+    assert 'failed: 503' in resp.headers['X-Nexe-Error'], resp.headers
+    assert elapsed < 20
+    resp, _elapsed = run_failing(cluster, job(3), marker)  # 4 sessions fit: slots were freed
+    assert resp.status_code == 200, resp.text
+    assert resp.headers['X-Nexe-Status'] == 'ok,ok,ok,ok', resp.headers
+    assert resp.text == '6\n6\n6\n'
