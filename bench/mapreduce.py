@@ -148,7 +148,7 @@ def main():
     parser.add_argument('--reducers', type=int, default=3)
     parser.add_argument('--runs', type=int, default=3)
     args = parser.parse_args()
-    corpus_module, reference = load_example('corpus'), load_example('reference')
+    corpus_module = load_example('corpus')
     local = load_example('local')
     with tempfile.TemporaryDirectory(prefix='zc-bench-mr-') as root:
         print('generating %d objects of %g MiB...' % (args.objects, args.mib), flush=True)

@@ -52,7 +52,8 @@ def test_two_sessions_connected_by_a_channel(cluster, scripts):
 
 def test_a_zvm_url_connects_stdout_to_the_stdin_of_another_node(cluster, scripts):
     conn = cluster.connection()
-    conn.put_object(scripts, 'upper.py', b'import sys\nsys.stdout.write(sys.stdin.read().upper())\n')
+    conn.put_object(scripts, 'upper.py',
+                    b'import sys\nsys.stdout.write(sys.stdin.read().upper())\n')
     conn.put_object(scripts, 'say.py', b'print("piped through a channel")\n')
     job = [python_node('say', scripts, 'say.py', [{'name': 'stdout',
                                                    'path': 'zvm://upper:stdin'}]),
