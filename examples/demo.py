@@ -138,19 +138,10 @@ def run_wordcount(conn, lang):
     return resp
 
 
-def parse_table(data):
-    """``word<TAB>count`` lines -> {word: count}."""
-    table = {}
-    for line in data.splitlines():
-        word, _tab, count = line.partition(b'\t')
-        table[word] = int(count)
-    return table
-
-
 def check_results(conn, resp, counts):
     """Compare the job's top words and stored table with the direct count; True if equal."""
     top_ok = resp.content == reference.format_pairs(reference.top_words(counts, 20))
-    table = parse_table(conn.get_object('results', 'wordcount.tsv')[1])
+    table = reference.parse_table(conn.get_object('results', 'wordcount.tsv')[1])
     table_ok = table == dict(counts)
     print('check: top 20 %s the direct count; results/wordcount.tsv (%d words) %s it'
           % ('equals' if top_ok else 'DIFFERS FROM', len(table),

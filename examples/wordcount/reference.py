@@ -5,7 +5,8 @@ Same words as the samples: the ASCII-lower-cased text is cut into maximal runs o
 
     python3 reference.py [--top N] FILE...     prints the top words as ``word<TAB>count``
 
-From Python: ``count_words(paths) -> Counter`` (bytes words) and ``top_words(counts, n)``.
+From Python: ``count_words(paths) -> Counter`` (bytes words), ``top_words(counts, n)``,
+``format_pairs(pairs)`` and its inverse ``parse_table(data)``.
 """
 import argparse
 import collections
@@ -34,6 +35,15 @@ def top_words(counts, n):
 def format_pairs(pairs):
     """Encode ``(word, count)`` pairs as ``word<TAB>count<LF>`` lines (bytes)."""
     return b''.join(b'%s\t%d\n' % pair for pair in pairs)
+
+
+def parse_table(data):
+    """Decode ``word<TAB>count<LF>`` lines (bytes) into ``{word (bytes): count}``."""
+    table = {}
+    for line in data.splitlines():
+        word, _tab, count = line.partition(b'\t')
+        table[word] = int(count)
+    return table
 
 
 def main(argv=None):

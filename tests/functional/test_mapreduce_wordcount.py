@@ -62,14 +62,6 @@ def wordcount_job(lang, corpus_container, apps_container, results_container):
     return json.loads(text)
 
 
-def parse_table(data):
-    table = {}
-    for line in data.splitlines():
-        word, _tab, count = line.partition(b'\t')
-        table[word] = int(count)
-    return table
-
-
 @pytest.mark.parametrize('lang', ['python', 'c'])
 def test_wordcount_equals_the_reference_and_runs_next_to_the_objects(cluster, corpus, apps,
                                                                     lang):
@@ -87,7 +79,7 @@ def test_wordcount_equals_the_reference_and_runs_next_to_the_objects(cluster, co
     assert resp.headers['X-Nexe-Retcode'] == ','.join(['0'] * len(names))
     assert resp.content == reference.format_pairs(reference.top_words(counts, 20))
     _headers, table = conn.get_object(results, 'wordcount.tsv')
-    assert parse_table(table) == dict(counts)
+    assert reference.parse_table(table) == dict(counts)
     nodes = resp.headers['X-Nexe-Node'].split(',')
     account = conn.url.rsplit('/', 1)[1]
     for index in range(OBJECTS):
