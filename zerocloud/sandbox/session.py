@@ -368,18 +368,21 @@ def _plan(spec, prepared, trees):
         binds=tuple(binds), fifos=tuple(fifos), symlinks=tuple(prepared['symlinks']),
         masks=tuple(prepared['masks']),
         std_opens=tuple(std_opens), exec_fd=prepared['exec_fd'], argv=tuple(argv),
-        env=tuple('%s=%s' % pair for pair in env), bpf=b'', rlimits=_rlimits(spec.limits),
+        env=tuple('%s=%s' % pair for pair in env), bpf=b'', rlimits=_rlimits(spec.limits, len(spec.channels)),
         outside_uid=os.geteuid(), outside_gid=os.getegid(), from_parent=warm.CHILD_FROM_PARENT,
         to_parent=warm.CHILD_TO_PARENT)
     return plan, pumped
 
 
-def _rlimits(limits):
+def _rlimits(limits, channel_count):
+    """The session's rlimits.  ``max_open_files`` counts the program's own descriptors on top
+    of one per channel (a reducer may open every ``/dev/in/*`` at once), plus stdio."""
     cpu = max(1, int(-(-limits.cpu_seconds // 1)))
+    nofile = limits.max_open_files + channel_count + 3
     return ((resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
             (resource.RLIMIT_CPU, cpu, cpu + 1),
             (resource.RLIMIT_FSIZE, limits.max_output_bytes + 1, limits.max_output_bytes + 1),
-            (resource.RLIMIT_NOFILE, limits.max_open_files, limits.max_open_files),
+            (resource.RLIMIT_NOFILE, nofile, nofile),
             (resource.RLIMIT_NPROC, limits.max_processes, limits.max_processes),
             (resource.RLIMIT_CORE, 0, 0))
 

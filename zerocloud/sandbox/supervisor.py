@@ -32,7 +32,7 @@ from zerocloud.sandbox.session import SessionRunner
 from zerocloud.sandbox.spec import SessionSpec, SpecError
 
 MAX_REQUEST_BYTES = 1 << 20
-MAX_FDS = 64
+MAX_FDS = 253  # SCM_MAX_FD: the most descriptors one message can carry
 HEADER = struct.Struct('>I')
 LOOP_SECONDS = 0.5
 
