@@ -197,11 +197,9 @@ def wait_for(condition, seconds=10):
 def test_warm_jails_come_from_the_factory_as_children_of_the_supervisor(supervisor, c_program):
     """The factory clones with CLONE_PARENT: the supervisor reaps its jails (exit status,
     rusage), the factory keeps only its socket, and the pool is refilled after sessions."""
-    def named(name):
-        return [pid for pid, (parent, comm) in process_table().items()
-                if comm == name and parent == supervisor.pid]
+    named = children_named(supervisor.pid)
     assert wait_for(lambda: len(named('zc-warm')) == POOL_SIZE), process_table()
-    [factory] = named('zc-factory')
+    [factory] = named('zc-factory')      # (a jail being cloned has the factory's name)
     assert sorted(int(fd) for fd in os.listdir('/proc/%d/fd' % factory)) == [0, 1, 2, 3]
     client = SupervisorClient(supervisor.socket_path)
     before = set(named('zc-warm'))
@@ -213,11 +211,17 @@ def test_warm_jails_come_from_the_factory_as_children_of_the_supervisor(supervis
     assert_no_descendants(supervisor.pid)
 
 
+def children_named(parent_pid):
+    """A function: the pids of ``parent_pid``'s children with a given name."""
+    return lambda name: [pid for pid, (parent, comm) in process_table().items()
+                         if comm == name and parent == parent_pid]
+
+
 def test_supervisor_goes_on_when_its_factory_dies(supervisor, c_program):
-    factory = [pid for pid, (parent, comm) in process_table().items()
-               if comm == 'zc-factory' and parent == supervisor.pid]
-    assert len(factory) == 1
-    os.kill(factory[0], 9)
+    named = children_named(supervisor.pid)
+    assert wait_for(lambda: len(named('zc-warm')) == POOL_SIZE), process_table()
+    [factory] = named('zc-factory')
+    os.kill(factory, 9)
     client = SupervisorClient(supervisor.socket_path)
     for _ in range(POOL_SIZE + 2):       # the pool runs dry: jails cloned on demand
         report, out = run_capturing(client, c_program('hello', libc='musl'))

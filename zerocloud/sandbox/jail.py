@@ -6,26 +6,27 @@ session is known (a pre-warmed jail, :mod:`zerocloud.sandbox.warm`).  It never r
 either executes the program or reports why it could not over the status pipe and exits
 with code 126.
 
-Steps, each failing closed (0 and 1 happen before the session's plan arrives):
+Steps, each failing closed (0, 1 and 2 happen before the session's plan arrives):
 
 0. keep only its control socket and sync pipes (``close_range``);
 
 1. write its own uid/gid maps: the jail's root is the supervisor's own uid outside, without
    any capability once set-up ends; default signal dispositions and an empty signal mask
    (nothing in the jail changes them afterwards);
-2. make every mount private, mount an empty tmpfs as the new root, create ``/dev/<channel>``
-   for each channel: the channel's regular file (a detached bind mount the parent made from
-   the fd with ``open_tree`` and marked read-only unless writable, always
-   ``nosuid,nodev,noexec``) or a FIFO that the supervisor pumps for pipes and sockets;
-   attach every image (read-only); ``pivot_root`` and detach the old root; remount the root
-   read-only;
-3. (with FIFOs) tell the parent they exist, wait for it to open their other ends; open the
+2. make every mount private, mount an empty tmpfs, ``pivot_root`` into it and detach the
+   old root: the warm jail waits in an empty root;
+3. (the plan has arrived) create ``/dev/<channel>`` for each channel: the channel's regular
+   file (a detached bind mount the parent made from the fd with ``open_tree`` and marked
+   read-only unless writable, always ``nosuid,nodev,noexec``) or a FIFO that the
+   supervisor pumps for pipes and sockets; attach every image (read-only); remount the
+   root read-only;
+4. (with FIFOs) tell the parent they exist, wait for it to open their other ends; open the
    standard channels through their ``/dev`` paths onto fds 0, 1, 2 (so even those fds live on
    ``noexec`` mounts);
-4. rlimits (address space, CPU, file size, open files, processes, no core),
+5. rlimits (address space, CPU, file size, open files, processes, no core),
    ``PR_SET_PDEATHSIG`` (set at clone time), drop every capability, ``no_new_privs``,
    close every other fd (``close_range``);
-5. load the seccomp filter with a user-notification listener, tell the parent its number
+6. load the seccomp filter with a user-notification listener, tell the parent its number
    and ``execveat`` the program's fd: the exec waits for the parent, which takes the
    listener with ``pidfd_getfd`` and lets exactly that exec through.
 """
@@ -97,8 +98,9 @@ def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
         sys.sethostname(HOSTNAME)                # the uts namespace hides the host's name
-        _prepare_staging(sys)
+        _prepare_root(sys)
         _reset_signals()
+        _rehearse_plan()
         plan = _receive_plan(3)
         sys.set_name(JAIL_NAME)
         _populate_root(plan, sys)
@@ -126,7 +128,11 @@ def _receive_plan(control_fd):
             if not chunk:
                 raise RuntimeError('plan truncated')
             body += chunk
-    numbers, plan = pickle.loads(body)
+    return _translate_plan(*pickle.loads(body), fds)
+
+
+def _translate_plan(numbers, plan, fds):
+    """The plan with the parent's fd ``numbers`` replaced by the received ``fds``."""
     mapping = dict(zip(numbers, fds))
     return dataclasses.replace(
         plan, exec_fd=mapping[plan.exec_fd],
@@ -178,32 +184,44 @@ def _fail(status_fd, exc):
     os._exit(EXIT_JAIL_FAILED)
 
 
-def _prepare_staging(sys):
-    """Private mounts, and the empty tmpfs that becomes the root, with /dev/in and /dev/out."""
+def _rehearse_plan():
+    """Decode a dummy plan while warm: a forked child copies each page of the parent's heap
+    it first writes (Python writes reference counts everywhere), so the decoding code and
+    objects are copied now, not while a session waits (it halves the plan's decoding)."""
+    dummy = JailPlan(
+        binds=(Bind(7, '/dev/stdin', False),), fifos=('/dev/stdout',),
+        symlinks=(('/a', 'b'),), masks=('/m',), std_opens=((0, '/dev/stdin', 0, 7),),
+        exec_fd=8, argv=('a',), env=('A=b',), bpf=b'\0' * 8, rlimits=((0, 1, 1),),
+        outside_uid=0, outside_gid=0, from_parent=4, to_parent=5)
+    _translate_plan(*pickle.loads(pickle.dumps(([7, 8], dummy))), [7, 8])
+
+
+def _prepare_root(sys):
+    """Private mounts; an empty tmpfs with /dev, /dev/in and /dev/out becomes the root
+    (``pivot_root``; the old root is detached).  Session-independent: done while warm."""
     sys.mount(None, '/', None, linux.MS_REC | linux.MS_PRIVATE)
     sys.mount('tmpfs', STAGING_DIR, 'tmpfs', SAFE_FLAGS | linux.MS_NOEXEC, 'size=1m,mode=0755')
-    for path in ('/dev', '/dev/in', '/dev/out'):
+    for path in ('/dev', '/dev/in', '/dev/out', '/' + OLD_ROOT):
         os.mkdir(STAGING_DIR + path, 0o755)
-
-
-def _populate_root(plan, sys):
-    """Channels, images, masks, FIFOs, symlinks; pivot_root; remount the root read-only."""
-    root = STAGING_DIR
-    for bind in plan.binds:
-        _bind(sys, bind, root + bind.target)
-    for path in plan.masks:
-        sys.mount('tmpfs', root + path, 'tmpfs',
-                  SAFE_FLAGS | linux.MS_NOEXEC | linux.MS_RDONLY, 'size=4k,mode=0555')
-    for path in plan.fifos:
-        os.mkfifo(root + path, 0o600)
-    for path, text in plan.symlinks:
-        _make_parents(root + path)
-        os.symlink(text, root + path)
-    os.mkdir(root + '/' + OLD_ROOT)
-    sys.pivot_root(root, root + '/' + OLD_ROOT)
+    sys.pivot_root(STAGING_DIR, STAGING_DIR + '/' + OLD_ROOT)
     os.chdir('/')
     sys.umount2('/' + OLD_ROOT, linux.MNT_DETACH)
     os.rmdir('/' + OLD_ROOT)
+
+
+def _populate_root(plan, sys):
+    """Channels, images, masks, FIFOs, symlinks in the (pivoted, empty) root; then remount
+    the root read-only."""
+    for bind in plan.binds:
+        _bind(sys, bind, bind.target)
+    for path in plan.masks:
+        sys.mount('tmpfs', path, 'tmpfs',
+                  SAFE_FLAGS | linux.MS_NOEXEC | linux.MS_RDONLY, 'size=4k,mode=0555')
+    for path in plan.fifos:
+        os.mkfifo(path, 0o600)
+    for path, text in plan.symlinks:
+        _make_parents(path)
+        os.symlink(text, path)
     sys.mount(None, '/', None, linux.MS_REMOUNT | linux.MS_RDONLY | SAFE_FLAGS | linux.MS_NOEXEC)
 
 
