@@ -77,8 +77,12 @@ class JailPlan:
     to_parent: int               # status pipe, write end
 
 
-def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid):
+def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid,
+               name=WARM_NAME):
     """A pre-warmed jail: prepare namespaces and the empty root, then wait for the plan.
+
+    ``name`` is its process name while it waits (:data:`WARM_NAME` in a pool,
+    :data:`JAIL_NAME` when cloned for a session that is already waiting).
 
     Runs right after ``clone()``.  Keeps only the control socket (fd 3) and the sync pipes
     (4: from the parent, 5: to the parent), so it holds nothing of other sessions while it
@@ -87,7 +91,7 @@ def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid
     """
     status_fd = to_parent
     try:
-        sys.set_name(WARM_NAME)
+        sys.set_name(name)
         sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         parked = [_park(fd) for fd in (control_fd, from_parent, to_parent)]
         for number, fd in zip((3, 4, 5), parked):   # all parked first: no clobbering

@@ -66,10 +66,11 @@ class WarmJail:
             os.close(fd)
 
 
-def clone_warm(sys, sibling=False):
+def clone_warm(sys, sibling=False, name=jail.WARM_NAME):
     """Clone a new warm jail and return its :class:`WarmJail`.
 
     ``sibling``: clone it as our parent's child (``CLONE_PARENT``; the jail factory does).
+    ``name``: its process name until its plan arrives (see :func:`jail.enter_warm`).
     """
     p2c_read, p2c_write = os.pipe2(os.O_CLOEXEC)
     c2p_read, c2p_write = os.pipe2(os.O_CLOEXEC)
@@ -79,7 +80,7 @@ def clone_warm(sys, sibling=False):
                                     (linux.CLONE_PARENT if sibling else 0))
     if pid == 0:  # pragma: no cover - the child
         gc.disable()        # a collection would touch (copy) every page of the parent's heap
-        jail.enter_warm(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid)
+        jail.enter_warm(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid, name)
         os._exit(jail.EXIT_JAIL_FAILED)
     child_end.close()
     os.close(p2c_read)
@@ -109,7 +110,7 @@ class WarmPool:
         """A warm jail: a ready one, else one cloned now."""
         if self.ready:
             return self.ready.pop(0)
-        return clone_warm(self.sys)
+        return clone_warm(self.sys, name=jail.JAIL_NAME)
 
     def refill(self):
         """Ask the factory for the jails missing from a full pool (off the critical path)."""
