@@ -227,3 +227,47 @@ def test_supervisor_goes_on_when_its_factory_dies(supervisor, c_program):
         report, out = run_capturing(client, c_program('hello', libc='musl'))
         assert report.status == 'ok' and out == b'hello, world\n', report
     assert supervisor.process.poll() is None
+
+
+def test_a_slow_client_does_not_hold_up_others(supervisor, c_program):
+    """Requests are read from the event loop: a half-sent request waits, others run."""
+    import json
+    import socket
+    import struct
+    hello = c_program('hello', libc='musl')
+    spec = SessionSpec(program=hello, argv=['hello'])
+    body = json.dumps(spec.to_dict()).encode()
+    message = struct.pack('>I', len(body)) + body
+    slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    slow.connect(supervisor.socket_path)
+    slow.sendall(message[:7])
+    client = SupervisorClient(supervisor.socket_path)
+    for _ in range(3):
+        report, out = run_capturing(client, hello)
+        assert report.status == 'ok' and out == b'hello, world\n', report
+    slow.setblocking(False)
+    with pytest.raises(BlockingIOError):      # still waiting for the rest, not refused
+        slow.recv(1)
+    slow.setblocking(True)
+    slow.sendall(message[7:])
+    reply = b''
+    while True:
+        chunk = slow.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    slow.close()
+    assert json.loads(reply[4:])['status'] == 'ok'
+
+
+def test_garbage_request_gets_an_error_report(supervisor):
+    import json
+    import socket
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(supervisor.socket_path)
+    sock.sendall(b'\x00\x00\x00\x05{nope')
+    reply = sock.recv(65536)
+    sock.close()
+    report = json.loads(reply[4:])
+    assert report['status'] == 'error' and report['reason'].startswith('bad request'), report
+    assert supervisor.process.poll() is None

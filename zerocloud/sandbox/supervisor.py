@@ -3,10 +3,12 @@
     python -m zerocloud.sandbox.supervisor --socket PATH [--die-with-parent]
 
 It compiles the seccomp filters once and keeps the validation verdict cache (validating
-unknown executables in a short-lived child, so this process stays small and forks fast); for
-each client connection it reads one request, validates the program (cached by hash), clones
-the session's jail and drives every running session (pumps, seccomp notifications,
-timeouts) from one event loop, writing each report back when its program is done.  One
+unknown executables in a short-lived child, so this process stays small); for each client
+connection it reads one request (from the event loop, without blocking it: a client has
+5 s to send it whole), validates the program (cached by file identity and hash), hands the
+session to a pre-warmed jail (:mod:`zerocloud.sandbox.warm`, made by the jail factory) and
+drives every running session (pumps, seccomp notifications, timeouts) from one event loop,
+writing each report back when its program is done.  One
 session's failure is contained (it ends with an ``error`` report), jails die with the
 supervisor (``PR_SET_PDEATHSIG``), and the supervisor exits when its socket file is
 removed or replaced, on SIGTERM, and (``--die-with-parent``) when its parent dies.
@@ -25,6 +27,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 
 from zerocloud.sandbox import linux
 from zerocloud.sandbox import report as rpt
@@ -35,27 +38,46 @@ MAX_REQUEST_BYTES = 1 << 20
 MAX_FDS = 253  # SCM_MAX_FD: the most descriptors one message can carry
 HEADER = struct.Struct('>I')
 LOOP_SECONDS = 0.5
+REQUEST_SECONDS = 5.0       # a client has this long to send its whole request
 
 
-def recv_request(conn):
-    """Read one request: ``(spec dict, fds)``; raises ValueError on a malformed one."""
-    fds = array.array('i')
-    data = b''
-    while len(data) < HEADER.size or len(data) < HEADER.size + HEADER.unpack_from(data)[0]:
-        chunk, ancdata, _flags, _addr = conn.recvmsg(
-            65536, socket.CMSG_SPACE(MAX_FDS * fds.itemsize))
+class PendingRequest:
+    """A request being read without blocking: bytes and fds so far, and its deadline."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.data = b''
+        self.fds = []
+        self.deadline = time.monotonic() + REQUEST_SECONDS
+
+    def read(self):
+        """Read what is there: ``(spec dict, fds)`` once complete, else None.
+
+        Raises ValueError on a malformed request (the fds read so far stay in
+        :attr:`fds` for the caller to close)."""
+        fds = array.array('i')
+        try:
+            chunk, ancdata, _flags, _addr = self.conn.recvmsg(
+                65536, socket.CMSG_SPACE(MAX_FDS * fds.itemsize))
+        except BlockingIOError:
+            return None
         for level, kind, payload in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+        for fd in fds:
+            os.set_inheritable(fd, False)
+            self.fds.append(fd)
         if not chunk:
             raise ValueError('connection closed before the request was complete')
-        data += chunk
-        if len(data) >= HEADER.size and HEADER.unpack_from(data)[0] > MAX_REQUEST_BYTES:
+        self.data += chunk
+        if len(self.data) < HEADER.size:
+            return None
+        size = HEADER.unpack_from(self.data)[0]
+        if size > MAX_REQUEST_BYTES:
             raise ValueError('request larger than %d bytes' % MAX_REQUEST_BYTES)
-    body = data[HEADER.size:HEADER.size + HEADER.unpack_from(data)[0]]
-    for fd in fds:
-        os.set_inheritable(fd, False)
-    return json.loads(body.decode()), list(fds)
+        if len(self.data) < HEADER.size + size:
+            return None
+        return json.loads(self.data[HEADER.size:HEADER.size + size].decode()), self.fds
 
 
 def send_message(conn, payload):
@@ -78,12 +100,14 @@ class Supervisor:
         self.listener.listen(128)
         self.socket_inode = os.stat(socket_path).st_ino
         self.stopping = False
+        self.pending = {}           # connection -> PendingRequest (requests being read)
 
     def serve_forever(self):
         """Serve until the socket file goes away or SIGTERM arrives."""
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, 'stopping', True))
         self.runner.prepare_next_jail()
         with selectors.DefaultSelector() as selector:
+            self.selector = selector
             selector.register(self.listener, selectors.EVENT_READ, 'accept')
             pool = self.runner.warm_pool
             if pool.fileno() is not None:
@@ -95,11 +119,15 @@ class Supervisor:
                         self._accept(selector)
                     elif key.data == 'warm':
                         self._collect_warm_jail(selector, key)
+                    elif isinstance(key.data, PendingRequest):
+                        self._read_request(selector, key.data)
                     elif key.data[0] == 'client':
                         self._client_gone(selector, key)
                     else:
                         self._guarded(key.data[0], key.data[0].on_event, key)
             self.listener.close()
+            for request in list(self.pending.values()):
+                self._refuse(request, 'error: the sandbox supervisor stopped')
             for monitor in list(self.sessions):
                 monitor.kill(rpt.STATUS_ERROR, 'error: the sandbox supervisor stopped')
                 self._finish(monitor)
@@ -114,7 +142,7 @@ class Supervisor:
 
     def _tick_sessions(self):
         """Periodic work of every session; finish the finished ones; next timeout."""
-        timeout = LOOP_SECONDS
+        timeout = self._expire_requests()
         for monitor in list(self.sessions):
             wait = self._guarded(monitor, monitor.tick)
             if monitor.finished:
@@ -163,26 +191,65 @@ class Supervisor:
             return False
 
     def _accept(self, selector):
+        """A new connection: read its request from the event loop, never blocking it."""
         try:
             conn, _ = self.listener.accept()
         except OSError:
             return
-        fds = []
+        conn.setblocking(False)
+        request = self.pending[conn] = PendingRequest(conn)
+        selector.register(conn, selectors.EVENT_READ, request)
+        self._read_request(selector, request)     # usually it is all there already
+
+    def _expire_requests(self):
+        """Drop requests not complete by their deadline; the next timeout."""
+        now, timeout = time.monotonic(), LOOP_SECONDS
+        for request in list(self.pending.values()):
+            if request.deadline <= now:
+                self._refuse(request, 'bad request: not complete within %gs'
+                             % REQUEST_SECONDS)
+            else:
+                timeout = min(timeout, request.deadline - now)
+        return timeout
+
+    def _refuse(self, request, reason):
+        self._forget_request(request)
+        request.conn.setblocking(True)
+        request.conn.settimeout(1.0)
+        _reply_quietly(request.conn, rpt.Report(status=rpt.STATUS_ERROR, reason=reason))
+        request.conn.close()
+        for fd in request.fds:
+            os.close(fd)
+
+    def _forget_request(self, request):
+        del self.pending[request.conn]
+        self.selector.unregister(request.conn)
+
+    def _read_request(self, selector, request):
+        """Read more of a request; start its session once complete."""
         try:
-            conn.settimeout(5.0)
-            data, fds = recv_request(conn)
-            spec = SessionSpec.from_dict(data)
+            complete = request.read()
+            if complete is None:
+                return
+            spec = SessionSpec.from_dict(complete[0])
+        except (ValueError, SpecError, OSError) as exc:
+            self._refuse(request, 'bad request: %s' % exc)
+            return
+        self._forget_request(request)
+        conn, fds = request.conn, request.fds
+        try:
             failure, verdict = self.runner.prevalidate(spec)
             started = failure or self.runner.start(spec, fds, verdict)
         except (ValueError, SpecError, OSError) as exc:
             started = rpt.Report(status=rpt.STATUS_ERROR, reason='bad request: %s' % exc)
+        conn.setblocking(True)
         if isinstance(started, rpt.Report):
+            conn.settimeout(1.0)
             _reply_quietly(conn, started)
             conn.close()
             for fd in fds:
                 os.close(fd)
             return
-        conn.settimeout(None)
         self.sessions[started.monitor] = (conn, started, fds)
         started.monitor.attach(selector)
         selector.register(conn, selectors.EVENT_READ, ('client', started.monitor))
