@@ -66,6 +66,12 @@ NEED_HEADER = HEADER_PREFIX + 'Need'
 NODE_HEADER = 'X-Nexe-Node'
 CONNECTED_HEADER = HEADER_PREFIX + 'Connected'
 
+# The most channels (devices plus /dev/in and /dev/out streams) one session may have: each is a
+# descriptor in the one SCM_RIGHTS message to the sandbox supervisor, which carries at most
+# 253 (zerocloud.sandbox.supervisor.MAX_FDS); the rest is headroom.  The proxy refuses bigger
+# instances with a 400 before anything runs.
+MAX_SESSION_CHANNELS = 240
+
 NEED_EXECUTABLE = 'executable'
 NEED_INPUTS = 'inputs'
 END = 'end'

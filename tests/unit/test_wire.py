@@ -86,3 +86,9 @@ def test_report_json_carries_node():
 def test_our_header_namespace():
     assert wire.is_zerocloud_header('x-backend-zerocloud-version')
     assert not wire.is_zerocloud_header('X-Backend-Storage-Policy-Index')
+
+
+def test_session_channel_limit_fits_in_one_supervisor_message():
+    """Every channel the proxy lets through is one descriptor in the supervisor's message."""
+    from zerocloud.sandbox import supervisor
+    assert wire.MAX_SESSION_CHANNELS < supervisor.MAX_FDS

@@ -71,7 +71,8 @@ What happens to a job
    ``X-Nexe-Error`` when something failed; the body is the path-less outputs.
 
 Errors: body larger than ``zerovm_maxconfig`` -> 413; a bad job -> 400 listing every problem
-with its location; a missing input -> 404 "Error 404 Not Found while fetching /a/c/o"; no
+with its location (also an instance with more than 240 channels — devices, ``/dev/in/*`` and
+``/dev/out/*`` together —, which one session cannot carry); a missing input -> 404 "Error 404 Not Found while fetching /a/c/o"; no
 right -> 401/403; no object server can take a session -> 503.  Client-sent
 ``X-Backend-Zerocloud-*`` headers are removed.  Not yet supported (501 with a message):
 ``replicate`` on instances with network channels, the ``image`` device, executables

@@ -5,6 +5,7 @@ from urllib.parse import quote
 from swift.common import swob
 
 from zerocloud import job as joblib
+from zerocloud import wire
 
 EXCLUDED_HEADERS = ('HTTP_X_AUTH_TOKEN', 'HTTP_X_STORAGE_TOKEN', 'HTTP_AUTHORIZATION',
                     'HTTP_COOKIE', 'HTTP_X_SERVICE_TOKEN', 'HTTP_X_AUTH_KEY')
@@ -16,10 +17,18 @@ def _not_yet(message):
 
 
 def check_supported(instance):
-    """Refuse what this version cannot run yet (replicated channels, user images).
+    """Refuse what this version cannot run (replicated channels, user images, more channels
+    than one session can carry).
 
-    :raises HTTPException: 501 naming the feature and the instance.
+    :raises HTTPException: 501 naming the feature and the instance; 400 naming the instance
+        whose channels exceed ``wire.MAX_SESSION_CHANNELS``.
     """
+    channels = (len(instance.devices) + len(instance.in_channels)
+                + len(instance.out_channels))
+    if channels > wire.MAX_SESSION_CHANNELS:
+        raise swob.HTTPBadRequest(
+            body='%s: %d channels (devices, /dev/in and /dev/out), at most %d per session\n'
+            % (instance.name, channels, wire.MAX_SESSION_CHANNELS), content_type='text/plain')
     if instance.replicate > 1 and (instance.in_channels or instance.out_channels):
         raise _not_yet('replicate with network channels (%s)' % instance.name)
     url = instance.exec.url

@@ -365,3 +365,23 @@ def test_remote_input_not_matching_its_etag_is_refused(recorded_server):
     app.register('GET', '/v1/AUTH_test/data/other.txt', 200, {}, b'changed meanwhile')
     _, (status, _, body) = run(app, rings, job_with_remote_input())
     assert status == 400 and b'do not match' in body and runner.sessions == []
+
+
+def test_instance_with_more_channels_than_a_session_carries_is_400_naming_it(object_server):
+    """250 mappers feeding one reducer: the reducer would need 250+ descriptors in one message
+    to the sandbox supervisor; refused up front, nothing is dispatched."""
+    exe = {'path': 'swift://~/bin/exe'}
+    body = json.dumps([{'name': 'map', 'exec': exe, 'count': 250, 'connect': ['reduce']},
+                       {'name': 'reduce', 'exec': exe,
+                        'devices': [{'name': 'stdout'}]}]).encode()
+    app = fake_swift()
+    middleware = proxy_middleware.ZerocloudProxy(
+        app, ProxyConfig.from_conf({'zerovm_maxinstances': '300'}), get_logger({}))
+    middleware.services.rings = FakeRings([])
+    req = swob.Request.blank('/v1/AUTH_test', method='POST', body=body, headers={
+        'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
+    req.environ['swift.authorize'] = FakeAuth((('POST', '/v1/AUTH_test'),))
+    req.environ['REMOTE_USER'] = 'test,test:tester,AUTH_test'
+    status, _, body = call_app(middleware, req)
+    assert status == 400, body
+    assert b'reduce: 251 channels' in body and b'at most 240' in body
