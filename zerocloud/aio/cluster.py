@@ -115,11 +115,24 @@ def check_topology(spec):
                            % (spec.root, json.dumps(previous.topology(), sort_keys=True)))
 
 
-def spec_with_free_ports(root, port_range=(20000, 60000), attempts=50, **fields):
-    """A ClusterSpec in ``root`` whose ports are all free now (random block of 100).
+def fixed_port_range(low=10000):
+    """Ports below the kernel's ephemeral range (``ip_local_port_range``), where no outgoing
+    connection can take a server's port before the server listens on it."""
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            first_ephemeral = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        first_ephemeral = 32768
+    return low, max(low + 1000, first_ephemeral - 200)
+
+
+def spec_with_free_ports(root, port_range=None, attempts=50, **fields):
+    """A ClusterSpec in ``root`` whose ports are all free now (random block of 100), by
+    default below the ephemeral port range (:func:`fixed_port_range`).
 
     :raises ClusterError: no free block found in ``attempts`` tries.
     """
+    port_range = port_range or fixed_port_range()
     chooser = random.Random()
     for _ in range(attempts):
         port = chooser.randrange(*port_range) // 100 * 100
@@ -154,19 +167,38 @@ def prepare(spec):
     return zerocloud_filters
 
 
+def _connect(port, timeout):
+    """A TCP connection to 127.0.0.1:``port``.
+
+    :raises ConnectionRefusedError: also for a TCP self-connection: while nobody listens on a
+        port inside the ephemeral range, the kernel may give the client that very port as its
+        source and connect the socket to itself (the client then reads back its own request).
+    """
+    sock = socket.create_connection(('127.0.0.1', port), timeout)
+    if sock.getsockname() == sock.getpeername():
+        sock.close()
+        raise ConnectionRefusedError('self-connection to port %d' % port)
+    return sock
+
+
 def _healthy(spec, name):
     """True when process ``name`` answers (healthcheck, memcache ``version``)."""
     try:
         if name in ('logs', 'watchdog'):
             return True
         if name == 'memcache':
-            with socket.create_connection(('127.0.0.1', spec.memcache_port), 1) as sock:
+            with _connect(spec.memcache_port, 1) as sock:
                 sock.sendall(b'version\r\n')
                 return sock.recv(64).startswith(b'VERSION')
-        conn = http.client.HTTPConnection('127.0.0.1', _server_of(spec, name)[2], timeout=2)
-        conn.request('GET', '/healthcheck')
-        return conn.getresponse().status == 200
-    except OSError:
+        port = _server_of(spec, name)[2]
+        conn = http.client.HTTPConnection('127.0.0.1', port, timeout=2)
+        conn.sock = _connect(port, 2)
+        try:
+            conn.request('GET', '/healthcheck')
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException):
         return False
 
 
