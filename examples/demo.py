@@ -79,22 +79,16 @@ def ensure_cluster(args):
 
 
 def upload_corpus(conn, objects, size, scratch):
-    """Upload the sample corpus (a copy of each object is written to ``scratch`` for the
-    direct count); return the local paths."""
+    """Write the sample corpus into ``scratch`` (kept for the direct count) and upload it;
+    return the local paths."""
+    paths = corpus.write_corpus(scratch, objects, size)
     conn.put_container(CONTAINER)
-    words = corpus.vocabulary(20000)
-    names = []
-    for index in range(1, objects + 1):
-        name = 'part-%04d.txt' % index
-        text = corpus.generate_text(size, index, words=words)
-        conn.put_object(CONTAINER, name, text, content_type='text/plain')
-        path = os.path.join(scratch, name)
-        with open(path, 'wb') as f:
-            f.write(text)
-        names.append(path)
-    total = sum(int(o['bytes']) for o in conn.get_container(CONTAINER)[1] if o['name'] in map(os.path.basename, names))
-    print('corpus: %d objects, %d bytes in swift://test/%s' % (len(names), total, CONTAINER))
-    return names
+    for path in paths:
+        with open(path, 'rb') as f:
+            conn.put_object(CONTAINER, os.path.basename(path), f, content_type='text/plain')
+    total = sum(os.path.getsize(path) for path in paths)
+    print('corpus: %d objects, %d bytes in swift://test/%s' % (len(paths), total, CONTAINER))
+    return paths
 
 
 def upload_programs(conn, lang, scratch):
