@@ -20,7 +20,9 @@ def test_free_port_blocks_are_below_the_ephemeral_range(tmp_path):
 
 
 def test_a_self_connected_socket_is_refused():
-    """The probe's guard: bind a port, connect to it from itself (TCP simultaneous open)."""
+    """A self-connection is real (bind a port, connect to it: TCP simultaneous open), and a
+    probe of a port nobody listens on is refused either way (refused by the kernel, or a
+    detected self-connection; which one happens is up to the kernel's port choice)."""
     sock = socket.socket()
     sock.bind(('127.0.0.1', 0))
     port = sock.getsockname()[1]
