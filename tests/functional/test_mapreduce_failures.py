@@ -24,7 +24,12 @@ for name in sorted(os.listdir("/dev/in")):
         total += len(channel.read())
 print(total)
 '''
-NON_READER = b'''print("not reading")
+# Never reads a byte, but ends only once its input has bytes waiting (poll says readable):
+# otherwise it could end before the source's first byte arrived, and nothing would be unread.
+NON_READER = b'''import os, select
+channel = os.open("/dev/in/" + os.listdir("/dev/in")[0], os.O_RDONLY)
+select.select([channel], [], [], 20)
+print("not reading")
 '''
 FLOODER = b'''import os
 with open("/dev/out/" + os.listdir("/dev/out")[0], "wb") as out:
