@@ -45,7 +45,7 @@ went):
 ``out:<device>``
     Bytes the program wrote on a writable device (``stdout``, ``stderr``, ``output``...).
 ``report``
-    JSON (:func:`report_to_json`): the session :class:`~zerocloud.sandbox.report.Report` as a
+    JSON (:func:`report_to_json`): the session :class:`~zerocloud.report.Report` as a
     dict plus ``node`` (the object server that ran it) and ``local_object`` (whether the
     co-located object file was given to the program).  Exactly one, last before ``end``.
 

@@ -37,7 +37,8 @@ def _positive_int(text):
 
 def main(args) -> int:
     """Validate ``args.program``; return 0 valid, 1 rejected, 2 when it cannot be read."""
-    from zerocloud.sandbox import report, validate
+    from zerocloud import report
+    from zerocloud.sandbox import validate
     try:
         verdict = validate.validate_path(args.program, args.max_size)
     except OSError as exc:

@@ -3,7 +3,7 @@ import contextlib
 
 from swift.common import swob
 
-from zerocloud.object_middleware import green
+from zerocloud import green
 
 
 class Admission:

@@ -2,8 +2,7 @@
 import dataclasses
 import os
 
-from zerocloud.proxy_middleware import options
-from zerocloud.proxy_middleware.config import default_rendezvous_ip
+from zerocloud import options
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
@@ -70,7 +69,7 @@ class ObjectConfig:
             input_cache_entries=options.parse_int(
                 conf, 'zerovm_input_cache_entries', d.input_cache_entries, 0),
             channel_ip=options.parse_str(conf, 'zerovm_channel_ip',
-                                         default_rendezvous_ip(conf)),
+                                         options.default_bind_ip(conf)),
         )
 
     @property

@@ -15,7 +15,7 @@ import socket
 import time
 
 from zerocloud.channels import rendezvous as proto
-from zerocloud.object_middleware import green
+from zerocloud import green
 
 HANDSHAKE_MAX = 512
 DEADLINE_MARGIN_SECONDS = 2.0   # the proxy's deadline passes first and says who was missing

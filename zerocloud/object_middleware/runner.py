@@ -13,9 +13,9 @@ reports the error (it never runs unconfined).
 import atexit
 import os
 
-from zerocloud.object_middleware import green
+from zerocloud import green
 
-from zerocloud.sandbox.report import Report, STATUS_ERROR
+from zerocloud.report import Report, STATUS_ERROR
 
 
 def build_spec(session, executable_path, config):

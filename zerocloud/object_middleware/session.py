@@ -8,7 +8,7 @@ from swift.common import swob
 
 from zerocloud import wire
 from zerocloud.object_middleware.mesh import Cancelled, Mesh
-from zerocloud.sandbox.report import Report, STATUS_ERROR
+from zerocloud.report import Report, STATUS_ERROR
 
 WRITABLE = 'write'
 READABLE = 'read'

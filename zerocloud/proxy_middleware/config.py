@@ -1,7 +1,7 @@
 """The proxy filter's configuration: parsed once at load into a frozen :class:`ProxyConfig`."""
 import dataclasses
 
-from zerocloud.proxy_middleware import options
+from zerocloud import options
 
 GiB = 1024 ** 3
 
@@ -60,7 +60,7 @@ class ProxyConfig:
                 conf, 'zerovm_conn_timeout', d.conn_timeout_seconds),
             swift_dir=options.parse_str(conf, 'swift_dir', d.swift_dir),
             rendezvous_ip=options.parse_str(conf, 'zerovm_rendezvous_ip',
-                                            default_rendezvous_ip(conf)),
+                                            options.default_bind_ip(conf)),
             rendezvous_timeout_seconds=options.parse_seconds(
                 conf, 'zerovm_rendezvous_timeout', d.rendezvous_timeout_seconds),
         )
@@ -82,8 +82,3 @@ class ProxyConfig:
             'job_content_types': ['application/json'],
         }
 
-
-def default_rendezvous_ip(conf):
-    """The proxy's ``bind_ip`` when it names one address, else 127.0.0.1."""
-    bind_ip = str(conf.get('bind_ip') or '').strip()
-    return bind_ip if bind_ip and bind_ip not in ('0.0.0.0', '::') else '127.0.0.1'

@@ -12,7 +12,7 @@ failure publishes no output.
 from swift.common import swob
 
 from zerocloud.channels import rendezvous as proto
-from zerocloud.proxy_middleware import green
+from zerocloud import green
 from zerocloud.proxy_middleware.rendezvous import JobRendezvous
 
 

@@ -9,7 +9,8 @@ from swift.common import swob
 
 from zerocloud import job as joblib
 from zerocloud import wire
-from zerocloud.proxy_middleware import connected, dispatch, green, replicate, sessions
+from zerocloud import green
+from zerocloud.proxy_middleware import connected, dispatch, replicate, sessions
 from zerocloud.proxy_middleware.response import build_response, SessionResult
 from zerocloud.proxy_middleware.swift_access import SwiftAccess
 

@@ -13,7 +13,7 @@ connection open while the programs run and cancels all of them at the first fail
 import socket
 
 from zerocloud.channels import rendezvous as proto
-from zerocloud.proxy_middleware import green
+from zerocloud import green
 
 
 class JobRendezvous:

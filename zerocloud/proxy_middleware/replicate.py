@@ -9,8 +9,8 @@ the ones published.  Copies of instances with network channels are not supported
 """
 import dataclasses
 
-from zerocloud.proxy_middleware import green
-from zerocloud.sandbox.report import Report, STATUS_ERROR
+from zerocloud import green
+from zerocloud.report import Report, STATUS_ERROR
 
 
 def rotated(candidates, copy):

@@ -6,7 +6,7 @@ import uuid
 from swift.common import swob
 
 from zerocloud import wire
-from zerocloud.sandbox.report import Report, STATUS_ERROR
+from zerocloud.report import Report, STATUS_ERROR
 
 RESPONSE_DEVICES = ('stdout', 'stderr', 'output')
 

@@ -16,7 +16,8 @@ Public API (plain data in, a :class:`Report` out):
 Modules: :mod:`.spec` (session data), :mod:`.seccomp_policy` (policies, BPF; the only
 pyseccomp user), :mod:`.linux` (raw syscalls), :mod:`.jail` (child set-up), :mod:`.session`
 (parent side), :mod:`.monitor` (pumps, notifications, timeout), :mod:`.outcome`
-(classification, accounting), :mod:`.images` (python system image), :mod:`.supervisor` and
+(classification, accounting; the :class:`Report` type itself lives at the bottom floor in
+:mod:`zerocloud.report`, shared with the servers), :mod:`.images` (python system image), :mod:`.supervisor` and
 :mod:`.client` (the zygote and its client), :mod:`.validate` (executable validation).
 Importing this package imports nothing heavy: the names are resolved on first use.
 """
@@ -33,4 +34,6 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name):
     if name not in _EXPORTS:
         raise AttributeError('module %r has no attribute %r' % (__name__, name))
-    return getattr(importlib.import_module('zerocloud.sandbox.' + _EXPORTS[name]), name)
+    module = _EXPORTS[name]
+    package = 'zerocloud.' if module == 'report' else 'zerocloud.sandbox.'
+    return getattr(importlib.import_module(package + module), name)

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from zerocloud.sandbox import report as rpt
+from zerocloud import report as rpt
 
 HEADER = struct.Struct('>I')
 

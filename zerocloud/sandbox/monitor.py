@@ -22,7 +22,7 @@ import termios
 import time
 
 from zerocloud.sandbox import linux
-from zerocloud.sandbox import report as rpt
+from zerocloud import report as rpt
 
 CHUNK = 1 << 20
 FIFO_BYTES = 1 << 20      # FIFO buffer size (F_SETPIPE_SZ): fewer wake-ups per GiB

@@ -15,7 +15,7 @@ import hashlib
 import os
 import pickle
 
-from zerocloud.sandbox import report as rpt
+from zerocloud import report as rpt
 
 MAX_EXECUTABLE_BYTES = 256 << 20      # SPEC S8 zerovm_maxnexe
 DEFAULT_CACHE_ENTRIES = 1024

@@ -15,7 +15,7 @@ import os
 import signal
 import stat
 
-from zerocloud.sandbox import report as rpt
+from zerocloud import report as rpt
 
 MEMORY_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGKILL)
 EXIT_JAIL_FAILED = 126

@@ -2,7 +2,7 @@
 
 :class:`SessionRunner` holds what is shared between sessions of one process: the compiled
 seccomp filters and the validation verdict cache.  ``runner.run(spec, fds)`` runs one
-session to its end and returns a :class:`~zerocloud.sandbox.report.Report`;
+session to its end and returns a :class:`~zerocloud.report.Report`;
 ``runner.start(spec, fds)`` starts one and returns an :class:`ActiveSession` whose monitor an
 event loop drives (the supervisor runs many at once).  Neither raises for a bad spec or a
 failed session (those become reports).  Call them from a single-threaded process (the jail
@@ -42,7 +42,7 @@ from zerocloud.sandbox import jail
 from zerocloud.sandbox import linux
 from zerocloud.sandbox import monitor
 from zerocloud.sandbox.outcome import StartedSession
-from zerocloud.sandbox import report as rpt
+from zerocloud import report as rpt
 from zerocloud.sandbox import offload
 from zerocloud.sandbox import warm
 from zerocloud.sandbox.spec import SpecError, STD_DEVICES

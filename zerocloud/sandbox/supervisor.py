@@ -30,7 +30,7 @@ import sys
 import time
 
 from zerocloud.sandbox import linux
-from zerocloud.sandbox import report as rpt
+from zerocloud import report as rpt
 from zerocloud.sandbox.session import SessionRunner
 from zerocloud.sandbox.spec import SessionSpec, SpecError
 

@@ -33,7 +33,8 @@ import hashlib
 import threading
 from typing import Optional
 
-from zerocloud.sandbox import elf_check, insn_scan, report
+from zerocloud import report
+from zerocloud.sandbox import elf_check, insn_scan
 
 DEFAULT_MAX_SIZE_BYTES = 256 * 2**20     # SPEC S8 zerovm_maxnexe
 DEFAULT_CACHE_ENTRIES = 1024

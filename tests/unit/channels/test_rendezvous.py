@@ -86,7 +86,7 @@ def test_handshake_names_the_source_and_checks_everything():
 
 
 def test_failure_reason_counts_non_zero_exits_as_failures():
-    from zerocloud.sandbox.report import Report
+    from zerocloud.report import Report
     assert proto.failure_reason(Report(status='ok', retcode=0)) is None
     assert proto.failure_reason(Report(status='ok', retcode=3)) == 'exited with status 3'
     assert proto.failure_reason(Report(status='signal', reason='killed by SIGSEGV')) == \

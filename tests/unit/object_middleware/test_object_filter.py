@@ -11,7 +11,7 @@ from tests.unit.fake_swift import FakeSwift, call_app
 from zerocloud import object_middleware, wire
 from zerocloud.object_middleware.config import ObjectConfig
 from zerocloud.object_middleware.local_object import LocalObject
-from zerocloud.sandbox.report import Report
+from zerocloud.report import Report
 
 EXE = b'\x7fELF fake executable'
 EXE_ETAG = hashlib.md5(EXE).hexdigest()

@@ -4,7 +4,7 @@ from swift.common import swob
 
 from zerocloud.proxy_middleware import connected
 from zerocloud.proxy_middleware.response import SessionResult
-from zerocloud.sandbox.report import Report
+from zerocloud.report import Report
 
 
 def ok(name):

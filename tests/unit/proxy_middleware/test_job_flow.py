@@ -270,7 +270,7 @@ def test_wildcards_expand_over_every_listing_page(object_server, monkeypatch):
 
 
 def test_failed_session_publishes_no_output(object_server):
-    from zerocloud.sandbox.report import Report
+    from zerocloud.report import Report
     port, runner, _ = object_server
     runner.report = Report(status='timeout', reason='timeout: killed after 10 s')
     rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
@@ -281,7 +281,7 @@ def test_failed_session_publishes_no_output(object_server):
 
 
 def test_validation_rejection_is_reported(object_server):
-    from zerocloud.sandbox.report import Report
+    from zerocloud.report import Report
     port, runner, _ = object_server
     runner.report = Report(status='validation', reason='executable rejected',
                            validation=1, validation_reasons=('int 0x80 at 0x401000',))

@@ -1,7 +1,7 @@
 """replicate (S2.6): copies go to different servers and must agree."""
 from zerocloud.proxy_middleware import replicate
 from zerocloud.proxy_middleware.response import SessionResult
-from zerocloud.sandbox.report import Report
+from zerocloud.report import Report
 
 
 def result(node, outputs, status='ok', retcode=0, reason=''):

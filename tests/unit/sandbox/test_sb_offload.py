@@ -3,7 +3,7 @@ import os
 import shutil
 
 from zerocloud.sandbox import offload
-from zerocloud.sandbox import report as rpt
+from zerocloud import report as rpt
 
 
 def test_miss_validates_in_a_child_then_hits_are_not_checked(c_program):

@@ -12,7 +12,8 @@ from hypothesis import given, settings, strategies as st
 
 from tests.unit.sandbox import hostile_elf
 from zerocloud import cli
-from zerocloud.sandbox import report, validate
+from zerocloud import report
+from zerocloud.sandbox import validate
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(cli.__file__)))
 VALID, REJECTED, NOT_CHECKED = (report.VALIDATION_VALID, report.VALIDATION_REJECTED,

@@ -1,10 +1,14 @@
 """Typed parsing of ``[filter:...]`` options: every bad value raises ``ValueError`` naming it.
 
-Shared by both filters (the object middleware imports it too).  Each parser takes the merged
-paste ``conf`` dict, the option name and its default, and returns a typed value.
+The one options parser of both filters (bottom floor).  Each parser takes the merged paste
+``conf`` dict, the option name and its default, and returns a typed value.  Booleans accept
+exactly the words Swift accepts (``swift.common.utils.TRUE_VALUES`` and their negations), so
+an operator's ``yes``/``on``/``1`` means the same here as in Swift's own options; anything
+else is refused instead of silently meaning "no" as ``config_true_value`` would.
 """
+from swift.common.utils import TRUE_VALUES
 
-_TRUE = ('true', '1', 'yes', 'on', 't', 'y')
+_TRUE = tuple(TRUE_VALUES)
 _FALSE = ('false', '0', 'no', 'off', 'f', 'n')
 _SIZE_SUFFIXES = {'k': 1024, 'm': 1024 ** 2, 'g': 1024 ** 3, 't': 1024 ** 4}
 
@@ -88,3 +92,10 @@ def parse_sysimages(conf, name):
             raise ValueError('%s: image %r named twice' % (name, token))
         images.append((token, None))
     return tuple(images)
+
+
+def default_bind_ip(conf):
+    """The server's ``bind_ip`` when it names one address, else 127.0.0.1 (the default of
+    the addresses zerocloud listens on: the rendezvous and the channel listeners)."""
+    bind_ip = str(conf.get('bind_ip') or '').strip()
+    return bind_ip if bind_ip and bind_ip not in ('0.0.0.0', '::') else '127.0.0.1'

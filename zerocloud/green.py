@@ -1,0 +1,86 @@
+"""The one adapter to eventlet, shared by both filters (green threads, sockets, timeouts).
+
+Swift's servers run under eventlet; everything zerocloud does that waits (dispatching
+sessions, the rendezvous of connected jobs, waiting for a sandbox session, watching a client
+socket) goes through these few functions, so a change of eventlet's API touches this file only.
+"""
+import socket
+
+import eventlet
+import eventlet.greenpool
+import eventlet.hubs
+import eventlet.queue
+import eventlet.semaphore
+import eventlet.timeout
+
+Semaphore = eventlet.semaphore.Semaphore
+Timeout = eventlet.timeout.Timeout
+Queue = eventlet.queue.LightQueue
+GreenPool = eventlet.greenpool.GreenPool
+_SHUT = {'read': socket.SHUT_RD, 'write': socket.SHUT_WR, 'both': socket.SHUT_RDWR}
+
+
+def map_concurrently(function, items, size):
+    """``[function(item) for item in items]`` run in up to ``size`` green threads, in order.
+
+    The first exception raised by a call propagates.
+    """
+    pool = eventlet.GreenPool(max(1, size))
+    return list(pool.imap(function, items))
+
+
+def listen(bind_ip, backlog=1024):
+    """A green TCP listener on ``bind_ip`` and a free port."""
+    return eventlet.listen((bind_ip, 0), backlog=backlog)
+
+
+def connect(address, timeout_seconds):
+    """A green TCP connection to ``(host, port)`` (blocking afterwards)."""
+    with Timeout(timeout_seconds):
+        sock = eventlet.connect(address)
+    return sock
+
+
+def spawn(function, *args):
+    """Run ``function(*args)`` in a new green thread (``.kill()`` stops it)."""
+    return eventlet.spawn(function, *args)
+
+
+def spawn_after(seconds, function, *args):
+    """Run ``function(*args)`` in a green thread after ``seconds``."""
+    return eventlet.spawn_after(seconds, function, *args)
+
+
+def sleep(seconds=0):
+    """Yield to other green threads for ``seconds``."""
+    eventlet.sleep(seconds)
+
+
+def shutdown(sock, how):
+    """Half-close (``read``/``write``) or fully shut down a socket; ignores closed ones."""
+    try:
+        sock.shutdown(_SHUT[how])
+    except OSError:
+        pass
+
+
+def client_socket(environ):
+    """The socket of the client connection of a WSGI request served by eventlet, or None.
+
+    eventlet's ``Input`` (``environ['eventlet.input']``) keeps it as ``_sock``; Swift's
+    filters replace ``wsgi.input`` but leave ``eventlet.input`` alone.
+    """
+    return getattr(environ.get('eventlet.input'), '_sock', None)
+
+
+def wait_for_hangup(sock):
+    """Block (green) until the peer of ``sock`` closes it; return True then.
+
+    Returns False when the peer sends bytes instead (a pipelined request: not a hang-up)
+    or when the socket cannot be watched.
+    """
+    try:
+        eventlet.hubs.trampoline(sock, read=True)
+        return sock.recv(1, socket.MSG_PEEK) == b''
+    except (OSError, ValueError):
+        return True
