@@ -1,10 +1,10 @@
-"""The proxy <-> object server wire format for one sandbox session (version 1).
+"""The proxy <-> object server wire contract for one sandbox session (version 2).
 
 The proxy middleware dispatches each session of a job to the object server that holds the
 session's object with a backend request::
 
     EXECUTE /<device>/<partition>/<account>[/<container>/<object>] HTTP/1.1
-    X-Backend-Zerocloud-Version: 1
+    X-Backend-Zerocloud-Version: 2
     X-Backend-Zerocloud-Executable-Etag: <etag of the executable, or empty>
     X-Backend-Storage-Policy-Index: <policy of the object>
     X-Backend-Zerocloud-Connected: 1      (only for a session of a connected job)
@@ -23,10 +23,9 @@ before it is truncated and is rejected.
 Request body frames (in this order):
 
 ``session``
-    JSON: the session description (:func:`session_to_json`): instance name, argv, env,
-    devices, limits, and for a connected job ``mesh`` (rendezvous address, job token,
-    ``in``/``out`` lists of ``[device, peer instance]``, see
-    :mod:`zerocloud.channels.rendezvous`).  Exactly one.
+    JSON: the :class:`Session` description (:meth:`Session.to_json`), validated by the object
+    server when it arrives (:meth:`Session.from_json`): an unknown or ill-typed field is a
+    400 naming it (``session.devices[1].access: ...``), never a default.  Exactly one.
 ``executable``
     The executable's bytes, omitted when the proxy believes the server caches the ETag named in
     ``X-Backend-Zerocloud-Executable-Etag``.  If it does not, the object server answers
@@ -34,29 +33,40 @@ Request body frames (in this order):
     the request again with everything.
 ``in:<device>``
     The bytes of a readable device that is not the co-located object: the request payload
-    for a path-less device, or a remote object (a device with ``source: remote`` and its
-    ``etag`` in the session description).  A remote input is omitted when the proxy believes
-    the server caches its ETag; if it does not, the answer is ``409`` with
-    ``X-Backend-Zerocloud-Need: inputs`` and the proxy sends everything again.
+    for a ``payload`` device, or a remote object (a ``remote`` device with its ``etag``).  A
+    remote input is omitted when the proxy believes the server caches its ETag; if it does
+    not, the answer is ``409`` with ``X-Backend-Zerocloud-Need: inputs`` and the proxy sends
+    everything again.
 
-Response body frames (status 200 means the session was attempted; the report says how it
+The proxy streams these parts from their GET into the request (:func:`frame_header` before a
+part of known length); the object server spools them to files as they arrive.
+
+Response body frames (status 200 means the session was admitted; the report says how it
 went):
 
+``wait``
+    Empty: sent at least every :data:`HEARTBEAT_SECONDS` while the program runs, so the proxy
+    knows the server is alive and the server notices at once (a failed write) when the proxy
+    hung up: it then stops the session.
 ``out:<device>``
     Bytes the program wrote on a writable device (``stdout``, ``stderr``, ``output``...).
 ``report``
     JSON (:func:`report_to_json`): the session :class:`~zerocloud.report.Report` as a
-    dict plus ``node`` (the object server that ran it) and ``local_object`` (whether the
-    co-located object file was given to the program).  Exactly one, last before ``end``.
+    dict plus ``node`` (the object server that ran it), ``local_object`` (whether the
+    co-located object file was given to the program) and ``retry`` (true when the program
+    never started because of this server, e.g. its sandbox supervisor was lost: the proxy
+    may run the session on another server).  Exactly one, last before ``end``.
 
 Any other status is an error from the object server whose body is a plain-text message.
 
 This module is pure: no Swift, no eventlet, no sandbox import.
 """
+import dataclasses
 import json
 import re
+import typing
 
-WIRE_VERSION = '1'
+WIRE_VERSION = '2'
 EXECUTE_METHOD = 'EXECUTE'
 
 HEADER_PREFIX = 'X-Backend-Zerocloud-'
@@ -79,6 +89,8 @@ SESSION = 'session'
 EXECUTABLE = 'executable'
 INPUT_PREFIX = 'in:'
 REPORT = 'report'
+WAIT = 'wait'
+HEARTBEAT_SECONDS = 0.5
 OUTPUT_PREFIX = 'out:'
 
 MAX_HEADER_LINE = 128
@@ -110,13 +122,24 @@ def encode_end():
     return encode_frame(END, b'')
 
 
-def encode_request(session, executable=None, inputs=None):
-    """Return a complete request body: session description, optional executable and inputs.
+def frame_header(name, length):
+    """Return the header line of a frame of ``length`` bytes (its payload streams after it).
 
+    :raises WireError: for a name outside ``[a-z0-9:_.-]``.
+    """
+    if not _NAME.match(name):
+        raise WireError('invalid frame name %r' % (name,))
+    return b'%s %d\n' % (name.encode('ascii'), length)
+
+
+def encode_request(session, executable=None, inputs=None):
+    """Return a complete request body (small parts held in memory: tests and tools).
+
+    :param session: a :class:`Session`.
     :param inputs: ``{device name: bytes}`` for readable devices the server cannot read
         locally (sent as ``in:<device>`` frames).
     """
-    parts = [encode_frame(SESSION, session_to_json(session))]
+    parts = [encode_frame(SESSION, session.to_json())]
     if executable is not None:
         parts.append(encode_frame(EXECUTABLE, executable))
     for device, data in sorted((inputs or {}).items()):
@@ -125,15 +148,242 @@ def encode_request(session, executable=None, inputs=None):
     return b''.join(parts)
 
 
-def session_to_json(session):
-    """Encode a session description (a JSON-able dict) as UTF-8 JSON bytes."""
-    return json.dumps(session, sort_keys=True, separators=(',', ':')).encode('utf-8')
+def report_to_json(report_dict, node='', local_object=False, retry=False):
+    """Encode a report dict (``Report.to_dict()``) and where it ran as JSON bytes.
 
-
-def report_to_json(report_dict, node='', local_object=False):
-    """Encode a report dict (``Report.to_dict()``) and where it ran as JSON bytes."""
-    data = dict(report_dict, node=node, local_object=bool(local_object))
+    :param retry: the program never started because of this server (the proxy may run the
+        session elsewhere).
+    """
+    data = dict(report_dict, node=node, local_object=bool(local_object), retry=bool(retry))
     return json.dumps(data, sort_keys=True).encode('utf-8')
+
+
+# ---------------------------------------------------------------------------------------
+# The session description: frozen types, validated field by field where they arrive.
+
+READ, WRITE = 'read', 'write'
+LOCAL, REMOTE, PAYLOAD = 'local', 'remote', 'payload'
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    """A channel of the session that the object server prepares.
+
+    ``access`` is ``read`` or ``write``; a readable device has a ``source``: ``local`` (the
+    co-located object's file), ``remote`` (an object stored elsewhere, sent in an
+    ``in:<name>`` frame or cached by its ``etag``) or ``payload`` (the request payload, sent
+    in an ``in:<name>`` frame, possibly empty).  Writable devices have no source.
+    """
+    name: str
+    access: str
+    source: str = ''
+    etag: str = ''
+
+
+@dataclasses.dataclass(frozen=True)
+class Executable:
+    """What to run: a Swift object known by its ``etag`` (sent in the ``executable`` frame
+    or cached; an empty etag means "always sent", e.g. a large object), or ``path`` inside
+    the system ``image``."""
+    etag: str = ''
+    image: str = ''
+    path: str = ''
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionLimits:
+    """Bounds the proxy asks for; the object server applies the smaller of these and its own
+    options (``zerovm_timeout``, ``zerovm_maxinput``, ``zerovm_maxoutput``)."""
+    timeout_seconds: float
+    max_input_bytes: int
+    max_output_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Mesh:
+    """The channels of a session of a connected job (:mod:`zerocloud.channels.rendezvous`):
+    the rendezvous ``(host, port)``, the job's token, this instance's name, the registration
+    deadline, and ``(sandbox device, peer instance)`` pairs (``in/map-1``, ``out/red-2``)."""
+    rendezvous: tuple
+    token: str
+    instance: str
+    timeout_seconds: float
+    ins: tuple = ()
+    outs: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    """Everything an object server needs to run one instance (besides streamed bytes).
+
+    ``env`` is a tuple of ``(name, value)`` pairs (frozen); :meth:`environment` gives a dict.
+    ``images`` are system images in mount order (the first at ``/``).
+    """
+    name: str
+    argv: tuple
+    env: tuple
+    executable: Executable
+    devices: tuple
+    limits: SessionLimits
+    images: tuple = ()
+    mesh: typing.Optional[Mesh] = None
+
+    def environment(self):
+        return dict(self.env)
+
+    def device(self, name):
+        """The :class:`Device` called ``name``, or None."""
+        return next((device for device in self.devices if device.name == name), None)
+
+    def to_json(self):
+        """UTF-8 JSON bytes (the ``session`` frame)."""
+        data = {'name': self.name, 'argv': list(self.argv), 'env': dict(self.env),
+                'executable': _non_empty(dataclasses.asdict(self.executable)),
+                'devices': [_non_empty(dataclasses.asdict(d)) for d in self.devices],
+                'limits': dataclasses.asdict(self.limits), 'images': list(self.images)}
+        if self.mesh is not None:
+            mesh = self.mesh
+            data['mesh'] = {'rendezvous': list(mesh.rendezvous), 'token': mesh.token,
+                            'instance': mesh.instance,
+                            'timeout_seconds': mesh.timeout_seconds,
+                            'in': [list(pair) for pair in mesh.ins],
+                            'out': [list(pair) for pair in mesh.outs]}
+        return json.dumps(data, sort_keys=True, separators=(',', ':')).encode('utf-8')
+
+    @classmethod
+    def from_json(cls, payload):
+        """Decode and validate a ``session`` frame.
+
+        :raises WireError: naming the first missing, unknown or ill-typed field.
+        """
+        data = decode_json(SESSION, payload)
+        fields = _Fields(data, 'session', required=(
+            'name', 'argv', 'env', 'executable', 'devices', 'limits'),
+            optional=('images', 'mesh'))
+        env = fields.get('env', dict)
+        for key, value in env.items():
+            if not isinstance(value, str) or not key or '=' in key or '\0' in key + value:
+                raise WireError('session.env.%s: must be a string without NUL' % key[:60])
+        return cls(
+            name=fields.text('name'), argv=tuple(fields.texts('argv')),
+            env=tuple(sorted(env.items())),
+            executable=_executable(fields.get('executable', dict)),
+            devices=_devices(fields.get('devices', list)),
+            limits=_limits(fields.get('limits', dict)),
+            images=tuple(fields.texts('images')),
+            mesh=_mesh(fields.get('mesh', dict, None)))
+
+
+def _non_empty(data):
+    return {key: value for key, value in data.items() if value != ''}
+
+
+class _Fields:
+    """Typed access to one JSON object of the session, each error located."""
+
+    def __init__(self, data, where, required=(), optional=()):
+        if not isinstance(data, dict):
+            raise WireError('%s: must be an object' % where)
+        unknown = sorted(set(data) - set(required) - set(optional))
+        if unknown:
+            raise WireError('%s.%s: unknown field' % (where, unknown[0][:60]))
+        missing = [key for key in required if key not in data]
+        if missing:
+            raise WireError('%s.%s: missing' % (where, missing[0]))
+        self.data = data
+        self.where = where
+
+    def get(self, key, kind, default=dataclasses.MISSING):
+        value = self.data.get(key)
+        if value is None and key not in self.data:
+            return kind() if default is dataclasses.MISSING else default
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise WireError('%s.%s: must be %s' % (self.where, key, _KIND_NAMES[kind]))
+        return value
+
+    def text(self, key, choices=None):
+        value = self.get(key, str)
+        if choices is not None and value not in choices:
+            raise WireError('%s.%s: must be one of %s' % (self.where, key, ', '.join(choices)))
+        return value
+
+    def texts(self, key):
+        values = self.get(key, list)
+        if not all(isinstance(value, str) for value in values):
+            raise WireError('%s.%s: must be a list of strings' % (self.where, key))
+        return values
+
+    def number(self, key, kind):
+        value = self.get(key, kind)
+        if value < 0 or value != value or value == float('inf'):
+            raise WireError('%s.%s: must be a finite number >= 0' % (self.where, key))
+        return value
+
+
+_KIND_NAMES = {str: 'a string', list: 'a list', dict: 'an object', int: 'an integer',
+               float: 'a number'}
+
+
+def _executable(data):
+    fields = _Fields(data, 'session.executable', optional=('etag', 'image', 'path'))
+    executable = Executable(fields.get('etag', str), fields.get('image', str),
+                            fields.get('path', str))
+    if bool(executable.image) != bool(executable.path) or \
+            (executable.image and executable.etag):
+        raise WireError('session.executable: either an etag (a Swift object, sent in the '
+                        'body unless cached; empty when not cacheable), or image and path')
+    return executable
+
+
+def _devices(items):
+    devices, names = [], set()
+    for index, item in enumerate(items):
+        where = 'session.devices[%d]' % index
+        fields = _Fields(item, where, required=('name', 'access'),
+                         optional=('source', 'etag'))
+        device = Device(fields.text('name'), fields.text('access', (READ, WRITE)),
+                        fields.get('source', str), fields.get('etag', str))
+        sources = (LOCAL, REMOTE, PAYLOAD) if device.access == READ else ('',)
+        if device.source not in sources:
+            raise WireError('%s.source: must be %s for a %s device' % (
+                where, ' or '.join(s or 'absent' for s in sources), device.access))
+        if device.etag and device.source != REMOTE:
+            raise WireError('%s.etag: only a remote device has one' % where)
+        if not _NAME.match(device.name) or device.name in names:
+            raise WireError('%s.name: bad or repeated device name %r' % (where, device.name))
+        names.add(device.name)
+        devices.append(device)
+    return tuple(devices)
+
+
+def _limits(data):
+    fields = _Fields(data, 'session.limits', required=(
+        'timeout_seconds', 'max_input_bytes', 'max_output_bytes'))
+    return SessionLimits(fields.number('timeout_seconds', float),
+                         fields.number('max_input_bytes', int),
+                         fields.number('max_output_bytes', int))
+
+
+def _mesh(data):
+    if data is None:
+        return None
+    fields = _Fields(data, 'session.mesh', required=(
+        'rendezvous', 'token', 'instance', 'timeout_seconds'), optional=('in', 'out'))
+    address = fields.get('rendezvous', list)
+    if len(address) != 2 or not isinstance(address[0], str) or \
+            not isinstance(address[1], int) or isinstance(address[1], bool):
+        raise WireError('session.mesh.rendezvous: must be [host, port]')
+    pairs = {}
+    for key in ('in', 'out'):
+        items = fields.get(key, list)
+        if not all(isinstance(pair, list) and len(pair) == 2 and
+                   all(isinstance(part, str) for part in pair) for pair in items):
+            raise WireError('session.mesh.%s: must be a list of [device, peer]' % key)
+        pairs[key] = tuple(tuple(pair) for pair in items)
+    return Mesh(tuple(address), fields.text('token'), fields.text('instance'),
+                fields.number('timeout_seconds', float), pairs['in'], pairs['out'])
 
 
 def decode_json(name, payload):
