@@ -84,3 +84,23 @@ def wait_for_hangup(sock):
         return sock.recv(1, socket.MSG_PEEK) == b''
     except (OSError, ValueError):
         return True
+
+
+def current():
+    """The running green thread."""
+    return eventlet.getcurrent()
+
+
+def wait_all_or_kill(function, items):
+    """``[function(item) for item in items]``, each in its own green thread, in order.
+
+    If the caller is interrupted (killed) or a call raises, every other thread is killed
+    before the exception propagates: nothing keeps running behind the caller's back.
+    """
+    threads = [eventlet.spawn(function, item) for item in items]
+    try:
+        return [thread.wait() for thread in threads]
+    except BaseException:
+        for thread in threads:
+            thread.kill()
+        raise

@@ -403,6 +403,9 @@ def decode_json(name, payload):
 class FrameReader:
     """Read frames from a file-like ``read(n)`` callable, enforcing a total size limit.
 
+    ``readline(limit)``, when the source has one (a buffered HTTP response), reads each
+    frame header in one call instead of byte by byte.
+
     Iterating yields ``(name, chunk)`` pairs, with chunks of at most ``chunk_size`` bytes (a
     large frame is yielded in pieces), and stops after the ``end`` frame.
 
@@ -410,8 +413,9 @@ class FrameReader:
         ``max_bytes`` payload bytes in total.
     """
 
-    def __init__(self, read, max_bytes, chunk_size=65536):
+    def __init__(self, read, max_bytes, chunk_size=65536, readline=None):
         self._read = read
+        self._readline = readline
         self._max_bytes = max_bytes
         self._chunk_size = chunk_size
         self._total = 0
@@ -428,6 +432,10 @@ class FrameReader:
 
     def _header(self):
         line = b''
+        if self._readline is not None:  # a buffered source: one call per header
+            line = self._readline(MAX_HEADER_LINE)
+            if not line:
+                raise WireError('body truncated before the end frame')
         while not line.endswith(b'\n'):
             if len(line) >= MAX_HEADER_LINE:
                 raise WireError('frame header too long')

@@ -154,7 +154,7 @@ class ZerocloudProxy:
         self.run_job = run_job or execution.run_job
         self.services = execution.Services(app, config, logger,
                                            dispatch.Rings(config.swift_dir),
-                                           dispatch.SentExecutables())
+                                           dispatch.SentEtags())
 
     def __call__(self, env, start_response):
         req = swob.Request(env)

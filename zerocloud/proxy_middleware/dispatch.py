@@ -1,38 +1,56 @@
-"""Placing a session on an object server (object rings) and sending it there (bufferedhttp).
+"""Placing a session on an object server and running it there (object rings, bufferedhttp).
 
-A session goes to the primary nodes of its object in ring order, then to handoffs; a node that
-answers 404, 503 or 507, or cannot be reached, is skipped.  The proxy remembers which (node,
-ETag) pairs it sent an executable or a remote input to, and leaves those out next time; a node
-that answers 409 with ``X-Backend-Zerocloud-Need`` (it lost its cache) gets the request again
-with everything.
+A session is offered to the primary nodes of its object in ring order, then to handoffs.
+The request asks ``Expect: 100-continue``, so a server that is full (503), lacks the object
+(404) or its disk (507) answers before any byte of the body is sent; the next node is tried.
+Only network failures and those statuses move on: any other refusal (400, 413...) is the
+answer.  A session whose program never started because of its server (the report's
+``retry``, e.g. its sandbox supervisor was lost) is offered to the next node too.  When no
+node runs it, the 503 names every server tried and why.
+
+The body streams (:class:`RequestBody`): the session description, then the executable and
+remote inputs straight from their GET (left out when the node caches their ETag; a 409
+"need" answer gets them), then payloads.  The answer is read frame by frame into spool files
+(:func:`~.results.read_result`): ``wait`` heartbeats keep an idle timer from expiring while the
+program runs; once a server has started answering 200 the session is never run again
+elsewhere.  Every connection and every GET is closed on every path (an ``ExitStack``), also
+when the job cancels this session by killing its green thread.
 """
+import contextlib
+import dataclasses
+import http.client
 import itertools
 import random
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from swift.common import swob
 from swift.common.bufferedhttp import http_connect
-from swift.common.exceptions import ConnectionTimeout
 from swift.common.ring import Ring
 from swift.common.storage_policy import POLICIES
-from swift.common.utils import Timeout
 
-from zerocloud import wire
+from zerocloud import green, wire
+from zerocloud.proxy_middleware.results import OutputTooLarge, SessionResult, read_result
+from zerocloud.proxy_middleware.sources import SourceChanged
+from zerocloud import report as rpt
 
 RETRY_STATUSES = (404, 503, 507)
-RESPONSE_MARGIN_BYTES = 1 << 20
-READ_CHUNK_BYTES = 65536
+MAX_ERROR_BODY = 65536
+IDLE_SECONDS = 10.0          # longest silence from a running session (heartbeats: 0.5 s)
+CHUNK_BYTES = 65536
 
 
-class Limits(NamedTuple):
-    """Seconds to connect, seconds for the whole exchange, largest response body."""
-    conn_timeout: float
-    node_timeout: float
-    max_response_bytes: int
+class NodeTimeouts(NamedTuple):
+    """Seconds to connect, and for the whole exchange with one node."""
+    connect_seconds: float
+    total_seconds: float
 
 
-class ResponseTooLarge(Exception):
-    """An object server answered with more bytes than the session may produce."""
+class NodeUnavailable(Exception):
+    """The node could not be reached or stopped answering before the session started."""
+
+
+class _Expired(Exception):
+    """An exchange with a node took longer than its deadline."""
 
 
 class Rings:
@@ -63,8 +81,8 @@ class Rings:
         return partition, itertools.chain(primaries, handoffs)
 
 
-class SentExecutables:
-    """The (node, ETag) pairs that already hold an executable (bounded, per process)."""
+class SentEtags:
+    """The (node, ETag) pairs known to hold an executable or input (bounded, per process)."""
 
     def __init__(self, max_entries=4096):
         self.max_entries = max_entries
@@ -80,92 +98,203 @@ class SentExecutables:
             self._known[(node, etag)] = True
 
 
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where a session may run: its path (``/account[/container/object]``, native string),
+    storage policy, ring partition and candidate nodes in order."""
+    path: str
+    policy_index: int
+    partition: int
+    nodes: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class Parts:
+    """What a session's body carries beside its description: the executable and remote
+    inputs (:class:`~.sources.ObjectSource`, by device name) and payloads (bytes)."""
+    executable: Optional[object]
+    remote: dict
+    payloads: dict
+
+    @property
+    def etags(self):
+        objects = list(self.remote.values()) + ([self.executable] if self.executable else [])
+        return [obj.etag for obj in objects if obj.etag]
+
+
 def node_key(node):
     return '%s:%s/%s' % (node['ip'], node['port'], node['device'])
 
 
-def send_session(node, partition, path, policy_index, body, etag, limits, connected=False):
-    """One backend ``EXECUTE``; returns ``(status, headers dict, body bytes)``.
+class RequestBody:
+    """The frames of one request body; sources whose ETag ``known`` are left out.
 
-    :raises IOError: (or ``Timeout``) when the node cannot be reached or stops answering.
-    :raises ResponseTooLarge: when the answer exceeds ``limits.max_response_bytes``.
+    Entering opens the GETs of the parts to send (so their lengths are known: the body has a
+    Content-Length); :meth:`send` streams everything; the GETs close with the context.
     """
-    headers = {wire.VERSION_HEADER: wire.WIRE_VERSION, wire.EXECUTABLE_ETAG_HEADER: etag or '',
-               'X-Backend-Storage-Policy-Index': str(policy_index),
-               'Content-Length': str(len(body))}
-    if connected:
-        headers[wire.CONNECTED_HEADER] = '1'
-    with ConnectionTimeout(limits.conn_timeout):
-        conn = http_connect(node['ip'], node['port'], node['device'], partition,
-                            wire.EXECUTE_METHOD, path, headers=headers)
-    with Timeout(limits.node_timeout):
-        conn.send(body)
-        response = conn.getresponse()
-        payload = _read_bounded(response, limits.max_response_bytes, node)
-    return response.status, {k.lower(): v for k, v in response.getheaders()}, payload
+
+    def __init__(self, session, parts, known):
+        self.session = session
+        self.parts = parts
+        self.known = known
+        self.length = 0
+        self._frames = []
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self):
+        self._add(wire.SESSION, [self.session.to_json()])
+        exe = self.parts.executable
+        if exe is not None and not self.known(exe.etag):
+            self._add_stream(wire.EXECUTABLE, exe)
+        for device, source in sorted(self.parts.remote.items()):
+            if not self.known(source.etag):
+                self._add_stream(wire.INPUT_PREFIX + device, source)
+        for device, payload in sorted(self.parts.payloads.items()):
+            self._add(wire.INPUT_PREFIX + device, [payload])
+        self._add(wire.END, [b''])
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stack.close()
+
+    def _add_stream(self, name, source):
+        length, chunks = self._stack.enter_context(source.open())
+        self._add(name, chunks, length)
+
+    def _add(self, name, chunks, length=None):
+        if length is None:
+            chunks = [bytes(chunk) for chunk in chunks]
+            length = sum(len(chunk) for chunk in chunks)
+        header = wire.frame_header(name, length)
+        self._frames.append((header, chunks))
+        self.length += len(header) + length
+
+    def send(self, conn):
+        """Stream every frame to ``conn``.
+
+        :raises SourceChanged: when an object's GET delivers other than its length.
+        """
+        for header, chunks in self._frames:
+            conn.send(header)
+            for chunk in chunks:
+                if chunk:
+                    conn.send(chunk)
 
 
-def _read_bounded(response, max_bytes, node):
-    """The whole response body, in 64 KiB reads, refusing more than ``max_bytes``."""
-    pieces, total = [], 0
-    while True:
-        piece = response.read(READ_CHUNK_BYTES)
-        if not piece:
-            return b''.join(pieces)
-        total += len(piece)
-        if total > max_bytes:
-            response.close()
-            raise ResponseTooLarge('%s answered more than %d bytes' % (node_key(node), max_bytes))
-        pieces.append(piece)
+def dispatch(instance, target, session, parts, sent, timeouts, spools, logger):
+    """Run one session on the first node of ``target`` that takes it.
 
-
-def dispatch(candidates, swift_path, policy_index, blobs, session, sent, limits, logger):
-    """Run one session on the first node that takes it.
-
-    :param candidates: ``(partition, nodes iterator)`` from :meth:`Rings.candidates`.
-    :param swift_path: ``/account[/container/object]`` (not quoted) the session runs at.
-    :param blobs: the session's executable, inputs and payloads
-        (:class:`~zerocloud.proxy_middleware.execution.Blobs`): objects whose ETag the
-        node already holds are left out; a 409 "need" answer gets everything.
-    :returns: ``(node key, response body)`` of the node that ran it.
+    :returns: its :class:`~.results.SessionResult` (a failed program is a result too).
     :raises HTTPException: 404 naming the object when every node answered 404, another
-        node's refusal (4xx passes through), 503 when no node could run it.
+        node's refusal (4xx passes through), 503 naming every server tried when none ran it.
     """
-    partition, nodes = candidates
-    connected = bool(session.get('mesh'))
-    path = swob.wsgi_quote(swob.str_to_wsgi(swift_path))
-    last_error, statuses = 'no object server available', []
-    for node in nodes:
+    tried, statuses = [], []
+    for node in target.nodes:
         key = node_key(node)
-        exe_etag = blobs.executable.etag if blobs.executable else ''
         try:
-            status, headers, payload = send_session(
-                node, partition, path, policy_index,
-                blobs.body(session, lambda etag: sent.known(key, etag)), exe_etag, limits,
-                connected)
-            if status == 409 and headers.get(wire.NEED_HEADER.lower()):
-                status, headers, payload = send_session(
-                    node, partition, path, policy_index,
-                    blobs.body(session, lambda etag: False), exe_etag, limits,
-                    connected)
-        except ResponseTooLarge as err:  # the session ran: never run it again elsewhere
-            raise swob.HTTPInternalServerError(body='%s\n' % err, content_type='text/plain')
-        except (Exception, Timeout) as err:
+            outcome = _on_node(instance, node, target, session, parts,
+                               lambda etag: sent.known(key, etag), timeouts, spools)
+        except NodeUnavailable as err:
+            logger.warning('zerocloud: %s unavailable for %s: %s', key, instance.name, err)
+            tried.append('%s: %s' % (key, err))
             statuses.append(None)
-            logger.warning('zerocloud: %s unreachable for %s: %s', key, path, err)
-            last_error = '%s: %s' % (key, err)
             continue
-        if status == 200:
-            for etag in blobs.etags:
+        if isinstance(outcome, SessionResult):
+            if outcome.retry:
+                tried.append('%s: %s' % (key, outcome.report.status_text))
+                statuses.append(None)
+                continue
+            for etag in parts.etags:
                 sent.remember(key, etag)
-            return key, payload
+            return outcome
+        status, message = outcome
         statuses.append(status)
-        if status in RETRY_STATUSES:
-            last_error = '%s answered %s' % (key, status)
-            continue
-        raise swob.HTTPException(status=status, body=payload, content_type='text/plain')
+        if status not in RETRY_STATUSES:
+            raise swob.HTTPException(status=status, body=message, content_type='text/plain')
+        tried.append('%s answered %s %s' % (key, status, _first_line(message)))
     if statuses and all(status == 404 for status in statuses):
-        raise swob.HTTPNotFound(body='Error 404 Not Found while fetching %s\n' % swift_path,
+        raise swob.HTTPNotFound(body='Error 404 Not Found while fetching %s\n' % target.path,
                                 content_type='text/plain')
-    raise swob.HTTPServiceUnavailable(body='no object server could run the session %s (%s)\n'
-                                           % (path, last_error), content_type='text/plain')
+    raise swob.HTTPServiceUnavailable(
+        body='no object server could run %s (%s)\n'
+             % (instance.name, '; '.join(tried) or 'no object server available'),
+        content_type='text/plain')
+
+
+def _first_line(message):
+    text = message.decode('utf-8', 'replace') if isinstance(message, bytes) else message
+    return (text.strip().split('\n') or [''])[0][:200]
+
+
+def _on_node(instance, node, target, session, parts, known, timeouts, spools, need=False):
+    """One exchange with one node: a :class:`SessionResult` (it ran), or ``(status,
+    message)`` of a refusal.
+
+    :raises NodeUnavailable: when the node could not be reached or stopped answering before
+        the session started (another node may run it).
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            with green.Timeout(timeouts.total_seconds, _Expired('no answer in %.0f s'
+                                                                % timeouts.total_seconds)):
+                body = stack.enter_context(RequestBody(session, parts, known))
+                conn = _connect(node, target, session, body.length, timeouts)
+                stack.callback(conn.close)
+                response = conn.getexpect()
+                if response.status == 100:
+                    body.send(conn)
+                    response = conn.getresponse()
+                stack.callback(response.close)
+                if response.status == 409 and response.getheader(wire.NEED_HEADER) \
+                        and not need:
+                    response.read(MAX_ERROR_BODY)
+                    stack.close()
+                    return _on_node(instance, node, target, session, parts, lambda e: False,
+                                    timeouts, spools, need=True)
+                if response.status != 200:
+                    return response.status, response.read(MAX_ERROR_BODY)
+        except (OSError, http.client.HTTPException, _Expired) as err:
+            raise NodeUnavailable(str(err) or type(err).__name__)
+        except SourceChanged as err:
+            raise swob.HTTPServiceUnavailable(body='%s (changed while it was sent)\n' % err,
+                                              content_type='text/plain')
+        return _read_answer(instance, node_key(node), response, timeouts, spools)
+
+
+def _connect(node, target, session, length, timeouts):
+    headers = {wire.VERSION_HEADER: wire.WIRE_VERSION,
+               wire.EXECUTABLE_ETAG_HEADER: session.executable.etag,
+               'X-Backend-Storage-Policy-Index': str(target.policy_index),
+               'Content-Length': str(length), 'Expect': '100-continue'}
+    if session.mesh is not None:
+        headers[wire.CONNECTED_HEADER] = '1'
+    with green.Timeout(timeouts.connect_seconds, _Expired('no connection in %.1f s'
+                                                          % timeouts.connect_seconds)):
+        return http_connect(node['ip'], node['port'], node['device'], target.partition,
+                            wire.EXECUTE_METHOD, target.path, headers=headers)
+
+
+def _read_answer(instance, key, response, timeouts, spools):
+    """Read a started session's 200 answer; a lost connection or a broken answer is a
+    failed session (it may have run: never run it again elsewhere)."""
+    silent = _Expired('%s silent for %.0f s' % (key, IDLE_SECONDS))
+
+    def read(count):
+        with green.Timeout(IDLE_SECONDS, silent):
+            return response.read(count)
+
+    def readline(limit):
+        with green.Timeout(IDLE_SECONDS, silent):
+            return response.readline(limit)
+    try:
+        with green.Timeout(timeouts.total_seconds, _Expired(
+                'session not ended after %.0f s' % timeouts.total_seconds)):
+            frames = wire.FrameReader(read, 1 << 62, readline=readline)
+            return read_result(instance, key, frames, spools)
+    except OutputTooLarge as err:
+        return SessionResult.failure(instance, key, str(err), rpt.STATUS_OUTPUT_LIMIT)
+    except wire.WireError as err:
+        return SessionResult.failure(instance, key, 'bad answer from %s: %s' % (key, err))
+    except (OSError, http.client.HTTPException, _Expired) as err:
+        return SessionResult.failure(instance, key, 'lost %s while the session ran: %s'
+                                     % (key, str(err) or type(err).__name__))

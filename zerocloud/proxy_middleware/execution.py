@@ -1,41 +1,64 @@
-"""Running a validated job: parse, expand, authorize, place, dispatch, publish, respond.
+"""Running a validated job: plan, resolve, dispatch, verdict, publish, respond.
 
 One :class:`JobRun` per job request; the middleware's long-lived helpers (rings, the record
-of executables already sent) come in a :class:`Services`.
+of ETags already sent to each server) come in a :class:`Services`.  The flow goes one way:
+
+1. **plan** -- parse the job and expand wildcards (:mod:`zerocloud.job`);
+2. **resolve** -- authorize every path as the caller and describe every session
+   (:class:`Prepared`: its placement :class:`~.dispatch.Target`, its
+   :class:`zerocloud.wire.Session` and the :class:`~.dispatch.Parts` its body streams);
+   a 403/404/413 of any input reaches the client as itself before anything runs;
+3. **dispatch** -- every session in its own green thread (:class:`~.cancel.JobThreads`);
+   the first failure, or the client hanging up, cancels the others;
+4. **verdict** -- a job publishes every output or none (:mod:`.publish`) and answers S5
+   (:mod:`.results`), streaming path-less outputs from their spool files.
 """
 import dataclasses
 
 from swift.common import swob
 
-from zerocloud import job as joblib
-from zerocloud import wire
 from zerocloud import green
-from zerocloud.proxy_middleware import connected, dispatch, replicate, sessions
-from zerocloud.proxy_middleware.response import build_response, SessionResult
+from zerocloud import job as joblib
+from zerocloud.proxy_middleware import connected, describe, dispatch, publish, replicate
+from zerocloud.proxy_middleware import sources
+from zerocloud.proxy_middleware.cancel import ClientWatch, JobThreads, error_reason
+from zerocloud.proxy_middleware.results import (
+    LIMIT_STATUSES, SessionResult, build_response, first_failure, header_text, nexe_headers)
+from zerocloud.proxy_middleware.spool import Spools
 from zerocloud.proxy_middleware.swift_access import SwiftAccess
 
 MAX_CONCURRENT_DISPATCH = 64
 NODE_TIMEOUT_MARGIN = 15  # seconds beyond zerovm_timeout: transfer, queueing, kill grace
+CLIENT_GONE = 499         # Swift's status for a client that disconnected
 
 
 @dataclasses.dataclass
 class Services:
-    """What outlives one request: Swift app, config, logger, rings, executables sent."""
+    """What outlives one request: Swift app, config, logger, rings, ETags sent."""
     app: object
     config: object
     logger: object
     rings: dispatch.Rings
-    sent: dispatch.SentExecutables
+    sent: dispatch.SentEtags
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """One instance, resolved and authorized, ready to dispatch."""
+    instance: object
+    target: dispatch.Target
+    session: object
+    parts: dispatch.Parts
 
 
 def run_job(services, req, route, body):
     """Run the job in ``body`` for ``req`` and return the response (S5).
 
-    :raises HTTPException: 400/413 for a bad job, 403/404 for paths, 501 for features not
-        yet supported, 503 when no server can run a session.
+    :raises HTTPException: 400/413 for a bad job, 403/404/413 for paths, 501 for features
+        not yet supported, 503 when no server can run a session.
     """
     if route.kind == 'script':
-        body, payload = sessions.script_job(body, route)
+        body, payload = describe.script_job(body, route)
         return JobRun(services, req, route, payload).run(body)
     return JobRun(services, req, route).run(body)
 
@@ -47,28 +70,30 @@ class JobRun:
         self.services = services
         self.payload = payload
         self.config = services.config
+        self.logger = services.logger
         self.req = req
         self.route = route
         self.swift = SwiftAccess(services.app, req)
-        self.objects = {}
+        self.sources = {}
+        self.spools = Spools(self.config.max_output_bytes)
+        self.threads = JobThreads(self.logger, lambda item: item.instance.name)
+        self.dispatch_slots = green.Semaphore(MAX_CONCURRENT_DISPATCH)
 
     def run(self, body):
-        """Plan, check everything, run every session concurrently, publish, respond.
-
-        Outputs are published only when every session of the job succeeded, so a failed job
-        leaves no partial objects (DESIGN decision 4).
-        """
+        """Plan, resolve, run every session, then publish and answer (all or nothing)."""
         plan = self._plan(body)
-        prepared = [(instance,) + self._prepare(instance) for instance in plan.instances]
-        if connected.is_connected(plan):
-            results = connected.run_connected(self, prepared)
-        else:
-            results = green.map_concurrently(lambda args: self.execute_session(*args), prepared,
-                                             MAX_CONCURRENT_DISPATCH)
-        if all(result.report.ok and not result.errors for result in results):
-            for result in results:
-                self._publish(result.instance, result)
-        return build_response(results)
+        prepared = [self._prepare(instance) for instance in plan.instances]
+        try:
+            with ClientWatch(self.req.environ, self.threads):
+                if connected.is_connected(plan):
+                    outcomes = connected.run_connected(self, prepared)
+                else:
+                    outcomes = self.threads.run_all(self._run_independent, prepared,
+                                                    self.cancelled_result)
+            return self._verdict(prepared, outcomes)
+        except BaseException:
+            self.spools.close()
+            raise
 
     def _plan(self, body):
         try:
@@ -81,21 +106,22 @@ class JobRun:
             raise swob.HTTPException(status=err.status, body='%s\n' % err,
                                      content_type='text/plain')
         for instance in plan.instances:
-            sessions.check_supported(instance)
+            describe.check_supported(instance)
         return plan
 
     def _prepare(self, instance):
-        """Authorize every path as the caller (S7); fetch remote inputs once per job.
+        """Authorize every path as the caller (S7) and describe the session.
 
         The co-located object is authorized from its container's ACL (no request to it: its
         bytes stay on the object server, which answers 404 if it is missing); other readable
-        objects are read with GET as the caller, writable paths are checked as PUT.
+        objects and the executable are checked with HEAD as the caller; writable paths as PUT.
+
+        :raises HTTPException: 401/403/404/413 naming the path.
         """
-        placement = sessions.placement_path(instance)
-        payloads = sessions.payload_inputs(instance, self.payload)
+        placement = describe.placement_path(instance)
         remote = {}
         for device in instance.devices.values():
-            path = sessions.swift_path(device.url)
+            path = describe.swift_path(device.url)
             if path is None:
                 continue
             if device.access == joblib.WRITABLE:
@@ -103,118 +129,89 @@ class JobRun:
             elif path == placement:
                 self.swift.authorize_read(path)
             else:
-                remote[device.name] = self._swift_object(path)
-        exe = self._executable(instance)
-        session = sessions.describe(instance, self.req, self.config, placement,
-                                    exe_etag=exe.etag if exe else None,
-                                    input_etags={n: o.etag for n, o in remote.items()})
-        return session, Blobs(exe, remote, payloads)
+                remote[device.name] = self._source(path)
+        exe_path = describe.swift_path(instance.exec.url)
+        parts = dispatch.Parts(
+            executable=None if exe_path is None else self._source(exe_path), remote=remote,
+            payloads={name: self.payload for name in describe.payload_devices(instance)})
+        session = describe.describe(instance, self.req, self.config, parts)
+        return Prepared(instance, self._target(instance), session, parts)
 
-    def _swift_object(self, path):
-        """A readable object read as the caller: authorized now (HEAD), its bytes read (once
-        per job) only if a server does not cache its ETag."""
-        if path not in self.objects:
-            headers = self.swift.head(path)
-            self.objects[path] = LazyObject(self.swift, path, cacheable_etag(headers),
-                                            self.config.max_input_bytes)
-        return self.objects[path]
+    def _source(self, path):
+        if path not in self.sources:
+            self.sources[path] = sources.resolve(self.swift, path,
+                                                 self.config.max_input_bytes)
+        return self.sources[path]
 
-    def _executable(self, instance):
-        path = sessions.swift_path(instance.exec.url)
-        return None if path is None else self._swift_object(path)
-
-    def execute_session(self, instance, session, blobs):
-        """Dispatch one prepared session; its :class:`SessionResult`."""
-        placement = sessions.placement_url(instance)
-        account = self.route.account
+    def _target(self, instance):
+        placement = describe.placement_url(instance)
         if placement is None:
-            policy_index, candidates = 0, self.services.rings.candidates(0, account)
-            path = '/%s' % account
-        else:
-            info = self.swift.container_info(placement.account, placement.container)
-            policy_index = int(info.get('storage_policy') or 0)
-            candidates = self.services.rings.candidates(
-                policy_index, placement.account, placement.container, placement.object)
-            path = placement.path
-        limits = self._limits(session)
+            partition, nodes = self.services.rings.candidates(0, self.route.account)
+            return dispatch.Target('/%s' % self.route.account, 0, partition, tuple(nodes))
+        info = self.swift.container_info(placement.account, placement.container)
+        policy_index = int(info.get('storage_policy') or 0)
+        partition, nodes = self.services.rings.candidates(
+            policy_index, placement.account, placement.container, placement.object)
+        return dispatch.Target(placement.path, policy_index, partition, tuple(nodes))
+
+    def _run_independent(self, item):
+        with self.dispatch_slots:
+            result = self.execute(item)
+        if result.failure_reason is not None:
+            self.threads.cancel('%s failed: %s' % (item.instance.name, result.failure_reason))
+        return result
+
+    @staticmethod
+    def cancelled_result(item, reason):
+        """The result of a session its job cancelled."""
+        return SessionResult.failure(item.instance, '', 'cancelled: %s' % reason)
+
+    def execute(self, item, session=None):
+        """Dispatch one prepared session (``session`` overrides its description, e.g. with
+        a connected job's mesh); its :class:`~.results.SessionResult`."""
+        session = session or item.session
+        mesh_seconds = session.mesh.timeout_seconds if session.mesh else 0.0
+        timeouts = dispatch.NodeTimeouts(
+            self.config.conn_timeout_seconds,
+            self.config.timeout_seconds + NODE_TIMEOUT_MARGIN + mesh_seconds)
 
         def run_copy(copy):
-            node, payload = dispatch.dispatch(
-                replicate.rotated(candidates, copy), path, policy_index, blobs, session,
-                self.services.sent, limits, self.services.logger)
-            return SessionResult.from_wire(instance, node, payload)
-        if instance.replicate > 1:
-            candidates = (candidates[0], list(candidates[1]))
-            return replicate.run_copies(run_copy, instance.replicate)
+            target = dataclasses.replace(item.target,
+                                         nodes=replicate.rotated(item.target.nodes, copy))
+            return dispatch.dispatch(item.instance, target, session, item.parts,
+                                     self.services.sent, timeouts, self.spools, self.logger)
+        if item.instance.replicate > 1:
+            return replicate.run_copies(run_copy, item.instance.replicate)
         return run_copy(0)
 
-    def _limits(self, session):
-        writable = sum(1 for device in session['devices'] if device['access'] == 'write')
-        return dispatch.Limits(
-            self.config.conn_timeout_seconds,
-            self.config.timeout_seconds + NODE_TIMEOUT_MARGIN +
-            float(session.get('mesh', {}).get('timeout_seconds', 0)),
-            writable * self.config.max_output_bytes + dispatch.RESPONSE_MARGIN_BYTES)
-
-    def _publish(self, instance, result):
-        """PUT the session's swift outputs as the caller (S2.7: min_size, type, meta)."""
-        for device in instance.devices.values():
-            path = sessions.swift_path(device.url)
-            if device.access != joblib.WRITABLE or path is None:
-                continue
-            data = result.outputs.get(device.name, b'')
-            if len(data) < (device.min_size or 0):
-                continue
-            status = self.swift.publish(
-                path, data, device.content_type or self.config.default_content_type,
-                dict(device.meta or {}))
-            if status // 100 != 2:
-                result.errors.append('publishing %s failed with %s' % (path, status))
+    def _verdict(self, prepared, outcomes):
+        """Publish when every session succeeded; answer S5 either way."""
+        errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if errors:
+            raise _job_error(errors, self.threads.reason)
+        results = outcomes
+        if self.threads.client_gone:
+            self.logger.info('zerocloud: job %s abandoned by its client', self.req.path)
+            return swob.Response(status=CLIENT_GONE, body=b'')
+        failure = self.threads.reason or first_failure(results)
+        if failure is None:
+            outputs = publish.outputs_to_publish(results, self.config.default_content_type)
+            try:
+                publish.publish_all(self.swift, outputs, self.logger)
+            except swob.HTTPException as error:
+                error.headers.update(nexe_headers(results, error.headers['X-Nexe-Error']))
+                raise
+        limited = any(r.report.status in LIMIT_STATUSES for r in results)
+        return build_response(results, self.spools, 413 if limited else 200, failure)
 
 
-class LazyObject:
-    """A Swift object known by its ETag; its bytes are read (once) only when needed."""
-
-    def __init__(self, swift, path, etag, max_bytes):
-        self.swift = swift
-        self.path = path
-        self.etag = etag
-        self.max_bytes = max_bytes
-        self._data = None
-
-    def data(self):
-        if self._data is None:
-            self._data = self.swift.read(self.path, self.max_bytes)[0]
-        return self._data
-
-
-def cacheable_etag(headers):
-    """The object's ETag when it is the MD5 of its bytes ('' for SLO/DLO manifests)."""
-    if headers.get('X-Static-Large-Object') or headers.get('X-Object-Manifest'):
-        return ''
-    return (headers.get('Etag') or '').strip('"')
-
-
-class Blobs:
-    """What a session's body may carry beside its description: the executable and remote
-    inputs (:class:`LazyObject`, sent only to servers without their ETag) and payloads."""
-
-    def __init__(self, executable, remote, payloads):
-        self.executable = executable
-        self.remote = remote
-        self.payloads = payloads
-
-    @property
-    def etags(self):
-        objects = list(self.remote.values()) + [self.executable] if self.executable else \
-            list(self.remote.values())
-        return [obj.etag for obj in objects if obj.etag]
-
-    def body(self, session, known):
-        """The wire body, leaving out the objects for which ``known(etag)`` is true."""
-        exe = self.executable
-        inputs = dict(self.payloads)
-        inputs.update((name, obj.data()) for name, obj in self.remote.items()
-                      if not known(obj.etag))
-        data = exe.data() if exe is not None and not known(exe.etag) else None
-        return wire.encode_request(session, data, inputs)
+def _job_error(errors, reason):
+    """The answer of a job one of whose sessions could not run: the first HTTP error (with
+    ``X-Nexe-Error`` naming the reason), or a 500 for our own fault."""
+    http_errors = [error for error in errors if isinstance(error, swob.HTTPException)]
+    if not http_errors:
+        return swob.HTTPInternalServerError(body='zerocloud: internal error\n',
+                                            content_type='text/plain')
+    error = http_errors[0]
+    error.headers['X-Nexe-Error'] = header_text(reason or error_reason(error))
+    return error

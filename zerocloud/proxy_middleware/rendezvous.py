@@ -6,14 +6,14 @@ to register (``zerovm_rendezvous_timeout``), hands out the address map, keeps ev
 connection open while the programs run and cancels all of them at the first failure::
 
     with JobRendezvous(names, config.rendezvous_ip, config.rendezvous_timeout, logger) as rv:
-        session['mesh'] = rv.session_fields(name, ins, outs)     # for each instance
+        mesh = rv.mesh(name, ins, outs)        # each instance's session gets its mesh
         ... dispatch; on a placement error: rv.fail(name, reason)
         rv.failure        # (instance, reason) of the first failure, or None
 """
 import socket
 
 from zerocloud.channels import rendezvous as proto
-from zerocloud import green
+from zerocloud import green, wire
 
 
 class JobRendezvous:
@@ -41,11 +41,11 @@ class JobRendezvous:
     def failure(self):
         return self.registry.failure
 
-    def session_fields(self, name, in_sources, out_destinations):
-        """The ``mesh`` entry of an instance's session description."""
-        return {'rendezvous': list(self.address), 'token': self.registry.token,
-                'instance': name, 'timeout_seconds': self.timeout_seconds,
-                'in': list(in_sources), 'out': list(out_destinations)}
+    def mesh(self, name, in_sources, out_destinations):
+        """The :class:`zerocloud.wire.Mesh` of an instance's session description."""
+        return wire.Mesh(rendezvous=tuple(self.address), token=self.registry.token,
+                         instance=name, timeout_seconds=self.timeout_seconds,
+                         ins=tuple(in_sources), outs=tuple(out_destinations))
 
     def fail(self, instance, reason):
         """Record a failure of ``instance`` and cancel every other instance (first only)."""

@@ -13,14 +13,12 @@ from zerocloud import green
 from zerocloud.report import Report, STATUS_ERROR
 
 
-def rotated(candidates, copy):
-    """``(partition, nodes)`` with the node list started ``copy`` places further on."""
-    partition, nodes = candidates
-    nodes = list(nodes)
+def rotated(nodes, copy):
+    """The candidate ``nodes`` (a tuple) started ``copy`` places further on."""
     if not nodes:
-        return partition, iter(())
+        return nodes
     shift = copy % len(nodes)
-    return partition, iter(nodes[shift:] + nodes[:shift])
+    return nodes[shift:] + nodes[:shift]
 
 
 def run_copies(run_copy, copies):
@@ -28,12 +26,12 @@ def run_copies(run_copy, copies):
 
     :param run_copy: ``copy index -> SessionResult`` (dispatches one copy).
     """
-    results = green.map_concurrently(run_copy, range(copies), copies)
-    return compare(results)
+    return compare(green.wait_all_or_kill(run_copy, range(copies)))
 
 
 def compare(results):
-    """The first copy's result, turned into a failure when the copies disagree."""
+    """The first copy's result, turned into a failure when the copies disagree (exit codes,
+    or the size and MD5 of the bytes on each writable device)."""
     first = results[0]
     nodes = ' '.join(result.node for result in results)
     failed = [(k, result) for k, result in enumerate(results, 1) if not result.report.ok]
@@ -48,7 +46,8 @@ def compare(results):
             problems.append('replica %d exited with %s, replica 1 with %s'
                             % (k, result.report.retcode, first.report.retcode))
         for device in sorted(set(first.outputs) | set(result.outputs)):
-            if first.outputs.get(device, b'') != result.outputs.get(device, b''):
+            if _fingerprint(first.outputs.get(device)) != \
+                    _fingerprint(result.outputs.get(device)):
                 problems.append('replica %d wrote different bytes on %s than replica 1'
                                 % (k, device))
     if not problems:
@@ -57,3 +56,7 @@ def compare(results):
                     retcode=first.report.retcode, validation=first.report.validation,
                     wall_seconds=first.report.wall_seconds, cdr=first.report.cdr)
     return dataclasses.replace(first, node=nodes, report=report)
+
+
+def _fingerprint(spool):
+    return (0, None) if spool is None or not spool.size else (spool.size, spool.digest())

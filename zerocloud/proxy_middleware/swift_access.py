@@ -44,6 +44,7 @@ class SwiftAccess:
                 LISTING_PAGE, swob.wsgi_quote(prefix or ''), swob.wsgi_quote(marker))
             resp = self._call('GET', '/v1/%s/%s' % (account, container), query=query)
             if not is_success(resp.status_int):
+                _close(resp)
                 raise _error(resp.status_int, 'listing /%s/%s' % (account, container))
             page = [entry['name'] for entry in json.loads(resp.body or b'[]')
                     if 'name' in entry]
@@ -59,23 +60,30 @@ class SwiftAccess:
         :raises HTTPException: 404 "Error 404 Not Found while fetching <path>", 403...
         """
         resp = self._call('HEAD', '/v1' + path)
+        _close(resp)
         if not is_success(resp.status_int):
             raise _error(resp.status_int, 'fetching %s' % path)
         return resp.headers
 
-    def read(self, path, max_bytes):
-        """GET an object's bytes as the caller, at most ``max_bytes``.
+    def get_stream(self, path, max_bytes):
+        """Start a GET of an object as the caller without reading it.
 
-        :returns: ``(bytes, etag)``.
-        :raises HTTPException: the GET's error, or 413 when larger than ``max_bytes``.
+        :returns: ``(length, app_iter)``: the caller must iterate and close ``app_iter``.
+        :raises HTTPException: the GET's error naming the path, 413 when larger than
+            ``max_bytes`` (``zerovm_maxinput``).
         """
         resp = self._call('GET', '/v1' + path)
         if not is_success(resp.status_int):
+            _close(resp)
             raise _error(resp.status_int, 'fetching %s' % path)
-        if resp.content_length is not None and resp.content_length > max_bytes:
-            raise swob.HTTPRequestEntityTooLarge(body='%s is larger than %d bytes\n'
-                                                      % (path, max_bytes))
-        return resp.body, (resp.headers.get('Etag') or '').strip('"')
+        length = resp.content_length
+        if length is None or length > max_bytes:
+            _close(resp)
+            raise swob.HTTPRequestEntityTooLarge(
+                body='%s is larger than zerovm_maxinput (%d bytes)\n' % (path, max_bytes)
+                if length is not None else '%s has no length\n' % path,
+                content_type='text/plain')
+        return length, resp.app_iter
 
     def authorize_read(self, path):
         """Check that the caller may GET ``path`` (account owner or container read ACL),
@@ -108,21 +116,40 @@ class SwiftAccess:
                    PATH_INFO=swob.str_to_wsgi('/v1/%s/%s' % (account, container)))
         return get_container_info(env, self.app, swift_source=SWIFT_SOURCE)
 
-    def publish(self, path, data, content_type, meta):
-        """PUT an output object as the caller.
+    def put_file(self, path, handle, size, content_type, meta):
+        """PUT ``size`` bytes read from the open file ``handle`` as the caller (streamed).
 
-        :returns: the PUT's status code.
+        :returns: the PUT's response (status and body already read).
         """
-        headers = {'Content-Type': content_type}
+        headers = {'Content-Type': content_type, 'Content-Length': str(size)}
         headers.update(('X-Object-Meta-%s' % key, value) for key, value in meta.items())
-        return self._call('PUT', '/v1' + path, headers=headers, body=data).status_int
+        sub = make_subrequest(self.req.environ, method='PUT', path=_quoted('/v1' + path),
+                              headers=headers, agent='%(orig)s ZeroCloud',
+                              swift_source=SWIFT_SOURCE)
+        sub.environ['wsgi.input'] = handle
+        sub.content_length = size
+        resp = sub.get_response(self.app)
+        resp.body  # read (small), so the subrequest's resources are released
+        return resp
+
+    def delete(self, path):
+        """DELETE an object as the caller; returns the status code."""
+        resp = self._call('DELETE', '/v1' + path)
+        _close(resp)
+        return resp.status_int
+
+
+def _close(resp):
+    close = getattr(resp.app_iter, 'close', None)
+    if close is not None:
+        close()
 
 
 def _error(status, what):
     if status == 404:
         return swob.HTTPNotFound(body='Error 404 Not Found while %s\n' % what,
                                  content_type='text/plain')
-    if status in (401, 403):
+    if status in (401, 403, 413):
         return swob.status_map[status](body='Error %d while %s\n' % (status, what),
                                        content_type='text/plain')
     return swob.HTTPServiceUnavailable(body='Error %d while %s\n' % (status, what),

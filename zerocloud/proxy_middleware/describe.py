@@ -1,4 +1,7 @@
-"""From a planned instance to the wire session description (and its CGI environment, S6)."""
+"""From a planned instance to the session description an object server runs (S3, S6).
+
+Also the job that runs a POSTed script (S1.3) and the placement helpers.
+"""
 import json
 from urllib.parse import quote
 
@@ -59,15 +62,20 @@ def placement_path(instance):
     return None if url is None else url.path
 
 
-def payload_inputs(instance, payload):
-    """Path-less readable devices receive the request payload (empty for a JSON job)."""
-    return {device.name: payload for device in instance.devices.values()
+def payload_devices(instance):
+    """Path-less readable devices: they receive the request payload (empty for a JSON job)."""
+    return [device.name for device in instance.devices.values()
             if device.access == joblib.READABLE and device.url is None
-            and device.name in joblib.model.READABLE_DEVICES}
+            and device.name in joblib.model.READABLE_DEVICES]
 
 
-def describe(instance, req, config, placement, exe_etag, input_etags):
-    """The session description sent to the object server (see :mod:`zerocloud.wire`)."""
+def describe(instance, req, config, parts):
+    """The :class:`zerocloud.wire.Session` an object server runs for ``instance``.
+
+    :param parts: the session's :class:`~.dispatch.Parts` (executable and remote input
+        sources, whose ETags the description carries).
+    """
+    placement = placement_path(instance)
     devices, images = [], []
     channel_devices = {channel.device for channel in
                        tuple(instance.in_channels) + tuple(instance.out_channels)}
@@ -76,30 +84,30 @@ def describe(instance, req, config, placement, exe_etag, input_etags):
             continue  # a network channel (zvm://), wired by the rendezvous
         if device.name in config.sysimage_devices:
             images.append(device.name)
-            continue
-        entry = {'name': device.name,
-                 'access': 'write' if device.access == joblib.WRITABLE else 'read'}
-        if entry['access'] == 'read':
-            local = device.url is not None and swift_path(device.url) == placement
-            entry['source'] = 'local' if local else 'remote' if device.url else 'payload'
-            if entry['source'] == 'remote':
-                entry['etag'] = input_etags.get(device.name, '')
-        devices.append(entry)
-    executable = {'etag': exe_etag}
+        elif device.access == joblib.WRITABLE:
+            devices.append(wire.Device(device.name, wire.WRITE))
+        elif device.url is None:
+            devices.append(wire.Device(device.name, wire.READ, wire.PAYLOAD))
+        elif swift_path(device.url) == placement:
+            devices.append(wire.Device(device.name, wire.READ, wire.LOCAL))
+        else:
+            devices.append(wire.Device(device.name, wire.READ, wire.REMOTE,
+                                       parts.remote[device.name].etag))
     url = instance.exec.url
     if isinstance(url, joblib.ImageUrl):
-        executable = {'image': url.image, 'path': url.path}
+        executable = wire.Executable(image=url.image, path=url.path)
         if url.image not in images:
             images.insert(0, url.image)
-    return {
-        'name': instance.name,
-        'argv': [instance.exec.argv0] + list(instance.exec.args),
-        'env': dict(cgi_environment(instance, req), **dict(instance.exec.env)),
-        'executable': executable,
-        'devices': devices,
-        'images': images,
-        'timeout_seconds': config.timeout_seconds,
-    }
+    else:
+        executable = wire.Executable(etag=parts.executable.etag)
+    env = dict(instance.exec.env)
+    env.update(cgi_environment(instance, req))  # ours wins (SPEC S6)
+    return wire.Session(
+        name=instance.name, argv=(instance.exec.argv0,) + tuple(instance.exec.args),
+        env=tuple(sorted(env.items())), executable=executable, devices=tuple(devices),
+        limits=wire.SessionLimits(config.timeout_seconds, config.max_input_bytes,
+                                  config.max_output_bytes),
+        images=tuple(images))
 
 
 def cgi_environment(instance, req):
@@ -148,6 +156,11 @@ def script_job(body, route):
         words = first_line[2:].decode('utf-8').split() if first_line[:2] == b'#!' else []
     except UnicodeDecodeError:
         words = []
+    if not words and body.lstrip()[:1] in (b'[', b'{'):
+        raise swob.HTTPBadRequest(body='the body looks like a JSON job: send it with '
+                                       '"Content-Type: application/json" (without it, the '
+                                       'body is a script that starts with "#!")\n',
+                                  content_type='text/plain')
     if not words:
         raise swob.HTTPBadRequest(body='a script must start with "#!<interpreter URL>", e.g. '
                                        '#!file://python:python\n', content_type='text/plain')
