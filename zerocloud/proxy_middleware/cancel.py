@@ -74,7 +74,8 @@ class JobThreads:
         me = green.current()
         for thread in self._threads:
             if thread is not me and not thread.dead:
-                thread.kill(Cancelled(reason))
+                # an exc_info triple: eventlet needs one for a thread not yet started
+                thread.kill(Cancelled, Cancelled(reason), None)
 
 
 def error_reason(error):
