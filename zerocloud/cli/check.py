@@ -5,9 +5,10 @@
 JOB.json is a job description (``-`` reads standard input), or a zapp (a tar, possibly
 gzip-compressed) whose ``boot/system.map`` is checked.  Every problem is reported the
 way the proxy would answer it, one per line as ``location: message``, and the exit status
-is 1.  A valid job is expanded and its plan printed: every instance with its devices and
-paths, its ``/dev/in`` and ``/dev/out`` channels and its placement intent (``--json``: the
-plan as JSON, ``{"instances": [{"name", "devices", "in", "out", ...}]}``).
+is 1.  A valid job is expanded and its plan printed: every instance with its argv (quoted as
+a shell would: given back as a string ``args``, it splits into the same list), environment,
+devices and paths, its ``/dev/in`` and ``/dev/out`` channels and its placement intent
+(``--json``: the plan as JSON, ``{"instances": [{"name", "devices", "in", "out", ...}]}``).
 
 LISTING.json stands for the Swift listings that wildcards are expanded against:
 ``{"account/container": ["object", ...], "account": ["container", ...]}``.  An account key
@@ -18,6 +19,7 @@ lists containers for wildcards in container names (if absent, the containers of 
 Exit status: 0 valid, 1 invalid job, 2 unusable input files.
 """
 import json
+import shlex
 import sys
 
 EXIT_INVALID = 1
@@ -106,7 +108,7 @@ def print_plan(plan, out):
     print(f'job OK: {len(plan.instances)} instances, {plan.total_sessions} sessions', file=out)
     for instance in plan.instances:
         print(f'\n{instance.name}  (node {instance.node})', file=out)
-        argv = ' '.join([instance.exec.argv0, *instance.exec.args])
+        argv = shlex.join([instance.exec.argv0, *instance.exec.args])
         print(f'  exec       {instance.exec.url}  argv: {argv}', file=out)
         for key, value in sorted(instance.exec.env.items()):
             print(f'  env        {key}={value}', file=out)

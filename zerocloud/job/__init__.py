@@ -5,7 +5,7 @@ A job is a JSON array of node definitions (a single object is a list of one)::
     [{"name": "sort",                                   required, [A-Za-z0-9_-]{1,128}
       "exec": {"path": "swift://~/exec/sort",           required: swift:// object, or
                                                         file://[image:]path, or a bare path
-               "args": "1048576",                       string (split on whitespace) or list
+               "args": "-k 'a b'",                      string (split like a shell) or list
                "env": {"LANG": "C"},                    names [A-Za-z0-9_]+, string values
                "name": "sort"},                         argv[0]; default: the instance name
       "devices": [                                      ("file_list" is the old spelling)
@@ -40,10 +40,30 @@ account; a writable swift path of a node with several instances must hold a wild
 not more wildcards than the readable wildcard captures; duplicate node and device names;
 connect and zvm:// targets exist; a single node cannot connect to itself; count >= 1;
 replicate 1-3; mode; min_size >= 0; attach names a device of the node; no control characters
-anywhere; size of the JSON (``max_config_bytes``, 413).  :func:`expand` adds what needs
-listings: no objects found, the instance limit, clashing instance names.
+anywhere; args that split, env names not reserved, argv and env within their limits; size
+of the JSON (``max_config_bytes``, 413).  :func:`expand` adds what needs listings: no
+objects found, the instance limit, clashing instance names.
 
-Limits: the JSON text is at most ``max_config_bytes`` (65536, ``zerovm_maxconfig``; 413
+The command line and environment (:mod:`zerocloud.job.command`): a string ``args`` is split
+with POSIX shell rules (:func:`shlex.split`: quotes and backslashes, nothing expanded), so
+``"x 'y z'"`` gives ``['x', 'y z']``; a list is taken as it is; an unterminated quote is a
+problem located at ``[i].exec.args``.  ``env`` may not name the variables zerocloud sets from
+the request (SPEC S6: ``GATEWAY_INTERFACE``, ``REQUEST_METHOD``, ``REQUEST_URI``,
+``PATH_INFO``, ``QUERY_STRING``, ``SCRIPT_NAME``, ``SCRIPT_FILENAME``, ``REMOTE_USER``,
+``REMOTE_ADDR``, ``AUTH_TYPE``, ``SERVER_NAME``, ``SERVER_PORT``, ``SERVER_PROTOCOL``,
+``SERVER_SOFTWARE``, ``CONTENT_TYPE``, ``CONTENT_LENGTH``, every ``HTTP_*`` and ``LOCAL_*``;
+case-sensitive): such a job is a 400 located at ``[i].exec.env.<NAME>``, not a variable
+silently dropped or overridden, because a program that was promised a value must not run
+with another one; a client that wants to pass a value uses a name of its own.  The proxy
+asks :func:`is_reserved_env` too.
+
+Limits: argv (argv[0] included) and environment of a node take at most 65536 bytes, each
+string with its NUL and a variable as ``NAME=VALUE`` (argv[0] counted as ``exec.name``, or as
+the longest instance name ``<node>-2147483647``), at most 1024 argv strings and 1024
+variables (:mod:`zerocloud.limits`: ``MAX_JOB_ARGV_ENV_BYTES``, ``MAX_ARGV_ITEMS``,
+``MAX_JOB_ENV_ITEMS``; a sandbox session takes twice as much, for the variables the servers
+add); beyond, a 400 located at ``[i].exec`` (size), ``[i].exec.args`` or ``[i].exec.env``
+(counts).  The JSON text is at most ``max_config_bytes`` (65536, ``zerovm_maxconfig``; 413
 beyond); ``count`` at most 2**31-1; a job expands to at most ``max_instances`` instances x
 replicas (:data:`DEFAULT_MAX_INSTANCES`, 10,000) and ``max_channels`` connect channels
 (:data:`DEFAULT_MAX_CHANNELS`, 250,000); the listing is not read further than needed to
@@ -54,9 +74,11 @@ Also here: ``schema.json``, a JSON Schema of the language for editors and client
 ``zerocloud check JOB.json [--account A] [--listing LISTING.json] [--json]``.
 
 Compatibility notes: ``args`` at node level (as in the Servlets.md sort example) is taken
-as ``exec.args``; instances are numbered ``<node>-1..N`` when the node is a group (wildcard
-or count > 1) and keep the node name otherwise; wildcards must match whole names (the
-original matched prefixes); instance order is definition order, then number.
+as ``exec.args``; a string ``args`` is split like a shell command line (the original split
+on whitespace: the two differ only for quotes and backslashes); instances are numbered
+``<node>-1..N`` when the node is a group (wildcard or count > 1) and keep the node name
+otherwise; wildcards must match whole names (the original matched prefixes); instance order
+is definition order, then number.
 
 Usage::
 
@@ -69,6 +91,7 @@ Usage::
     for instance in plan.instances:
         instance.name, instance.devices, instance.in_channels, instance.placement
 """
+from zerocloud.job.command import RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES, is_reserved_env
 from zerocloud.job.connect import DEFAULT_MAX_CHANNELS
 from zerocloud.job.errors import JobError
 from zerocloud.job.expand import DEFAULT_MAX_INSTANCES, expand, find_matches
@@ -78,7 +101,6 @@ from zerocloud.job.model import (DEFAULT_SYSIMAGES, DEVICE_MODES, IMAGE, NETWORK
                                  ExecSpec, Instance, Job, Node, Plan, device_access)
 from zerocloud.job.parse import DEFAULT_MAX_CONFIG_BYTES, decode, parse_job
 from zerocloud.job.urls import ImageUrl, NetUrl, SwiftUrl, ZvmUrl, parse_url
-
 
 
 def load_schema():
@@ -95,4 +117,5 @@ __all__ = [
     'READABLE', 'WRITABLE', 'IMAGE', 'NETWORK', 'SYSIMAGE', 'READABLE_DEVICES', 'WRITABLE_DEVICES',
     'STANDARD_DEVICES', 'DEVICE_MODES', 'DEFAULT_SYSIMAGES', 'DEFAULT_MAX_CONFIG_BYTES',
     'DEFAULT_MAX_INSTANCES', 'DEFAULT_MAX_CHANNELS',
+    'is_reserved_env', 'RESERVED_ENV_NAMES', 'RESERVED_ENV_PREFIXES',
 ]

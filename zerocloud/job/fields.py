@@ -67,40 +67,6 @@ def check_list(problems, where, value):
     return value
 
 
-def check_args(problems, where, value):
-    """Command-line arguments: a string split on whitespace, or a list of strings."""
-    if isinstance(value, str):
-        text = check_text(problems, where, value.replace('\t', ' '), empty_ok=True,
-                          limit=MAX_TEXT * 4)
-        return None if text is None else tuple(text.split())
-    items = check_list(problems, where, value)
-    if items is None:
-        return None
-    args = tuple(check_text(problems, f'{where}[{i}]', item, empty_ok=True)
-                 for i, item in enumerate(items))
-    return None if None in args else args
-
-
-def check_env(problems, where, value):
-    """An environment: keys [A-Za-z0-9_]+, values strings (numbers are turned into text)."""
-    if not isinstance(value, dict):
-        problems.add(where, f'expected an object, got {type_name(value)}')
-        return None
-    env, ok = {}, True
-    for key, item in value.items():
-        here = f'{where}.{key}'
-        if not (isinstance(key, str) and key.isascii() and key.replace('_', 'a').isalnum()):
-            problems.add(here, 'environment names must be [A-Za-z0-9_]+')
-            ok = False
-            continue
-        if isinstance(item, (int, float)) and not isinstance(item, bool):
-            item = show(item, limit=MAX_TEXT)
-        text = check_text(problems, here, item, empty_ok=True)
-        ok = ok and text is not None
-        env[key] = text
-    return MappingProxyType(env) if ok else None
-
-
 def check_meta(problems, where, value):
     """Object metadata (``meta``): string names and values within Swift's limits."""
     if not isinstance(value, dict):

@@ -5,7 +5,7 @@ one :class:`~zerocloud.job.errors.JobError`, each located like ``[1].devices[2].
 """
 import json
 
-from zerocloud.job import fields
+from zerocloud.job import command, fields
 from zerocloud.job.devices import check_device_set, parse_device
 from zerocloud.job.errors import JobError, Problems, show
 from zerocloud.job.model import DEFAULT_SYSIMAGES, ExecSpec, Job, Node
@@ -58,9 +58,35 @@ def decode(data, max_config_bytes=DEFAULT_MAX_CONFIG_BYTES):
         raise JobError([('', f'invalid JSON: {show(str(err), 120)}')]) from None
 
 
-def _parse_exec(problems, where, raw, legacy_args, sysimages):
+def _parse_exec(problems, where, raw, legacy_args, sysimages, node_name):
     if fields.check_object(problems, where, raw, EXEC_KEYS) is None:
         return None
+    url = _parse_executable_url(problems, where, raw, sysimages)
+    if url is None:
+        return None
+    values = {'url': url}
+    if 'args' in raw and legacy_args is not None:
+        problems.add(f'{where}.args', 'args given both here and at node level')
+    args_where, args = legacy_args or (None, None)
+    if 'args' in raw:
+        args_where, args = f'{where}.args', raw['args']
+    if args_where is not None:
+        values['args'] = command.check_args(problems, args_where, args)
+    if 'env' in raw:
+        values['env'] = command.check_env(problems, f'{where}.env', raw['env'])
+    if 'name' in raw:
+        values['name'] = fields.check_text(problems, f'{where}.name', raw['name'], limit=255)
+    if any(value is None for value in values.values()):
+        return None
+    spec = ExecSpec(**values)
+    argv = (spec.name or _longest_instance_name(node_name),) + spec.args
+    if not command.check_argv_env_size(problems, where, args_where or f'{where}.args', argv,
+                                       spec.env):
+        return None
+    return spec
+
+
+def _parse_executable_url(problems, where, raw, sysimages):
     if 'path' not in raw:
         problems.add(f'{where}.path', 'required')
         return None
@@ -78,21 +104,12 @@ def _parse_exec(problems, where, raw, legacy_args, sysimages):
         problems.add(f'{where}.path', f'no system image named {show(url.image)} (configured: '
                      f'{", ".join(sysimages) or "none"}; file://<path> is the user image)')
         return None
-    values = {'url': url}
-    if 'args' in raw and legacy_args is not None:
-        problems.add(f'{where}.args', 'args given both here and at node level')
-    args_where, args = legacy_args or (None, None)
-    if 'args' in raw:
-        args_where, args = f'{where}.args', raw['args']
-    if args_where is not None:
-        values['args'] = fields.check_args(problems, args_where, args)
-    if 'env' in raw:
-        values['env'] = fields.check_env(problems, f'{where}.env', raw['env'])
-    if 'name' in raw:
-        values['name'] = fields.check_text(problems, f'{where}.name', raw['name'], limit=255)
-    if any(value is None for value in values.values()):
-        return None
-    return ExecSpec(**values)
+    return url
+
+
+def _longest_instance_name(node_name):
+    """argv[0] by default: the instance name, at most ``<node>-<MAX_COUNT>``."""
+    return f'{node_name or ""}-{MAX_COUNT}'
 
 
 def _parse_devices(problems, where, raw, sysimages):
@@ -154,7 +171,7 @@ def parse_node(problems, where, raw, sysimages):
         problems.add(f'{where}.exec', 'required')
     else:
         values['exec'] = _parse_exec(problems, f'{where}.exec', raw['exec'], legacy_args,
-                                     sysimages)
+                                     sysimages, values.get('name'))
     device_result = _parse_devices(problems, where, raw, sysimages)
     devices = device_result[1] if device_result else []
     _parse_scalars(problems, where, raw, values, devices)

@@ -2,6 +2,7 @@
 import argparse
 import io
 import json
+import shlex
 import sys
 
 import pytest
@@ -137,3 +138,26 @@ def test_zapp_tar_is_checked_through_its_system_map(tmp_path, capsys, mode):
         tar.addfile(tarfile.TarInfo('README'), io.BytesIO(b''))
     assert run([str(empty)]) == 2
     assert 'without boot/system.map' in capsys.readouterr().err
+
+
+def test_plan_shows_argv_quoted_so_that_it_splits_back_into_the_same_list(files, capsys):
+    args = ['a b', "it's", '', '$X', '"q"', 'back\\slash']
+    job = [{'name': 'n', 'exec': {'path': 'swift://a/c/prog', 'args': args}}]
+    assert run([files('job.json', job)]) == 0
+    [line] = [text for text in capsys.readouterr().out.splitlines() if 'argv: ' in text]
+    shown = line.split('argv: ', 1)[1]
+    assert shlex.split(shown) == ['n'] + args
+    again = [{'name': 'n', 'exec': {'path': 'swift://a/c/prog', 'args': shown}}]
+    assert run([files('again.json', again)]) == 0
+    assert f'argv: n {shown}' in capsys.readouterr().out
+
+
+def test_command_line_and_environment_problems_are_reported_like_the_proxy(files, capsys):
+    job = [{'name': 'n', 'exec': {'path': 'swift://a/c/prog', 'args': "x 'y",
+                                  'env': {'PATH_INFO': '/'}}}]
+    assert run([files('job.json', job)]) == check.EXIT_INVALID
+    err = capsys.readouterr().err
+    assert 'invalid job (HTTP 400)' in err
+    assert '  [0].exec.args: cannot split' in err and 'no closing quotation' in err
+    assert ('  [0].exec.env.PATH_INFO: PATH_INFO is reserved: set by zerocloud from the request'
+            in err)

@@ -12,9 +12,11 @@ import pytest
 from hypothesis import given, settings
 
 from zerocloud.job import DEVICE_MODES, JobError, STANDARD_DEVICES, load_schema, parse_job
+from zerocloud.job.command import MAX_ARGS_TEXT, RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES
 from zerocloud.job.devices import DEVICE_KEYS
 from zerocloud.job.fields import MIME_TYPE
 from zerocloud.job.parse import EXEC_KEYS, MAX_COUNT, MAX_REPLICATE, NODE_KEYS
+from zerocloud.limits import MAX_ARGV_ITEMS, MAX_JOB_ENV_ITEMS
 from tests.unit.job import test_parse_rules, test_properties
 
 SCHEMA = load_schema()
@@ -77,6 +79,8 @@ def errors(value, schema):
     if isinstance(value, list):
         if len(value) < schema.get('minItems', 0):
             yield 'too few items'
+        if len(value) > schema.get('maxItems', len(value)):
+            yield 'too many items'
         for item in value:
             yield from errors(item, schema.get('items', {}))
     if isinstance(value, dict):
@@ -94,6 +98,17 @@ def test_schema_has_the_parsers_keys_names_and_bounds():
     assert DEFS['device']['properties']['content_type']['pattern'] == '^' + MIME_TYPE.pattern + '$'
 
 
+def test_schema_has_the_parsers_command_line_and_environment_rules():
+    string_form, list_form = DEFS['args']['oneOf']
+    assert string_form['maxLength'] == MAX_ARGS_TEXT
+    assert list_form['maxItems'] == MAX_ARGV_ITEMS - 1          # argv[0] is the first string
+    env = DEFS['exec']['properties']['env']
+    assert env['maxProperties'] == MAX_JOB_ENV_ITEMS
+    reserved_names, reserved_prefixes = env['propertyNames']['not']['anyOf']
+    assert set(reserved_names['enum']) == RESERVED_ENV_NAMES
+    assert reserved_prefixes['pattern'] == '^(%s)' % '|'.join(RESERVED_ENV_PREFIXES)
+
+
 @pytest.mark.parametrize('rule, job', test_parse_rules.VALID,
                          ids=[row[0] for row in test_parse_rules.VALID])
 def test_jobs_the_parser_accepts_are_schema_valid(rule, job):
@@ -102,7 +117,8 @@ def test_jobs_the_parser_accepts_are_schema_valid(rule, job):
 
 SHAPE_MESSAGES = ('unknown key', 'expected an', 'expected a string', "required",
                   'must be between', 'must be one of', 'not both', '[A-Za-z0-9_-]',
-                  'not a MIME type', 'no nodes', 'must not be empty', 'must be >=')
+                  'not a MIME type', 'no nodes', 'must not be empty', 'must be >=',
+                  'reserved: set by zerocloud', 'argv would hold', 'environment variables, more')
 
 
 @pytest.mark.parametrize('rule, job, where, message', [
