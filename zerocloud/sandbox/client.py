@@ -21,7 +21,16 @@ HEADER = struct.Struct('>I')
 
 
 class SupervisorError(Exception):
-    """The supervisor could not be reached or answered nonsense."""
+    """The supervisor could not be reached or answered nonsense.
+
+    ``delivered`` is False when the request never reached the supervisor whole (it starts
+    a session only once the whole request is read: nothing ran), True when the supervisor
+    failed after receiving it (the program may have started).
+    """
+
+    def __init__(self, message, delivered=False):
+        super().__init__(message)
+        self.delivered = delivered
 
 
 class SupervisorClient:
@@ -36,6 +45,8 @@ class SupervisorClient:
 
         The fds are duplicated into the supervisor; the caller still owns (and closes) its
         own.  Raises :class:`SupervisorError` if the supervisor is unreachable or dies.
+        Killing the (green) thread that waits here closes the socket: the supervisor then
+        stops the session.
         """
         body = json.dumps(spec.to_dict()).encode()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -47,13 +58,21 @@ class SupervisorClient:
                 raise SupervisorError('cannot reach the sandbox supervisor at %s: %s'
                                       % (self.socket_path, exc)) from exc
             message = HEADER.pack(len(body)) + body
-            sent = sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                             struct.pack('%di' % len(fds), *fds))] if fds
-                                else [])
-            if sent < len(message):
-                sock.sendall(message[sent:])
+            try:
+                sent = sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                                 struct.pack('%di' % len(fds), *fds))] if fds
+                                    else [])
+                if sent < len(message):
+                    sock.sendall(message[sent:])
+            except OSError as exc:
+                raise SupervisorError('the sandbox supervisor did not take the request: %s'
+                                      % exc) from exc
             sock.settimeout(None)
-            return rpt.Report.from_dict(_receive(sock))
+            try:
+                return rpt.Report.from_dict(_receive(sock))
+            except OSError as exc:
+                raise SupervisorError('the sandbox supervisor connection failed: %s' % exc,
+                                      delivered=True) from exc
         finally:
             sock.close()
 
@@ -64,12 +83,13 @@ def _receive(sock):
         chunk = sock.recv(65536)
         if not chunk:
             raise SupervisorError('the sandbox supervisor closed the connection without '
-                                  'a report')
+                                  'a report', delivered=True)
         data += chunk
     try:
         return json.loads(data[HEADER.size:].decode())
     except ValueError as exc:
-        raise SupervisorError('bad reply from the sandbox supervisor: %s' % exc) from exc
+        raise SupervisorError('bad reply from the sandbox supervisor: %s' % exc,
+                              delivered=True) from exc
 
 
 class SupervisorHandle:
