@@ -22,27 +22,63 @@ Just before the object server application::
     use = egg:zerocloud#object_middleware
     zerovm_sysimage_devices = python /usr/lib/zerocloud/images/python
 
+Sessions
+--------
+A session's request (wire version 2; any other version is a ``400``) carries its description,
+validated field by field (an unknown or ill-typed field is a ``400`` naming it, e.g.
+``bad session: session.devices[1].access: must be one of read, write``), the executable
+unless cached here by ETag, and the inputs this server cannot read locally.  The executable
+and the inputs are spooled to files in ``zerovm_work_dir`` while they arrive (never held in
+memory); a cacheable executable is then kept in the executable cache, so the next run of the
+same ETag does not send it.  Every refusal comes before the session starts, with its own
+status: ``503`` busy, ``400`` a bad body, ``413`` an executable over ``zerovm_maxnexe`` or
+an input over its limit, ``409`` (``X-Backend-Zerocloud-Need``) an executable or input
+neither sent nor cached, ``404`` no local copy of the object (the proxy tries the next
+replica), ``501``/``507`` below.
+
+Heartbeats and hang-ups
+-----------------------
+Once admitted and prepared, the answer is ``200`` at once and the program runs while the
+body sends an empty ``wait`` frame at least every 0.5 s (``zerocloud.wire.HEARTBEAT_SECONDS``),
+so the proxy's ``node_timeout`` never fires for a long session; then come the outputs, the
+report and ``end``.  If the proxy hangs up (a heartbeat cannot be written), the session is
+stopped at once: the program is killed, the channels of a connected job are shut, the spools
+are removed and the slot is freed.
+
+Sandbox supervisor lost
+-----------------------
+Programs run through a sandbox supervisor, a separate process started (fork+exec, never a
+fork of the server) on the first session and stopped when the server exits.  If it is lost
+before it took a session, a new one is started and the session tried once more; if that
+fails too, the session's report is an ``error`` with ``retry`` set: the program never ran,
+and the proxy may run it on another server.  If it is lost while the program runs, the
+report is an ``error`` whose reason says ``sandbox supervisor lost`` (never run twice here).
+Every failed session has a non-``ok`` status and a reason.
+
 Concurrency
 -----------
 At most ``zerovm_maxpool`` sessions run at once per object server process; up to
 ``zerovm_maxqueue`` more wait; beyond that the answer is ``503`` with a message, and the proxy
-tries another replica.  The sandbox supervisor is a separate process started (fork+exec,
-never a fork of the server) on the first session and stopped when the server exits.
+tries another replica.
 
 Connected jobs
 --------------
 A session of a connected job (header ``X-Backend-Zerocloud-Connected: 1``) is admitted only
 if a slot is free now (never queued: 503 otherwise, so the proxy places it elsewhere or
-fails the whole job).  Once admitted it opens a listener on ``zerovm_channel_ip``, registers
-with the proxy's rendezvous, connects its outgoing channels and accepts its incoming ones
-(:mod:`.mesh`), and only then starts the program with the sockets as ``/dev/out/<dst>`` and
-``/dev/in/<src>``.  A cancel from the proxy (or the proxy hanging up) shuts the channels
-down; a session still waiting for its peers releases its slot at the registration deadline.
+fails the whole job).  Once admitted (and answered ``200``, heartbeats flowing) it opens a
+listener on ``zerovm_channel_ip``, registers with the proxy's rendezvous, connects its
+outgoing channels and accepts its incoming ones (:mod:`.mesh`), and only then starts the
+program with the sockets as ``/dev/out/<dst>`` and ``/dev/in/<src>``.  A cancel from the
+proxy (or the proxy hanging up) shuts the channels down; a session still waiting for its
+peers ends at the registration deadline.
 
 Limits
 ------
-Objects of erasure-coded policies and encrypted objects (their local files are fragments or
-ciphertext) are refused with ``501`` for now.
+A session runs with the smaller of what the proxy asks for (the session's ``limits``) and
+this server's options: wall-clock time (``zerovm_timeout``), bytes per readable channel
+(``zerovm_maxinput``) and per writable channel (``zerovm_maxoutput``).  Objects of
+erasure-coded policies and encrypted objects (their local files are fragments or
+ciphertext) are refused with ``501`` for now; an unmounted device is ``507``.
 
 Options (``[filter:zerocloud]``; defaults in brackets)
 ------------------------------------------------------
@@ -51,20 +87,21 @@ Options (``[filter:zerocloud]``; defaults in brackets)
 ``zerovm_maxnexemem`` [4G]
     Address-space limit of a session.
 ``zerovm_timeout`` [10]
-    Wall-clock seconds a session may run before it is killed.
+    Wall-clock (and CPU) seconds a session may run before it is killed, at most.
 ``zerovm_kill_timeout`` [1]
     Grace seconds between the timeout and the hard kill.
 ``zerovm_maxpool`` [10] / ``zerovm_maxqueue`` [3]
     Sessions running / waiting per server process.
 ``zerovm_maxinput`` / ``zerovm_maxoutput`` [1G / 1G]
-    Bytes per readable / writable channel.
+    Bytes per readable / writable channel, at most.
 ``zerovm_sysimage_devices`` [python]
     System images: ``name /host/path`` pairs (read-only in the jail); ``python`` without a
     path is the sandbox's built-in image of the host's CPython.
 ``zerovm_debug`` [no]
     Log every session's description and report.
 ``zerovm_work_dir`` [a private temporary directory]
-    Absolute directory for the supervisor socket and the executable cache.
+    Absolute directory for the supervisor socket, the spools of running sessions and the
+    caches.
 ``zerovm_executable_cache_entries`` [64]
     Executables kept by ETag so repeated runs do not transfer them again.
 ``zerovm_channel_ip`` [``bind_ip`` when it names one address, else 127.0.0.1]
@@ -89,14 +126,18 @@ from zerocloud import wire
 from zerocloud.object_middleware.admission import Admission
 from zerocloud.object_middleware.config import ObjectConfig
 from zerocloud.object_middleware.etag_cache import EtagCache
-from zerocloud.object_middleware.session import SessionRun
+from zerocloud.object_middleware.execute import ExecuteRequest
 
 
 class ZerocloudObject:
-    """The object filter: configuration, admission, caches; one :class:`SessionRun` per request.
+    """The object filter: configuration, admission, caches; one :class:`ExecuteRequest` per
+    request.
 
     :param runner: ``(session, executable_path, fds, config) -> Report`` running one session
-        (default: the sandbox supervisor, see :mod:`.runner`); injectable for tests.
+        (``session`` a :class:`zerocloud.wire.Session`, ``fds`` ``{device: fd}``), raising
+        :class:`.runner.NotStarted` when the program could not start here; cancelled by
+        killing the green thread that calls it.  Default: the sandbox supervisor
+        (:class:`.runner.SandboxRunner`); injectable for tests.
     :param local_objects: opener of local objects (default: DiskFile, see :mod:`.local_object`).
     """
 
@@ -153,17 +194,16 @@ class ZerocloudObject:
         return response(env, start_response)
 
     def execute(self, req):
-        """Admit and run one session.
+        """Admit, prepare and start one session.
 
-        :raises HTTPException: 400 for another wire version, 503 when busy, and those of
-            :meth:`SessionRun.response`.
+        :raises HTTPException: 400 for another wire version, and those of
+            :meth:`ExecuteRequest.response`.
         """
         version = req.headers.get(wire.VERSION_HEADER)
         if version != wire.WIRE_VERSION:
-            raise swob.HTTPBadRequest(body='unsupported zerocloud wire version %r\n' % version)
-        connected = req.headers.get(wire.CONNECTED_HEADER) == '1'
-        with self.admission.slot(wait=not connected):
-            return SessionRun(self, req).response()
+            raise swob.HTTPBadRequest(body='unsupported zerocloud wire version %r (this '
+                                           'server speaks %s)\n' % (version, wire.WIRE_VERSION))
+        return ExecuteRequest(self, req).response()
 
 
 def filter_factory(global_conf, **local_conf):

@@ -1,6 +1,4 @@
 """Admission control: at most ``max_pool`` sessions run, ``max_queue`` wait, the rest get 503."""
-import contextlib
-
 from swift.common import swob
 
 from zerocloud import green
@@ -9,9 +7,8 @@ from zerocloud import green
 class Admission:
     """A bounded pool with a bounded waiting line (per object server process).
 
-    Use ``with admission.slot():`` around a session.
-
-    :raises HTTPServiceUnavailable: when the pool is full and the line is full too.
+    ``slot = admission.admit()`` before a session, ``slot.release()`` once it is over (the
+    session's response may outlive the call that admitted it).
     """
 
     def __init__(self, max_pool, max_queue):
@@ -21,10 +18,12 @@ class Admission:
         self.waiting = 0
         self._semaphore = green.Semaphore(max_pool)
 
-    @contextlib.contextmanager
-    def slot(self, wait=True):
-        """Hold a running slot; ``wait=False`` (sessions of connected jobs, which must all
-        start together) refuses at once instead of queueing."""
+    def admit(self, wait=True):
+        """Take a running slot and return it (a :class:`Slot`); ``wait=False`` (sessions of
+        connected jobs, which must all start together) refuses at once instead of queueing.
+
+        :raises HTTPServiceUnavailable: when the pool is full and the line is full too.
+        """
         if self.running >= self.max_pool and (self.waiting >= self.max_queue or not wait):
             raise swob.HTTPServiceUnavailable(
                 body='zerocloud: server busy (%d sessions running, %d waiting); '
@@ -36,8 +35,20 @@ class Admission:
         finally:
             self.waiting -= 1
         self.running += 1
-        try:
-            yield
-        finally:
-            self.running -= 1
-            self._semaphore.release()
+        return Slot(self)
+
+    def _release(self):
+        self.running -= 1
+        self._semaphore.release()
+
+
+class Slot:
+    """One running slot; :meth:`release` gives it back (once, however often it is called)."""
+
+    def __init__(self, admission):
+        self._admission = admission
+
+    def release(self):
+        if self._admission is not None:
+            admission, self._admission = self._admission, None
+            admission._release()

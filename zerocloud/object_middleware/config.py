@@ -2,7 +2,7 @@
 import dataclasses
 import os
 
-from zerocloud import options
+from zerocloud import options, wire
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
@@ -71,6 +71,14 @@ class ObjectConfig:
             channel_ip=options.parse_str(conf, 'zerovm_channel_ip',
                                          options.default_bind_ip(conf)),
         )
+
+    def session_limits(self, requested):
+        """The limits a session runs with: the smaller of what the proxy asks for
+        (:class:`zerocloud.wire.SessionLimits`) and this server's options."""
+        return wire.SessionLimits(
+            timeout_seconds=min(requested.timeout_seconds, self.timeout_seconds),
+            max_input_bytes=min(requested.max_input_bytes, self.max_input_bytes),
+            max_output_bytes=min(requested.max_output_bytes, self.max_output_bytes))
 
     @property
     def sysimages(self):

@@ -1,6 +1,5 @@
 """Per-server caches of files by ETag (executables, remote inputs), so that repeated runs do
 not transfer them again."""
-import hashlib
 import os
 import re
 
@@ -11,7 +10,7 @@ class EtagCache:
     """Files stored as ``<dir>/<etag>`` (the MD5 of their bytes, as Swift's ETag).
 
     Holds at most ``max_entries`` files; the least recently used are removed first.  Files
-    are world-readable and executable (the sandbox runs cached executables directly).
+    are world-readable, executables also world-executable (the sandbox runs them directly).
     """
 
     def __init__(self, directory, max_entries):
@@ -29,26 +28,10 @@ class EtagCache:
             return None
         return path
 
-    def store(self, data, etag=None):
-        """Store ``data`` and return its path; ``etag``, when given, must match its MD5.
-
-        :raises ValueError: when the bytes do not match the announced ETag.
-        """
-        actual = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        _check(etag, actual)
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        path = os.path.join(self.directory, actual)
-        temporary = '%s.%d.tmp' % (path, os.getpid())
-        with open(temporary, 'wb') as handle:
-            handle.write(data)
-        os.chmod(temporary, 0o555)  # world-executable: the sandbox runs it without a copy
-        os.replace(temporary, path)
-        self._evict()
-        return path
-
-    def adopt(self, source_path, etag, actual_md5):
+    def adopt(self, source_path, etag, actual_md5, mode=0o444):
         """Hard-link an existing file (a spool whose MD5 the caller computed while writing
-        it) into the cache under ``etag``.
+        it) into the cache under ``etag`` and return its path; ``mode`` 0o555 for
+        executables (the sandbox runs a world-executable file without a copy).
 
         :raises ValueError: when ``actual_md5`` does not match ``etag``.
         """
@@ -57,7 +40,7 @@ class EtagCache:
         path = os.path.join(self.directory, actual_md5)
         temporary = '%s.%d.tmp' % (path, os.getpid())
         os.link(source_path, temporary)
-        os.chmod(temporary, 0o444)
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
         self._evict()
         return path

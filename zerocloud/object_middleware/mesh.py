@@ -28,21 +28,20 @@ class Cancelled(Exception):
 class Mesh:
     """The channels of one session (see the module docstring).
 
-    :param fields: the session description's ``mesh`` entry (rendezvous address, token,
-        instance, timeout_seconds, ``in``/``out`` lists of ``[device, peer]``).
+    :param mesh: the session's :class:`zerocloud.wire.Mesh` (rendezvous address, token,
+        instance, registration timeout, ``(device, peer)`` pairs in and out).
     :param bind_ip: the address this server's channels listen on.
     """
 
-    def __init__(self, fields, bind_ip, logger):
-        self.fields = fields
-        self.token = fields['token']
-        self.instance = fields['instance']
-        self.ins = {peer: device for device, peer in fields.get('in', ())}
-        self.outs = [(device, peer) for device, peer in fields.get('out', ())]
+    def __init__(self, mesh, bind_ip, logger):
+        self.mesh = mesh
+        self.token = mesh.token
+        self.instance = mesh.instance
+        self.ins = {peer: device for device, peer in mesh.ins}
+        self.outs = list(mesh.outs)
         self.bind_ip = bind_ip
         self.logger = logger
-        self.deadline = time.monotonic() + float(fields.get('timeout_seconds', 5)) + \
-            DEADLINE_MARGIN_SECONDS
+        self.deadline = time.monotonic() + mesh.timeout_seconds + DEADLINE_MARGIN_SECONDS
         self.sockets = []
         self.cancel_reason = None
         self._rendezvous = None
@@ -86,8 +85,7 @@ class Mesh:
         return fds
 
     def _register(self, port):
-        host, rv_port = self.fields['rendezvous']
-        self._rendezvous = green.connect((host, int(rv_port)), self._remaining())
+        self._rendezvous = green.connect(tuple(self.mesh.rendezvous), self._remaining())
         self._rendezvous.sendall(proto.encode(
             proto.REGISTER, token=self.token, instance=self.instance, host=self.bind_ip,
             port=port))
@@ -179,6 +177,7 @@ class Mesh:
         self.sockets = []
         if self._reader is not None:
             self._reader.close()
+            self._reader = None
         if self._rendezvous is not None:
             self._rendezvous.close()
             self._rendezvous = None

@@ -3,56 +3,78 @@
 The supervisor is a separate process (started with fork+exec by ``zerocloud.sandbox``, never a
 fork of this eventlet server) started on the first session of this server process and stopped
 when the process exits.  The client speaks to it over a Unix socket only, so waiting for a
-session is green: other requests keep being served.
+session is green: other requests keep being served, and killing the green thread that waits
+closes the socket, which makes the supervisor stop the session.
 
-Starting the supervisor (about 0.3 s) happens once, in the server's main thread: the
-supervisor's ``--die-with-parent`` is tied to the thread that started it.  If the supervisor
-dies, the next session starts a new one and is retried once; if that fails too, the session
-reports the error (it never runs unconfined).
+Starting the supervisor (about 0.3 s) happens in the server's main thread: the supervisor's
+``--die-with-parent`` is tied to the thread that started it.  The supervisor starts a session
+only once it has read the whole request, so:
+
+- lost before it took the request (unreachable, dead, refusing): a new supervisor is started
+  and the session tried once more; if that fails too, :class:`NotStarted` (the proxy may run
+  the session on another server);
+- lost after it took the request: the program may have run, so it is not run again; the
+  report is an ``error`` whose reason says "sandbox supervisor lost" (the next session starts
+  a new supervisor).
+
+A session never runs unconfined.
 """
 import atexit
 import os
 
-from zerocloud import green
-
+from zerocloud import green, wire
 from zerocloud.report import Report, STATUS_ERROR
+
+LOST = 'sandbox supervisor lost'
+
+
+class NotStarted(Exception):
+    """The program never started because of this server (its sandbox supervisor was lost
+    and could not be restarted): the proxy may run the session on another server."""
 
 
 def build_spec(session, executable_path, config):
-    """Translate a wire session description into ``(SessionSpec, channel device order)``.
+    """Translate a :class:`zerocloud.wire.Session` into ``(SessionSpec, channel device order)``.
+
+    Channels are the session's devices (files) followed by the sockets of its mesh
+    (``in/<peer>`` readable, ``out/<peer>`` writable) when it is part of a connected job.
+    Limits are the smaller of the session's and this server's (``config``).
 
     :raises ValueError: (``SpecError``) for a description the sandbox cannot run.
     """
     from zerocloud.sandbox.spec import ChannelSpec, ImageSpec, Limits, SessionSpec
-    executable = session.get('executable') or {}
+    executable = session.executable
     if executable_path:
         program = executable_path
     else:
-        program = 'file://%s:%s' % (executable.get('image'), executable.get('path', ''))
-    channels = tuple(
-        ChannelSpec(device['name'], 'r' if device.get('access') == 'read' else 'w',
-                    device.get('kind', 'file'))
-        for device in session.get('devices', ()))
+        program = 'file://%s:%s' % (executable.image, executable.path)
+    channels = [ChannelSpec(device.name, 'r' if device.access == wire.READ else 'w', 'file')
+                for device in session.devices]
+    if session.mesh is not None:
+        channels += [ChannelSpec(device, 'r', 'socket') for device, _ in session.mesh.ins]
+        channels += [ChannelSpec(device, 'w', 'socket') for device, _ in session.mesh.outs]
     sysimages = config.sysimages
     images = tuple(ImageSpec(name, host_path=sysimages.get(name, ''),
                              mount_point='/' if index == 0 else '/%s' % name)
-                   for index, name in enumerate(session.get('images', ())))
-    wall = min(float(session.get('timeout_seconds', config.timeout_seconds)),
-               config.timeout_seconds)
-    limits = Limits(wall_seconds=wall, cpu_seconds=wall,
+                   for index, name in enumerate(session.images))
+    bounds = config.session_limits(session.limits)
+    limits = Limits(wall_seconds=bounds.timeout_seconds, cpu_seconds=bounds.timeout_seconds,
                     memory_bytes=config.max_nexe_memory_bytes,
-                    max_output_bytes=config.max_output_bytes,
-                    max_input_bytes=config.max_input_bytes)
-    spec = SessionSpec(program=program, argv=tuple(session.get('argv', ())),
-                       env=dict(session.get('env', {})), channels=channels, images=images,
-                       limits=limits)
+                    max_output_bytes=bounds.max_output_bytes,
+                    max_input_bytes=bounds.max_input_bytes)
+    spec = SessionSpec(program=program, argv=session.argv, env=session.env,
+                       channels=tuple(channels), images=images, limits=limits)
     return spec, [channel.device for channel in channels]
 
 
 class SandboxRunner:
     """Runs sessions through one supervisor per server process (started lazily).
 
-    Callable as ``runner(session, executable_path, fds, config) -> Report``.
+    Callable as ``runner(session, executable_path, fds, config) -> Report``: ``session`` a
+    :class:`zerocloud.wire.Session`, ``fds`` ``{device: fd}`` for every channel of
+    :func:`build_spec` (the caller owns and closes them).
+
+    :raises NotStarted: when the supervisor was lost before it took the session, twice.
     """
 
     def __init__(self, work_dir, logger):
@@ -89,10 +111,25 @@ class SandboxRunner:
         if config.debug:
             self.logger.info('zerocloud: session spec %s', spec.to_dict())
         channel_fds = [fds[name] for name in order]
-        self._ensure_supervisor()
-        try:
-            return SupervisorClient(self.socket_path()).run(spec, channel_fds)
-        except SupervisorError as err:
-            self.logger.warning('zerocloud: sandbox supervisor failed (%s); restarting', err)
-        self._ensure_supervisor(restart=True)
-        return SupervisorClient(self.socket_path()).run(spec, channel_fds)
+        for restart in (False, True):
+            try:
+                self._ensure_supervisor(restart)
+                return SupervisorClient(self.socket_path()).run(spec, channel_fds)
+            except SupervisorError as err:
+                if err.delivered:
+                    self.logger.warning('zerocloud: session %s: %s: %s', session.name, LOST,
+                                        err)
+                    self._forget_supervisor()
+                    return Report(status=STATUS_ERROR, reason='%s: %s' % (LOST, err))
+                self.logger.warning('zerocloud: session %s: sandbox supervisor unavailable '
+                                    '(%s)%s', session.name, err,
+                                    '' if restart else '; restarting it')
+                failure = err
+        raise NotStarted('%s before the program started: %s' % (LOST, failure))
+
+    def _forget_supervisor(self):
+        """After a loss mid-session: a dead supervisor is forgotten, so the next session
+        starts a new one (a live one keeps serving its other sessions)."""
+        if self._supervisor is not None and self._supervisor.process.poll() is not None:
+            self._supervisor.stop()
+            self._supervisor = None

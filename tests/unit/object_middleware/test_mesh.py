@@ -1,5 +1,6 @@
 """The rendezvous server (proxy side) and the session meshes (object side), in one process
-over real loopback sockets (green threads)."""
+over real loopback sockets (green threads); each mesh gets the typed ``wire.Mesh`` that the
+proxy puts in the session description."""
 import logging
 import os
 
@@ -24,9 +25,9 @@ def meshes(rendezvous, graph):
     names = sorted(set(graph) | {d for ds in graph.values() for d in ds})
     result = {}
     for name in names:
-        ins = [['in/%s' % src, src] for src in names if name in graph.get(src, ())]
-        outs = [['out/%s' % dst, dst] for dst in graph.get(name, ())]
-        result[name] = Mesh(rendezvous.session_fields(name, ins, outs), '127.0.0.1', LOG)
+        ins = [('in/%s' % src, src) for src in names if name in graph.get(src, ())]
+        outs = [('out/%s' % dst, dst) for dst in graph.get(name, ())]
+        result[name] = Mesh(rendezvous.mesh(name, ins, outs), '127.0.0.1', LOG)
     return result
 
 

@@ -1,10 +1,19 @@
-"""The sandbox adapter: wire session -> SessionSpec, and a real session through the filter.
+"""The sandbox adapter: wire session -> SessionSpec, the supervisor's loss, cancellation, and
+real sessions through the filter.
 
-The last test runs the real sandbox in this process (``run_local``) behind the object filter,
-so the filter's channel files (local object, spools, outputs) are proven to work in the jail.
+``test_real_session_through_the_filter`` runs the real sandbox in this process (``run_local``)
+behind the object filter, so the filter's channel files (local object, spools, outputs) are
+proven to work in the jail; the others start a real supervisor.
 """
+import dataclasses
 import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+import threading
 
+import pytest
 from swift.common import swob
 from swift.common.utils import get_logger
 
@@ -12,33 +21,52 @@ from tests.unit.fake_swift import FakeSwift, call_app
 from tests.unit.object_middleware.test_object_filter import FakeLocalObjects
 from zerocloud import object_middleware, wire
 from zerocloud.object_middleware.config import ObjectConfig
-from zerocloud.object_middleware.runner import build_spec
+from zerocloud.object_middleware.runner import NotStarted, SandboxRunner, build_spec
+from zerocloud.report import Report
+from zerocloud.sandbox import client
 
-SESSION = {'name': 'a', 'argv': ['cat', '-x'], 'env': {'A': 'b'},
-           'executable': {'etag': 'e'}, 'images': [], 'timeout_seconds': 99,
-           'devices': [{'name': 'stdin', 'access': 'read', 'source': 'local'},
-                       {'name': 'stdout', 'access': 'write'},
-                       {'name': 'stderr', 'access': 'write'}]}
+SESSION = wire.Session(
+    name='a', argv=('cat', '-x'), env=(('A', 'b'),), executable=wire.Executable(etag='e'),
+    devices=(wire.Device('stdin', wire.READ, wire.LOCAL), wire.Device('stdout', wire.WRITE),
+             wire.Device('stderr', wire.WRITE)),
+    limits=wire.SessionLimits(timeout_seconds=99.0, max_input_bytes=1 << 40,
+                              max_output_bytes=1000))
 
 
 def test_spec_of_a_swift_executable():
-    config = ObjectConfig.from_conf({'zerovm_timeout': '3', 'zerovm_maxnexemem': '256M'})
+    config = ObjectConfig.from_conf({'zerovm_timeout': '3', 'zerovm_maxnexemem': '256M',
+                                     'zerovm_maxinput': '5M'})
     spec, order = build_spec(SESSION, '/cache/e', config)
     assert spec.program == '/cache/e' and spec.argv == ('cat', '-x')
     assert dict(spec.env) == {'A': 'b'}
     assert order == ['stdin', 'stdout', 'stderr']
     assert [(c.device, c.access, c.kind) for c in spec.channels] == [
         ('stdin', 'r', 'file'), ('stdout', 'w', 'file'), ('stderr', 'w', 'file')]
-    assert spec.limits.wall_seconds == 3  # the client cannot raise the operator's timeout
+    # the smaller of the session's limits and the server's options
+    assert spec.limits.wall_seconds == 3 and spec.limits.cpu_seconds == 3
+    assert spec.limits.max_input_bytes == 5 * 1024 ** 2
+    assert spec.limits.max_output_bytes == 1000
     assert spec.limits.memory_bytes == 256 * 1024 ** 2
 
 
 def test_spec_of_an_image_program():
-    session = dict(SESSION, executable={'image': 'python', 'path': 'python'},
-                   images=['python'])
+    session = dataclasses.replace(SESSION, executable=wire.Executable(image='python',
+                                                                      path='python'),
+                                  images=('python',))
     spec, _ = build_spec(session, None, ObjectConfig.from_conf({}))
     assert spec.program == 'file://python:python'
     assert [(i.name, i.host_path, i.mount_point) for i in spec.images] == [('python', '', '/')]
+
+
+def test_spec_of_a_connected_session_has_its_socket_channels():
+    mesh = wire.Mesh(rendezvous=('127.0.0.1', 1), token='t', instance='a',
+                     timeout_seconds=5.0, ins=(('in/m1', 'm1'), ('in/m2', 'm2')),
+                     outs=(('out/r', 'r'),))
+    spec, order = build_spec(dataclasses.replace(SESSION, mesh=mesh), '/cache/e',
+                             ObjectConfig.from_conf({}))
+    assert order == ['stdin', 'stdout', 'stderr', 'in/m1', 'in/m2', 'out/r']
+    assert [(c.access, c.kind) for c in spec.channels[3:]] == [
+        ('r', 'socket'), ('r', 'socket'), ('w', 'socket')]
 
 
 def test_real_session_through_the_filter(tmp_path, c_program):
@@ -49,36 +77,40 @@ def test_real_session_through_the_filter(tmp_path, c_program):
         return run_local(spec, [fds[name] for name in order])
     with open(c_program('sb_cat'), 'rb') as handle:
         exe = handle.read()
+    etag = hashlib.md5(exe).hexdigest()
     config = ObjectConfig.from_conf({'zerovm_work_dir': str(tmp_path)})
     middleware = object_middleware.ZerocloudObject(
         FakeSwift(), config, get_logger({}), {}, runner=runner,
         local_objects=FakeLocalObjects(b'from the disk\n'))
-    session = dict(SESSION, argv=['cat'],
-                   executable={'etag': hashlib.md5(exe).hexdigest()})
+    session = dataclasses.replace(SESSION, argv=('cat',), executable=wire.Executable(etag))
     req = swob.Request.blank('/sda1/1/a/c/o', method='EXECUTE',
                              body=wire.encode_request(session, executable=exe), headers={
-                                 wire.VERSION_HEADER: '1',
-                                 wire.EXECUTABLE_ETAG_HEADER: hashlib.md5(exe).hexdigest()})
+                                 wire.VERSION_HEADER: wire.WIRE_VERSION,
+                                 wire.EXECUTABLE_ETAG_HEADER: etag})
     status, _, payload = call_app(middleware, req)
     parts = wire.read_parts(wire.bytes_reader(payload), 1 << 20)
     report = wire.decode_json('report', parts['report'])
     assert status == 200 and report['status'] == 'ok', report
-    assert parts['out:stdout'] == b'from the disk\n'
+    assert parts.get('out:stdout') == b'from the disk\n', (parts, report)
+
+
+def channel_files(tmp_path, label, stdin=b''):
+    files = {name: open(tmp_path / ('%s-%s' % (name, label)), 'w+b')
+             for name in ('stdin', 'stdout', 'stderr')}
+    files['stdin'].write(stdin)
+    files['stdin'].flush()
+    files['stdin'].seek(0)
+    return files
 
 
 def test_sessions_through_the_supervisor_and_its_restart(tmp_path, c_program):
-    from zerocloud.object_middleware.runner import SandboxRunner
     runner = SandboxRunner(str(tmp_path), get_logger({}))
     config = ObjectConfig.from_conf({})
-    _, order = build_spec(dict(SESSION, argv=['cat']), c_program('sb_cat'), config)
+    session = dataclasses.replace(SESSION, argv=('cat',))
     try:
         for attempt in range(2):
-            files = {name: open(tmp_path / ('%s-%d' % (name, attempt)), 'w+b')
-                     for name in order}
-            files['stdin'].write(b'attempt %d\n' % attempt)
-            files['stdin'].flush()
-            files['stdin'].seek(0)
-            report = runner(dict(SESSION, argv=['cat']), c_program('sb_cat'),
+            files = channel_files(tmp_path, attempt, b'attempt %d\n' % attempt)
+            report = runner(session, c_program('sb_cat'),
                             {name: handle.fileno() for name, handle in files.items()},
                             config)
             assert report.status == 'ok', report
@@ -91,3 +123,151 @@ def test_sessions_through_the_supervisor_and_its_restart(tmp_path, c_program):
         assert runner._supervisor.pid != first_pid
     finally:
         runner._supervisor.stop()
+
+
+def test_supervisor_lost_while_the_program_runs_is_an_error_not_a_retry(tmp_path, c_program):
+    runner = SandboxRunner(str(tmp_path), get_logger({}))
+    session = dataclasses.replace(SESSION, argv=('sb_limits', 'sleep'),
+                                  limits=dataclasses.replace(SESSION.limits,
+                                                             timeout_seconds=60.0))
+    files = channel_files(tmp_path, 'lost')
+    runner._ensure_supervisor()
+    supervisor = runner._supervisor
+    killer = threading.Timer(1.0, supervisor.process.kill)
+    killer.start()
+    try:
+        report = runner(session, c_program('sb_limits', libc='musl'),
+                        {name: handle.fileno() for name, handle in files.items()},
+                        ObjectConfig.from_conf({'zerovm_timeout': '60'}))
+    finally:
+        killer.cancel()
+        supervisor.stop()
+    assert report.status == 'error' and report.reason.startswith('sandbox supervisor lost')
+    assert runner._supervisor is None      # the next session starts a new supervisor
+
+
+class FakeClient:
+    """Stands in for ``SupervisorClient``: each run pops the next outcome."""
+    outcomes = []
+
+    def __init__(self, socket_path):
+        pass
+
+    def run(self, spec, fds):
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+@pytest.fixture
+def fake_supervisor(tmp_path, monkeypatch):
+    """A SandboxRunner over :class:`FakeClient`; ``starts`` records each (re)start."""
+    monkeypatch.setattr(client, 'SupervisorClient', FakeClient)
+    runner = SandboxRunner(str(tmp_path), get_logger({}))
+    starts = []
+    monkeypatch.setattr(runner, '_ensure_supervisor', lambda restart=False:
+                        starts.append(restart))
+
+    def run(*outcomes):
+        FakeClient.outcomes = list(outcomes)
+        fds = {'stdin': 0, 'stdout': 1, 'stderr': 2}
+        return runner(SESSION, '/cache/e', fds, ObjectConfig.from_conf({}))
+    return run, starts
+
+
+def test_supervisor_lost_before_it_took_the_session_twice_is_not_started(fake_supervisor):
+    run, starts = fake_supervisor
+    with pytest.raises(NotStarted, match='sandbox supervisor lost before the program '
+                                         'started: refused again'):
+        run(client.SupervisorError('refused'), client.SupervisorError('refused again'))
+    assert starts == [False, True]
+
+
+def test_supervisor_lost_before_it_took_the_session_once_is_restarted(fake_supervisor):
+    run, starts = fake_supervisor
+    report = run(client.SupervisorError('refused'), Report(status='ok', retcode=0))
+    assert report.status == 'ok' and starts == [False, True]
+
+
+def test_supervisor_that_cannot_start_is_not_started(fake_supervisor, monkeypatch, tmp_path):
+    run, starts = fake_supervisor
+
+    def cannot_start(socket_path):
+        raise client.SupervisorError('the sandbox supervisor exited at start (status 1)')
+    monkeypatch.setattr(client, 'start_supervisor', cannot_start)
+    runner = SandboxRunner(str(tmp_path), get_logger({}))
+    with pytest.raises(NotStarted, match='exited at start'):
+        runner(SESSION, '/cache/e', {'stdin': 0, 'stdout': 1, 'stderr': 2},
+               ObjectConfig.from_conf({}))
+
+
+def test_supervisor_lost_after_it_took_the_session_is_not_run_again(fake_supervisor):
+    run, starts = fake_supervisor
+    report = run(client.SupervisorError('closed the connection without a report',
+                                        delivered=True), Report(status='ok', retcode=0))
+    assert (report.status, starts) == ('error', [False])
+    assert report.reason == ('sandbox supervisor lost: closed the connection without a '
+                             'report')
+
+
+def test_killing_the_green_thread_that_waits_stops_the_session(tmp_path, c_program):
+    """Under eventlet (as in an object server), killing the green thread that waits in the
+    runner closes the client socket, and the supervisor stops the session at once."""
+    program = c_program('sb_limits', libc='musl')
+    script = textwrap.dedent('''
+        import eventlet
+        eventlet.monkey_patch()
+        import logging, os, time
+        from zerocloud import wire
+        from zerocloud.object_middleware.config import ObjectConfig
+        from zerocloud.object_middleware.runner import SandboxRunner
+
+        def running(parent, name):
+            """Is a process called ``name`` below ``parent``?"""
+            children = {}
+            for entry in os.listdir('/proc'):
+                try:
+                    with open('/proc/%%s/stat' %% entry) as f:
+                        ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+                    with open('/proc/%%s/comm' %% entry) as f:
+                        children.setdefault(ppid, []).append((int(entry), f.read().strip()))
+                except (OSError, ValueError):
+                    continue
+            todo = [parent]
+            while todo:
+                for pid, comm in children.get(todo.pop(), ()):
+                    if comm == name:
+                        return True
+                    todo.append(pid)
+            return False
+
+        def wait_for(condition, seconds):
+            deadline = time.monotonic() + seconds
+            while not condition() and time.monotonic() < deadline:
+                eventlet.sleep(0.02)
+            return condition()
+
+        runner = SandboxRunner(%(work_dir)r, logging.getLogger('test'))
+        session = wire.Session(
+            name='s', argv=('sb_limits', 'sleep'), env=(), executable=wire.Executable(),
+            devices=(wire.Device('stdout', wire.WRITE),),
+            limits=wire.SessionLimits(60.0, 1 << 20, 1 << 20))
+        out = open(os.path.join(%(work_dir)r, 'out'), 'wb')
+        thread = eventlet.spawn(runner, session, %(program)r, {'stdout': out.fileno()},
+                                ObjectConfig.from_conf({'zerovm_timeout': '60'}))
+        name = os.path.basename(%(program)r)[:15]
+        try:
+            started = wait_for(lambda: runner._supervisor is not None and
+                               running(runner._supervisor.pid, name), 30)
+            thread.kill()
+            stopped = wait_for(lambda: not running(runner._supervisor.pid, name), 30)
+            alive = runner._supervisor.process.poll() is None
+            print(started, stopped, alive)
+        finally:
+            runner._supervisor.stop()
+        ''' % {'work_dir': str(tmp_path), 'program': program})
+    done = subprocess.run([sys.executable, '-c', script], capture_output=True, timeout=120,
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(
+                              os.path.dirname(os.path.abspath(__file__))))))
+    assert done.stdout.split() == [b'True', b'True', b'True'], done.stderr[-2000:]
