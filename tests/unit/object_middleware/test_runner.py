@@ -10,7 +10,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 
 import pytest
@@ -211,63 +210,80 @@ def test_supervisor_lost_after_it_took_the_session_is_not_run_again(fake_supervi
                              'report')
 
 
-def test_killing_the_green_thread_that_waits_stops_the_session(tmp_path, c_program):
-    """Under eventlet (as in an object server), killing the green thread that waits in the
-    runner closes the client socket, and the supervisor stops the session at once."""
-    program = c_program('sb_limits', libc='musl')
-    script = textwrap.dedent('''
-        import eventlet
-        eventlet.monkey_patch()
-        import logging, os, time
-        from zerocloud import wire
-        from zerocloud.object_middleware.config import ObjectConfig
-        from zerocloud.object_middleware.runner import SandboxRunner
+PROXY_HANGS_UP = '''
+import eventlet
+eventlet.monkey_patch()
+import eventlet.green.http.client
+import eventlet.wsgi
+import hashlib, logging, os, sys, time
+from tests.unit.object_middleware.test_object_filter import FakeLocalObjects
+from zerocloud import object_middleware, wire
+from zerocloud.object_middleware.config import ObjectConfig
 
-        def running(parent, name):
-            """Is a process called ``name`` below ``parent``?"""
-            children = {}
-            for entry in os.listdir('/proc'):
-                try:
-                    with open('/proc/%%s/stat' %% entry) as f:
-                        ppid = int(f.read().rsplit(')', 1)[1].split()[1])
-                    with open('/proc/%%s/comm' %% entry) as f:
-                        children.setdefault(ppid, []).append((int(entry), f.read().strip()))
-                except (OSError, ValueError):
-                    continue
-            todo = [parent]
-            while todo:
-                for pid, comm in children.get(todo.pop(), ()):
-                    if comm == name:
-                        return True
-                    todo.append(pid)
-            return False
+work_dir, program = sys.argv[1:]
+with open(program, 'rb') as f:
+    exe = f.read()
+etag = hashlib.md5(exe).hexdigest()
 
-        def wait_for(condition, seconds):
-            deadline = time.monotonic() + seconds
-            while not condition() and time.monotonic() < deadline:
-                eventlet.sleep(0.02)
-            return condition()
 
-        runner = SandboxRunner(%(work_dir)r, logging.getLogger('test'))
-        session = wire.Session(
-            name='s', argv=('sb_limits', 'sleep'), env=(), executable=wire.Executable(),
-            devices=(wire.Device('stdout', wire.WRITE),),
-            limits=wire.SessionLimits(60.0, 1 << 20, 1 << 20))
-        out = open(os.path.join(%(work_dir)r, 'out'), 'wb')
-        thread = eventlet.spawn(runner, session, %(program)r, {'stdout': out.fileno()},
-                                ObjectConfig.from_conf({'zerovm_timeout': '60'}))
-        name = os.path.basename(%(program)r)[:15]
+def running():
+    """Pids of the program (its process name: the start of its cache file's name)."""
+    found = []
+    for entry in os.listdir('/proc'):
         try:
-            started = wait_for(lambda: runner._supervisor is not None and
-                               running(runner._supervisor.pid, name), 30)
-            thread.kill()
-            stopped = wait_for(lambda: not running(runner._supervisor.pid, name), 30)
-            alive = runner._supervisor.process.poll() is None
-            print(started, stopped, alive)
-        finally:
-            runner._supervisor.stop()
-        ''' % {'work_dir': str(tmp_path), 'program': program})
-    done = subprocess.run([sys.executable, '-c', script], capture_output=True, timeout=120,
-                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(
-                              os.path.dirname(os.path.abspath(__file__))))))
-    assert done.stdout.split() == [b'True', b'True', b'True'], done.stderr[-2000:]
+            with open('/proc/%s/comm' % entry) as f:
+                if f.read().strip() == etag[:15]:
+                    found.append(entry)
+        except OSError:
+            continue
+    return found
+
+
+def wait_for(condition, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        eventlet.sleep(0.02)
+    return condition()
+
+
+class Quiet:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+config = ObjectConfig.from_conf({'zerovm_work_dir': work_dir, 'zerovm_timeout': '60'})
+middleware = object_middleware.ZerocloudObject(
+    None, config, logging.getLogger('test'), {}, local_objects=FakeLocalObjects(b'x'))
+listener = eventlet.listen(('127.0.0.1', 0))
+eventlet.spawn(eventlet.wsgi.server, listener, middleware, log=Quiet(), log_output=False)
+session = wire.Session(
+    name='s', argv=('sb_limits', 'sleep'), env=(), executable=wire.Executable(etag),
+    devices=(wire.Device('stdin', 'read', 'local'), wire.Device('stdout', 'write')),
+    limits=wire.SessionLimits(60.0, 1 << 20, 1 << 20))
+conn = eventlet.green.http.client.HTTPConnection('127.0.0.1', listener.getsockname()[1])
+conn.request('EXECUTE', '/sda1/1/a/c/o', body=wire.encode_request(session, executable=exe),
+             headers={wire.VERSION_HEADER: wire.WIRE_VERSION})
+response = conn.getresponse()
+frames = iter(wire.FrameReader(response.read, 1 << 20))
+try:
+    started = wait_for(running) and next(frames)[0] == wire.WAIT
+    response.close()
+    conn.close()
+    stopped = wait_for(lambda: not running() and middleware.admission.running == 0)
+    alive = middleware.runner._supervisor.process.poll() is None
+    print(started, stopped, alive, [f for f in os.listdir(work_dir) if f.startswith('channel')])
+finally:
+    middleware.runner._supervisor.stop()
+'''
+
+
+def test_proxy_hanging_up_kills_the_real_program(tmp_path, c_program):
+    """In an eventlet server (monkey-patched, as Swift's), with the real supervisor: when the
+    proxy hangs up, killing the green thread that waits in the runner closes the client's
+    socket and the supervisor kills the program at once (and goes on serving)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    done = subprocess.run(
+        [sys.executable, '-c', PROXY_HANGS_UP, str(tmp_path),
+         c_program('sb_limits', libc='musl')], capture_output=True, timeout=120, cwd=root)
+    assert done.stdout.split() == [b'True', b'True', b'True', b'[]'], done.stderr[-3000:]
