@@ -46,11 +46,15 @@ class JobThreads:
                    for item in items]
         self._threads.extend(threads)
         outcomes = []
-        for item, thread in zip(items, threads):
-            try:
-                outcomes.append(thread.wait())
-            except Cancelled as cancelled:  # killed before it started
-                outcomes.append(cancelled_result(item, cancelled.reason))
+        try:
+            for item, thread in zip(items, threads):
+                try:
+                    outcomes.append(thread.wait())
+                except Cancelled as cancelled:  # killed before it started
+                    outcomes.append(cancelled_result(item, cancelled.reason))
+        except BaseException:  # the request itself was killed: nothing may run on
+            self.cancel('the job was interrupted')
+            raise
         return outcomes
 
     def _guard(self, function, item, cancelled_result):

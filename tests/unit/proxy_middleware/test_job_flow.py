@@ -15,7 +15,7 @@ from swift.common.utils import get_logger
 
 from tests.unit.fake_swift import FakeAuth, FakeSwift, call_app
 from tests.unit.object_middleware.test_object_filter import FakeLocalObjects, FakeRunner
-from zerocloud import object_middleware, proxy_middleware
+from zerocloud import object_middleware, proxy_middleware, wire
 from zerocloud.object_middleware.config import ObjectConfig
 from zerocloud.proxy_middleware.config import ProxyConfig
 
@@ -99,10 +99,11 @@ def test_job_runs_next_to_its_object_and_answers(object_server):
     assert headers['X-Nexe-Node'] == 'obj1:6010'
     assert local.opened == [('sdb1', '5', 'AUTH_test', 'data', 'in.txt', 0)]
     session = runner.sessions[0][0]
-    assert session['argv'] == ['grep', '-v']
-    assert session['env']['MODE'] == 'x' and session['env']['REMOTE_USER'] == 'test:tester'
-    assert session['env']['LOCAL_OBJECT'] == 'on'
-    assert 'HTTP_X_AUTH_TOKEN' not in session['env']
+    env = session.environment()
+    assert session.argv == ('grep', '-v')
+    assert env['MODE'] == 'x' and env['REMOTE_USER'] == 'test:tester'
+    assert env['LOCAL_OBJECT'] == 'on'
+    assert 'HTTP_X_AUTH_TOKEN' not in env
     assert rings.asked == [(0, 'AUTH_test', 'data', 'in.txt')]
     assert not [c for c in app.calls if c.path == '/v1/AUTH_test/data/in.txt'], \
         'the input must not travel through the proxy'
@@ -301,7 +302,8 @@ def test_output_below_min_size_is_not_published(object_server):
     assert [c for c in app.calls if c.method == 'PUT'] == []
 
 
-def test_oversized_answer_is_500_and_not_run_again(object_server, monkeypatch):
+def test_output_over_the_proxy_limit_is_413_naming_the_channel_and_not_run_again(
+        object_server):
     port, runner, _ = object_server
     rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'},
                        {'ip': '127.0.0.1', 'port': port, 'device': 'sdc1'}])
@@ -312,10 +314,10 @@ def test_oversized_answer_is_500_and_not_run_again(object_server, monkeypatch):
         'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
     req.environ['swift.authorize'] = FakeAuth((('POST', '/v1/AUTH_test'),
                                                ('GET', '/v1/AUTH_test/data/*')))
-    from zerocloud.proxy_middleware import dispatch
-    monkeypatch.setattr(dispatch, 'RESPONSE_MARGIN_BYTES', 0)
-    status, _, body = call_app(middleware, req)
-    assert status == 500 and b'more than' in body
+    status, headers, body = call_app(middleware, req)
+    assert status == 413, body
+    assert headers['X-Nexe-Error'] == \
+        'grep failed: grep: stdout: more than 5 bytes (zerovm_maxoutput)'
     assert len(runner.sessions) == 1
 
 
@@ -351,8 +353,8 @@ def test_remote_input_reaches_a_server_once(recorded_server, tmp_path):
     assert first - second >= len(OTHER) + len(EXE) and second == third
     reads = [c for c in app.calls if c.method == 'GET' and c.path.endswith('other.txt')]
     assert len(reads) == 1  # read from Swift once, for the first run only
-    assert [s['devices'][1] for s, _ in runner.sessions] == [
-        {'name': 'input', 'access': 'read', 'source': 'remote', 'etag': OTHER_ETAG}] * 3
+    assert [s.device('input') for s, _ in runner.sessions] == [
+        wire.Device('input', wire.READ, wire.REMOTE, OTHER_ETAG)] * 3
     cached = tmp_path / 'inputs' / OTHER_ETAG
     assert cached.read_bytes() == OTHER
 
@@ -385,3 +387,64 @@ def test_instance_with_more_channels_than_a_session_carries_is_400_naming_it(obj
     status, _, body = call_app(middleware, req)
     assert status == 400, body
     assert b'reduce: 251 channels' in body and b'at most 240' in body
+
+
+def test_a_session_that_never_started_is_retried_on_the_next_server(tmp_path):
+    from zerocloud.object_middleware.runner import NotStarted
+    servers = []
+    for name in ('lost', 'good'):
+        config = ObjectConfig.from_conf({'zerovm_work_dir': str(tmp_path / name)})
+        runner, local = FakeRunner(), FakeLocalObjects(b'line one\n')
+        app = object_middleware.ZerocloudObject(FakeSwift(), config, get_logger({}),
+                                                {'bind_ip': name, 'bind_port': '6010'},
+                                                runner=runner, local_objects=local)
+        sock = eventlet.listen(('127.0.0.1', 0))
+        servers.append((eventlet.spawn(eventlet.wsgi.server, sock, app, log=NullLogger(),
+                                       log_output=False), sock.getsockname()[1], runner))
+
+    def lost():
+        raise NotStarted('sandbox supervisor lost before the program started')
+    servers[0][2].block = lost
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}
+                       for _, port, _ in servers])
+    try:
+        _, (status, headers, body) = run(fake_swift(), rings, job())
+    finally:
+        for server, _, _ in servers:
+            server.kill()
+    assert status == 200 and headers['X-Nexe-Status'] == 'ok', body
+    assert headers['X-Nexe-Node'] == 'good:6010'
+    assert len(servers[0][2].sessions) == len(servers[1][2].sessions) == 1
+
+
+def test_no_server_could_run_it_names_every_server_tried(object_server):
+    port, runner, _ = object_server
+    dead = eventlet.listen(('127.0.0.1', 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': dead_port, 'device': 'sda1'},
+                       {'ip': '127.0.0.1', 'port': dead_port, 'device': 'sdb1'}])
+    _, (status, _, body) = run(fake_swift(), rings, job())
+    assert status == 503, body
+    assert (b'127.0.0.1:%d/sda1: ' % dead_port) in body
+    assert (b'127.0.0.1:%d/sdb1: ' % dead_port) in body
+
+
+def test_a_proxy_that_stops_waiting_stops_the_session(object_server):
+    """The proxy's dispatch thread killed (cancel): the object server's runner is stopped
+    at its next heartbeat, and its slot is free again."""
+    port, runner, _ = object_server
+    runner.block = lambda: eventlet.sleep(30)
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    thread = eventlet.spawn(run, fake_swift(), rings, job())
+    for _ in range(200):
+        if runner.running:
+            break
+        eventlet.sleep(0.01)
+    assert runner.running == 1
+    thread.kill()
+    for _ in range(300):
+        if runner.cancelled:
+            break
+        eventlet.sleep(0.01)
+    assert runner.cancelled == ['grep'] and runner.running == 0
