@@ -1,9 +1,12 @@
 """The one place that lists the filters of the all-in-one cluster's pipelines.
 
-Swift's own filters come first, exactly as in the upstream SAIO (minus ``s3api``, which needs
-extra configuration); zerocloud's filters sit after authentication and just before the proxy
-application (``job_chain proxy_middleware``), and just before the object server application
-(``object_middleware``).
+Swift's own filters are those of the upstream SAIO, in its order (minus ``s3api``, which needs
+extra configuration).  zerocloud's proxy filters (``job_chain proxy_middleware``) sit right
+after authentication and before the filters that give objects their meaning (copy, quotas,
+SLO/DLO, versioned writes, symlinks): a job reads and writes through subrequests to the rest
+of the pipeline, so its inputs are assembled large objects and its outputs count against
+quotas exactly as a client's GET and PUT would.  ``object_middleware`` sits just before the
+object server application.
 
 A zerocloud filter is included only when its module provides ``filter_factory`` (checked when
 the configuration is generated), so the cluster works before the middlewares exist and picks
@@ -13,17 +16,18 @@ reported, never silently dropped.
 import importlib
 import types
 
-#: Swift filters of the proxy pipeline, in order, before the zerocloud filters.
+#: Swift filters of the proxy pipeline before the zerocloud filters (up to authentication).
 PROXY_SWIFT_FILTERS = (
     'catch_errors', 'gatekeeper', 'healthcheck', 'proxy-logging', 'cache',
     'listing_formats', 'bulk', 'tempurl', 'ratelimit', 'crossdomain', 'container_sync',
-    'tempauth', 'staticweb', 'copy', 'container-quotas', 'account-quotas', 'slo', 'dlo',
-    'versioned_writes', 'symlink',
+    'tempauth',
 )
-#: zerocloud filters of the proxy pipeline: after auth, before the final proxy-logging.
+#: zerocloud filters of the proxy pipeline: right after auth.
 PROXY_ZEROCLOUD_FILTERS = ('job_chain', 'proxy_middleware')
-#: Filters between the zerocloud filters and the application.
-PROXY_TAIL = ('proxy-logging',)
+#: Filters between the zerocloud filters and the application: the job's subrequests pass
+#: through them.
+PROXY_TAIL = ('staticweb', 'copy', 'container-quotas', 'account-quotas', 'slo', 'dlo',
+              'versioned_writes', 'symlink', 'proxy-logging')
 PROXY_APP = 'proxy-server'
 
 OBJECT_SWIFT_FILTERS = ('healthcheck',)

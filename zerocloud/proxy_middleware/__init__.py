@@ -86,11 +86,17 @@ copy's outputs are published; ``X-Nexe-Node`` lists every copy's server, space-s
 
 Pipeline position
 -----------------
-After authentication (``tempauth``/``keystoneauth``) and Swift's other filters, just before the
-proxy application (``job_chain`` goes right before this filter)::
+Right after authentication (``tempauth``/``keystoneauth``), before the filters that give
+objects their meaning (``copy``, ``container-quotas``, ``account-quotas``, ``slo``, ``dlo``,
+``versioned_writes``, ``symlink``, encryption): the job's listings, reads and writes are
+subrequests to the rest of the pipeline, so they pass through those filters exactly as a
+client's requests would (a large object is read assembled; outputs count against quotas).
+``job_chain`` goes right before this filter::
 
     [pipeline:main]
-    pipeline = catch_errors gatekeeper ... tempauth ... job_chain zerocloud proxy-logging proxy-server
+    pipeline = catch_errors gatekeeper ... tempauth job_chain zerocloud staticweb copy
+               container-quotas account-quotas slo dlo versioned_writes symlink
+               proxy-logging proxy-server
 
     [filter:zerocloud]
     use = egg:zerocloud#proxy_middleware

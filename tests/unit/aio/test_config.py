@@ -50,6 +50,10 @@ def test_proxy_pipeline_puts_zerocloud_after_auth_before_proxy_server(spec):
     assert pipeline[-1] == 'proxy-server'
     assert pipeline.index('tempauth') < pipeline.index('job_chain') \
         < pipeline.index('proxy_middleware') < pipeline.index('proxy-server')
+    # the job's subrequests pass through the filters that give objects their meaning
+    for name in ('copy', 'container-quotas', 'account-quotas', 'slo', 'dlo',
+                 'versioned_writes', 'symlink'):
+        assert pipeline.index('proxy_middleware') < pipeline.index(name), name
     assert proxy['filter:proxy_middleware']['use'] == 'egg:zerocloud#proxy_middleware'
     for name in pipeline[:-1]:
         assert proxy.has_section('filter:' + name), name
