@@ -2,8 +2,9 @@
 
     zerocloud run [--stdin F] [--stdout F] [--stderr F] [--input F] [--output F]
                   [--script F] [--in NAME=F]... [--out NAME=F]... [--image TAR|DIR]
-                  [--sysimage NAME=PATH] [--env K=V]... [--timeout S] [--memory BYTES]
-                  [--max-output BYTES] [--report F] [--name ARGV0] -- PROGRAM [ARGS...]
+                  [--sysimage NAME=PATH] [--env K=V]... [--env-file F]... [--timeout S]
+                  [--memory BYTES] [--max-output BYTES] [--max-input BYTES] [--report F]
+                  [--name ARGV0] -- PROGRAM [ARGS...]
 
 PROGRAM is the host path of a static x86-64 executable (validated first) or
 ``file://<image>:<path>``; the ``python`` system image is always available, e.g.
@@ -15,14 +16,30 @@ ones (--stdout, --stderr, --output, --out) create or truncate host files (``/dev
 supports random access).  Without --stdout/--stderr the program writes to this terminal.
 ``--report F`` writes the report as JSON (``-``: standard error).  The exit status is the
 program's exit code when it ran (status ``ok``), else 125 with the reason on standard error.
-Defaults: --timeout 10 s (also the CPU limit), --memory 1 GiB, --max-output 1 GiB per channel.
+Defaults: --timeout 10 s (also the CPU limit), --memory 1 GiB, --max-output and --max-input
+1 GiB per channel (exact: a channel holds at most that many bytes; one more is
+``output-limit`` / ``input-limit``).
+
+Environment: ``--env-file F`` reads ``NAME=VALUE`` lines (the value is the rest of the line as
+it is: no quotes, no escapes; blank lines and lines whose first non-blank character is ``#``
+are skipped); ``--env NAME=VALUE`` sets one variable.  The files come first, in order, then
+every ``--env``; a later definition of a name replaces an earlier one.  Many ``--env`` cost
+little: they are taken out of the command line in one pass before argparse parses the rest
+(argparse alone takes time quadratic in the number of options: 12 s for 20,000 ``--env``).
+
+argv and environment are bounded like every session's (:mod:`zerocloud.limits`: 1024 argv
+strings, 2048 variables, 131072 bytes counting a NUL per string and variables as
+``NAME=VALUE``).  A command line beyond them, like any other bad option, starts nothing (no
+channel file is opened or truncated) and exits 125 naming the size and the limit.
 """
+import functools
 import json
 import os
 import sys
 
 EXIT_NOT_RUN = 125
 GIB = 1 << 30
+ENV_OPTION = '--env'
 
 
 def add_arguments(parser):
@@ -38,14 +55,53 @@ def add_arguments(parser):
     parser.add_argument('--image', metavar='TAR|DIR', help='read-only image shown at /')
     parser.add_argument('--sysimage', action='append', default=[], metavar='NAME=PATH',
                         help='system image NAME (a directory or tar) for file://NAME:...')
-    parser.add_argument('--env', action='append', default=[], metavar='K=V')
+    parser.add_argument(ENV_OPTION, action='append', default=[], metavar='K=V',
+                        help='set one environment variable (after those of --env-file)')
+    parser.add_argument('--env-file', dest='env_files', action='append', default=[],
+                        metavar='F', help='NAME=VALUE lines; blank lines and # comments skipped')
     parser.add_argument('--timeout', type=float, default=10.0, metavar='S')
     parser.add_argument('--memory', type=int, default=GIB, metavar='BYTES')
     parser.add_argument('--max-output', type=int, default=GIB, metavar='BYTES')
+    parser.add_argument('--max-input', type=int, default=GIB, metavar='BYTES')
     parser.add_argument('--report', metavar='F', help='write the report JSON here (- = stderr)')
     parser.add_argument('--name', help='argv[0] (default: the program basename)')
     parser.add_argument('program', metavar='PROGRAM')
     parser.add_argument('args', nargs='*', metavar='ARGS')
+    parser.parse_known_args = functools.partial(_parse_known_args, parser,
+                                                parser.parse_known_args)
+
+
+def _parse_known_args(parser, parse_rest, args=None, namespace=None):
+    """``parser.parse_known_args`` with every ``--env`` taken out first, in one pass."""
+    env, rest = take_env_options(sys.argv[1:] if args is None else list(args))
+    namespace, extras = parse_rest(rest, namespace)
+    namespace.env = env
+    return namespace, extras
+
+
+def take_env_options(argv):
+    """``(values of --env, the other arguments)``; nothing after ``--`` is an option.
+
+    ``--env VALUE`` and ``--env=VALUE`` are taken; an ``--env`` without a value (last, or
+    followed by an option) stays for argparse to report.
+    """
+    env, rest = [], []
+    position = 0
+    while position < len(argv):
+        item = argv[position]
+        if item == '--':
+            rest.extend(argv[position:])
+            break
+        if item.startswith(ENV_OPTION + '='):
+            env.append(item[len(ENV_OPTION) + 1:])
+        elif item == ENV_OPTION and position + 1 < len(argv) and \
+                not argv[position + 1].startswith('-'):
+            env.append(argv[position + 1])
+            position += 1
+        else:
+            rest.append(item)
+        position += 1
+    return env, rest
 
 
 class UsageError(ValueError):
@@ -67,6 +123,34 @@ def _pairs(values, option, simple_names=False):
     return pairs
 
 
+def read_env_file(path):
+    """The ``(name, value)`` pairs of an --env-file, in file order."""
+    try:
+        with open(path, encoding='utf-8', errors='surrogateescape') as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise UsageError('--env-file %s: %s' % (path, exc.strerror)) from exc
+    pairs = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith('#'):
+            continue
+        name, sep, value = line.partition('=')
+        if not sep or not name:
+            raise UsageError('--env-file %s line %d: expected NAME=VALUE, got %r'
+                             % (path, number, line[:80]))
+        pairs.append((name, value))
+    return pairs
+
+
+def environment(args):
+    """The session's environment: --env-file variables, then --env; later names win."""
+    env = {}
+    for path in args.env_files:
+        env.update(read_env_file(path))
+    env.update(_pairs(args.env, '--env'))
+    return env
+
+
 def _open_readable(path, option):
     """Open a readable channel; a FIFO is opened blocking (until its writer shows up)."""
     try:
@@ -82,31 +166,40 @@ def _open_writable(path, option):
         raise UsageError('%s %s: %s' % (option, path, exc.strerror)) from exc
 
 
-def build_session(args):
-    """Return ``(SessionSpec, fds)`` for the parsed command line; raises UsageError."""
-    from zerocloud.sandbox.spec import ChannelSpec, ImageSpec, Limits, SessionSpec, SpecError
-    channels, fds = [], []
+def channel_plan(args):
+    """``[(ChannelSpec, open_fd)]`` in channel order; nothing is opened yet."""
+    from zerocloud.sandbox.spec import ChannelSpec
+    plan = []
     for device in ('stdin', 'input', 'script'):
         path = getattr(args, device)
         if path is not None:
-            fds.append(_open_readable(path, '--' + device))
-            channels.append(ChannelSpec(device, 'r', 'file'))
+            plan.append((ChannelSpec(device, 'r', 'file'),
+                         functools.partial(_open_readable, path, '--' + device)))
     for device in ('stdout', 'stderr'):
         path = getattr(args, device)
-        fds.append(_open_writable(path, '--' + device) if path is not None
-                   else os.dup(1 if device == 'stdout' else 2))
-        channels.append(ChannelSpec(device, 'w', 'file' if path is not None else 'pipe'))
+        if path is None:     # this terminal (or whatever our own fd 1/2 is), pumped
+            plan.append((ChannelSpec(device, 'w', 'pipe'),
+                         functools.partial(os.dup, 1 if device == 'stdout' else 2)))
+        else:
+            plan.append((ChannelSpec(device, 'w', 'file'),
+                         functools.partial(_open_writable, path, '--' + device)))
     if args.output is not None:
-        fds.append(_open_writable(args.output, '--output'))
-        channels.append(ChannelSpec('output', 'rw', 'file'))
+        plan.append((ChannelSpec('output', 'rw', 'file'),
+                     functools.partial(_open_writable, args.output, '--output')))
     for name, path in _pairs(args.ins, '--in', simple_names=True):
-        fds.append(_open_readable(path, '--in'))
-        channels.append(ChannelSpec('in/' + name, 'r', 'file'))
+        plan.append((ChannelSpec('in/' + name, 'r', 'file'),
+                     functools.partial(_open_readable, path, '--in')))
     for name, path in _pairs(args.outs, '--out', simple_names=True):
-        fds.append(_open_writable(path, '--out'))
-        channels.append(ChannelSpec('out/' + name, 'w', 'file'))
+        plan.append((ChannelSpec('out/' + name, 'w', 'file'),
+                     functools.partial(_open_writable, path, '--out')))
+    return plan
+
+
+def build_spec(args, channels):
+    """The SessionSpec of the command line (every value checked); raises UsageError."""
+    from zerocloud.sandbox.spec import ImageSpec, Limits, SessionSpec, SpecError
     for option, value in (('--timeout', args.timeout), ('--memory', args.memory),
-                          ('--max-output', args.max_output)):
+                          ('--max-output', args.max_output), ('--max-input', args.max_input)):
         if not value > 0:
             raise UsageError('%s must be positive, got %s' % (option, value))
     try:
@@ -115,17 +208,41 @@ def build_session(args):
         if args.image:
             images.append(ImageSpec('image', os.path.abspath(args.image), '/'))
         limits = Limits(wall_seconds=args.timeout, cpu_seconds=args.timeout,
-                        memory_bytes=args.memory, max_output_bytes=args.max_output)
+                        memory_bytes=args.memory, max_output_bytes=args.max_output,
+                        max_input_bytes=args.max_input)
         program = args.program
         if not program.startswith('file://'):
             program = os.path.abspath(program)
         argv0 = args.name or os.path.basename(args.program.split(':')[-1])
-        spec = SessionSpec(program=program, argv=[argv0] + list(args.args),
-                           env=_pairs(args.env, '--env'), channels=channels, images=images,
+        return SessionSpec(program=program, argv=[argv0] + list(args.args),
+                           env=environment(args), channels=channels, images=images,
                            limits=limits)
     except SpecError as exc:
         raise UsageError(str(exc)) from exc
-    return spec, fds
+
+
+def open_channels(plan):
+    """Open every channel of ``plan``: their fds in channel order (none left open on error)."""
+    fds = []
+    try:
+        for _channel, open_fd in plan:
+            fds.append(open_fd())
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
+
+
+def build_session(args):
+    """Return ``(SessionSpec, fds)`` for the parsed command line; raises UsageError.
+
+    The whole command line is checked before any channel is opened (a FIFO would wait for
+    its writer, an output file would be truncated).
+    """
+    plan = channel_plan(args)
+    spec = build_spec(args, [channel for channel, _open in plan])
+    return spec, open_channels(plan)
 
 
 def _write_report(report, target):

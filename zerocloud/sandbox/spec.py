@@ -12,10 +12,19 @@ they travel beside it (SCM_RIGHTS), one per channel, in channel order.
 ``program`` is the host path of a static x86-64 ELF executable, or ``file://<image>:<path>``
 naming a program inside an image (``file://python:python`` is the built-in Python
 interpreter).  Bad values raise :class:`SpecError` naming the field.
+
+argv and env are bounded (:mod:`zerocloud.limits`, the job's share plus room for the variables
+the servers add): at most 1024 argv strings, 2048 variables and 131072 bytes, each string
+counted with its NUL and a variable as ``NAME=VALUE``; a larger session is a
+:class:`SpecError` naming its size and the limit, so the supervisor and ``zerocloud run``
+refuse it before anything starts.
 """
 import dataclasses
 import re
 from typing import Optional
+
+from zerocloud.limits import (MAX_ARGV_ITEMS, MAX_SESSION_ARGV_ENV_BYTES, MAX_SESSION_ENV_ITEMS,
+                              argv_env_bytes)
 
 GIB = 1 << 30
 STD_DEVICES = ('stdin', 'stdout', 'stderr')
@@ -47,7 +56,9 @@ class Limits:
     """Resource limits of one session (units are in the names).
 
     ``max_output_bytes`` and ``max_input_bytes`` apply to each writable / readable channel
-    separately; crossing one ends the session with ``output-limit`` / ``input-limit``.
+    separately and exactly: a channel passes or holds at most that many bytes; a program
+    that writes (or an input that has) exactly the limit is fine, one byte more ends the
+    session with ``output-limit`` / ``input-limit``.
     """
     wall_seconds: float = 10.0
     cpu_seconds: float = 10.0
@@ -181,6 +192,7 @@ class SessionSpec:
                      and p[0] and '=' not in p[0] for p in env),
                  'env must map names (without "=") to strings')
         object.__setattr__(self, 'env', env)
+        _check_argv_env_size(self.argv, env)
         object.__setattr__(self, 'channels', tuple(self.channels))
         object.__setattr__(self, 'images', tuple(self.images))
         devices = [c.device for c in self.channels]
@@ -220,6 +232,18 @@ class SessionSpec:
         _require(isinstance(env, (dict, list)), 'env must be an object')
         values['env'] = env
         return cls(**values)
+
+
+def _check_argv_env_size(argv, env):
+    """argv and env within the session limits of :mod:`zerocloud.limits`."""
+    _require(len(argv) <= MAX_ARGV_ITEMS, 'argv has %d strings, more than the %d allowed'
+             % (len(argv), MAX_ARGV_ITEMS))
+    _require(len(env) <= MAX_SESSION_ENV_ITEMS, 'env has %d variables, more than the %d '
+             'allowed' % (len(env), MAX_SESSION_ENV_ITEMS))
+    size = argv_env_bytes(argv, env)
+    _require(size <= MAX_SESSION_ARGV_ENV_BYTES, 'argv and env take %d bytes (each string '
+             'with its NUL, variables as NAME=VALUE), more than the %d allowed'
+             % (size, MAX_SESSION_ARGV_ENV_BYTES))
 
 
 def _list(value, name):
