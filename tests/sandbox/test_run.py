@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -85,6 +86,32 @@ def test_args_and_env_arrive(sb, run_sandboxed, libc):
     assert [a.decode() for a in argv[1:]] == list(args)
     env = env_part.rstrip(b'\x00').split(b'\x00')
     assert {b'ZC_ONE=1', b'ZC_TWO=two words', b'ZC_EQ=a=b'} <= set(env)
+
+
+def test_env_file_and_env_options_arrive(sb, run_sandboxed, tmp_path):
+    env_file = tmp_path / 'vars.env'
+    env_file.write_text('# comment\n\nZC_FILE=from file\nZC_BOTH=file\nZC_RAW="q" #x=1\n')
+    result = run_sandboxed(sb('sb_args', 'musl'), (), env={'ZC_BOTH': 'option'},
+                           extra_options=('--env-file', str(env_file)))
+    assert_ran_ok(result)
+    env = result.stdout.split(b'\x00::env::\x00', 1)[1].rstrip(b'\x00').split(b'\x00')
+    assert sorted(e for e in env if e.startswith(b'ZC_')) == [
+        b'ZC_BOTH=option', b'ZC_FILE=from file', b'ZC_RAW="q" #x=1']
+
+
+def test_stdout_to_dev_null_and_stdin_from_dev_zero(sb, run_sandboxed):
+    """Client fds epoll cannot watch (always ready) are pumped too: ``> /dev/null`` used to
+    end in a supervisor error."""
+    with open(os.devnull, 'wb') as devnull:
+        result = run_sandboxed(sb('sb_cat', 'musl'), (), stdin=Path('/dev/zero'),
+                               extra_options=('--max-input', '65536'),
+                               cli_stdout=devnull.fileno())
+    assert_status(result, 'input-limit')
+    assert b'Traceback' not in result.cli_stderr, result.describe()
+    with open(os.devnull, 'wb') as devnull:
+        result = run_sandboxed(sb('sb_cat', 'musl'), (), stdin=b'x' * 100000,
+                               cli_stdout=devnull.fileno())
+    assert_ran_ok(result)
 
 
 @pytest.mark.parametrize('code', [0, 1, 42, 255])

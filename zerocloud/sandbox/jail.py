@@ -12,7 +12,7 @@ Steps, each failing closed (0, 1 and 2 happen before the session's plan arrives)
 
 1. write its own uid/gid maps: the jail's root is the supervisor's own uid outside, without
    any capability once set-up ends; default signal dispositions and an empty signal mask
-   (nothing in the jail changes them afterwards);
+   (only step 5 changes them: SIGXFSZ blocked);
 2. make every mount private, mount an empty tmpfs, ``pivot_root`` into it and detach the
    old root: the warm jail waits in an empty root;
 3. (the plan has arrived) create ``/dev/<channel>`` for each channel: the channel's regular
@@ -23,8 +23,9 @@ Steps, each failing closed (0, 1 and 2 happen before the session's plan arrives)
 4. (with FIFOs) tell the parent they exist, wait for it to open their other ends; open the
    standard channels through their ``/dev`` paths onto fds 0, 1, 2 (so even those fds live on
    ``noexec`` mounts);
-5. rlimits (address space, CPU, file size, open files, processes, no core),
-   ``PR_SET_PDEATHSIG`` (set at clone time), drop every capability, ``no_new_privs``,
+5. rlimits (address space, CPU, file size, open files, processes, no core) and SIGXFSZ
+   blocked (a write refused at the file size limit leaves it pending for the monitor to
+   see), ``PR_SET_PDEATHSIG`` (set at clone time), drop every capability, ``no_new_privs``,
    close every other fd (``close_range``);
 6. load the seccomp filter with a user-notification listener, tell the parent its number
    and ``execveat`` the program's fd: the exec waits for the parent, which takes the
@@ -313,6 +314,10 @@ def _place(fd, number):
 def _restrict(plan, sys):
     for which, soft, hard in plan.rlimits:
         resource.setrlimit(which, (soft, hard))
+    # A write refused at RLIMIT_FSIZE raises SIGXFSZ; pid 1 would drop it (default action,
+    # unkillable), blocked it stays pending where the monitor reads it (the mask survives
+    # exec): the trace of "tried to write beyond the output limit".
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGXFSZ})
     sys.drop_capabilities()
     sys.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
 

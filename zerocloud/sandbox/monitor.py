@@ -10,12 +10,20 @@ Pumps move bytes between the client's fd and the FIFO the program sees at ``/dev
 with ``os.splice`` (read/write when splice does not apply, e.g. a terminal).  They count
 exactly what crossed (bytes, and the number of moves, which approximates the program's
 calls) and enforce the per-channel limit exactly: at most ``limit`` bytes pass, one more
-pending byte ends the session with ``output-limit`` / ``input-limit``.
+pending byte ends the session with ``output-limit`` / ``input-limit``; exactly ``limit``
+bytes and then end of file is ``ok``.
+
+Writable file channels are not pumped: the jail's ``RLIMIT_FSIZE`` is the limit, so they
+never hold more; a write refused there leaves SIGXFSZ pending (the jail blocks it), which
+the monitor looks for every 50 ms (a program that keeps trying is killed) and when the
+program calls ``exit``/``exit_group`` (supervised: exiting discards pending signals); either
+makes the session ``output-limit``.
 """
 import array
 import errno
 import fcntl
 import os
+import select
 import selectors
 import signal
 import termios
@@ -29,6 +37,7 @@ FIFO_BYTES = 1 << 20      # FIFO buffer size (F_SETPIPE_SZ): fewer wake-ups per 
 F_SETPIPE_SZ = 1031
 MOVES_PER_EVENT = 16
 EXECVEAT = 322
+EXIT_CALLS = (60, 231)     # exit, exit_group: supervised (see _exit_call)
 FILE_POLL_SECONDS = 0.05   # how often writable file channels are checked against the limit
 SIGNAL_CALLS = {62: lambda a: (_signed(a[0]), a[1]),          # kill(pid, sig)
                 200: lambda a: (_signed(a[0]), a[1]),         # tkill(tid, sig)
@@ -52,6 +61,7 @@ class Pump:
         self.closed = False
         self.eof = False                 # inbound: the client has no more bytes
         self.waiting_for_dst = False
+        self.src_pollable, self.dst_pollable = _pollable(self.src), _pollable(self.dst)
         self.use_splice = True
         self.on_close = None
         os.set_blocking(fifo_fd, False)
@@ -61,17 +71,25 @@ class Pump:
             pass            # keep the default size
 
     def watch(self):
-        """``(fd, event)`` the pump waits for now."""
-        if self.waiting_for_dst:
+        """``(fd, event)`` the pump waits for now: the side that blocked.  A client fd that
+        epoll cannot watch (``/dev/null``, ``/dev/zero``) is always ready, so then the FIFO
+        side is the one to wait for."""
+        if (self.waiting_for_dst or not self.src_pollable) and self.dst_pollable:
             return self.dst, selectors.EVENT_WRITE
         return self.src, selectors.EVENT_READ
 
     def step(self):
-        """Move what is ready (a few chunks at most); a status code if a limit was crossed."""
+        """Move what is ready (a few chunks at most); a status code if a limit was crossed.
+
+        Stops when the limit is reached: whether one more byte comes is asked only once the
+        source is readable again (the client's fd may be blocking: asking earlier could
+        block the whole event loop).
+        """
         for _ in range(MOVES_PER_EVENT):
             before = self.bytes
             crossed = self._step_once()
-            if crossed is not None or self.closed or self.eof or self.bytes == before:
+            if crossed is not None or self.closed or self.eof or \
+                    self.bytes in (before, self.limit):
                 return crossed
         return None
 
@@ -158,6 +176,7 @@ class Monitor:
         self.pumps = pumps
         self.deadline = time.monotonic() + limits.wall_seconds
         self.files = tuple(files)           # (channel, fd) of writable regular files
+        self.next_file_check = 0.0
         self.max_output_bytes = limits.max_output_bytes
         self.kill_reason = None     # (status, reason text, syscall name or None)
         self.exec_seen = False
@@ -203,6 +222,7 @@ class Monitor:
         for fd in [key.fd for key in list(self.selector.get_map().values())
                    if isinstance(key.data, tuple) and key.data[0] is self]:
             self.selector.unregister(fd)
+        self.watched = {}          # a pump closed later has nothing left to unregister
         if self.files:
             self._check_files()
 
@@ -224,8 +244,7 @@ class Monitor:
             return None
         if not self.exited:
             if self.files:
-                self._check_files()
-                timeout = min(timeout, FILE_POLL_SECONDS)
+                timeout = min(timeout, self._poll_files())
             for pump in self.pumps:
                 if pump.eof and not pump.closed:
                     pump.settle(self.pid)
@@ -297,6 +316,9 @@ class Monitor:
         if number in SIGNAL_CALLS:
             self._signal_call(notif_id, number, args)
             return
+        if number in EXIT_CALLS:
+            self._exit_call(notif_id)
+            return
         from zerocloud.sandbox.seccomp_policy import syscall_name  # rare: keep it lazy
         name = syscall_name(number)
         self.kill(rpt.STATUS_SECCOMP, 'killed by seccomp: %s' % name, name)
@@ -323,6 +345,14 @@ class Monitor:
         self.kill(rpt.STATUS_SIGNAL, 'killed by signal %s' % name, signal=name)
         self._respond(notif_id, error=errno.EINTR)
 
+    def _exit_call(self, notif_id):
+        """exit/exit_group: the last moment the program's pending signals can be read
+        (exiting discards them).  A write refused at the output limit makes the session
+        ``output-limit``; the program still exits with its own code."""
+        if self.files and file_size_limit_refused(self.pid):
+            self.record(rpt.STATUS_OUTPUT_LIMIT, self._refused_write_reason())
+        self._respond(notif_id, cont=True)
+
     def _respond(self, notif_id, error=0, cont=False):
         try:
             fcntl.ioctl(self.listener, linux.SECCOMP_IOCTL_NOTIF_SEND,
@@ -330,20 +360,47 @@ class Monitor:
         except OSError:
             pass  # the task died meanwhile
 
+    def _poll_files(self):
+        """Check the file channels if the last check is FILE_POLL_SECONDS old; the time
+        until the next check is due."""
+        now = time.monotonic()
+        if now >= self.next_file_check:
+            self._check_files()
+            self.next_file_check = now + FILE_POLL_SECONDS
+        return max(0.0, self.next_file_check - now)
+
     def _check_files(self):
-        """A file channel beyond its limit (the program got EFBIG) ends the session."""
+        """A file channel the program tried to grow beyond its limit ends the session.
+
+        ``RLIMIT_FSIZE`` is the limit itself, so a channel never holds more: the write that
+        would cross it fails with EFBIG and leaves SIGXFSZ pending (the jail blocks it).
+        A size beyond the limit is checked too (a file the rlimit did not cover).
+        """
         for channel, fd in self.files:
             size = os.fstat(fd).st_size
             if size > self.max_output_bytes:
                 self.kill(rpt.STATUS_OUTPUT_LIMIT, 'output-limit: /dev/%s reached %d bytes, '
                           'limit %d' % (channel.device, size, self.max_output_bytes))
+        if file_size_limit_refused(self.pid):
+            self.kill(rpt.STATUS_OUTPUT_LIMIT, self._refused_write_reason())
+
+    def _refused_write_reason(self):
+        full = [channel.device for channel, fd in self.files
+                if os.fstat(fd).st_size >= self.max_output_bytes]
+        return ('output-limit: a write beyond the limit of %d bytes per channel was refused '
+                '(full: %s)' % (self.max_output_bytes,
+                                ', '.join('/dev/' + device for device in full) or 'none'))
 
     def kill(self, status, reason, syscall=None, signal=None):
         """Kill the whole session and remember the first reason (and emulated signal)."""
+        self.record(status, reason, syscall, signal)
+        self.sys.pidfd_kill(self.pidfd)
+
+    def record(self, status, reason, syscall=None, signal=None):
+        """Remember why the session failed (the first reason wins) without killing it."""
         if self.kill_reason is None:
             self.kill_reason = (status, reason, syscall)
             self.emulated_signal = signal
-        self.sys.pidfd_kill(self.pidfd)
 
 
 def _signed(value):
@@ -354,17 +411,30 @@ def _signed(value):
 
 def _signal_masks(pid):
     """``(caught, ignored)`` signal bit masks of ``pid`` from /proc/<pid>/status."""
-    caught = ignored = 0
+    masks = _status_masks(pid, ('SigCgt', 'SigIgn'))
+    return masks['SigCgt'], masks['SigIgn']
+
+
+def file_size_limit_refused(pid):
+    """True when a write of ``pid`` was refused at its ``RLIMIT_FSIZE``: SIGXFSZ pending
+    (for the thread or the process; the jail keeps it blocked)."""
+    masks = _status_masks(pid, ('SigPnd', 'ShdPnd'))
+    return bool((masks['SigPnd'] | masks['ShdPnd']) & (1 << (signal.SIGXFSZ - 1)))
+
+
+def _status_masks(pid, names):
+    """The signal bit masks ``names`` (``SigCgt``, ``SigPnd`` ...) of ``pid`` from
+    /proc/<pid>/status; 0 for each when the process is gone."""
+    masks = dict.fromkeys(names, 0)
     try:
         with open('/proc/%d/status' % pid) as f:
             for line in f:
-                if line.startswith('SigCgt:'):
-                    caught = int(line.split()[1], 16)
-                elif line.startswith('SigIgn:'):
-                    ignored = int(line.split()[1], 16)
+                name, _, value = line.partition(':')
+                if name in masks:
+                    masks[name] = int(value, 16)
     except OSError:
         pass
-    return caught, ignored
+    return masks
 
 
 def _process_has_open(pid, fifo_stat):
@@ -382,6 +452,19 @@ def _process_has_open(pid, fifo_stat):
         if (st.st_dev, st.st_ino) == (fifo_stat.st_dev, fifo_stat.st_ino):
             return True
     return False
+
+
+def _pollable(fd):
+    """False for an fd epoll refuses (EPERM: regular files, ``/dev/null``, ``/dev/zero``),
+    which is always ready for reading and writing."""
+    probe = select.epoll()
+    try:
+        probe.register(fd, select.EPOLLIN | select.EPOLLOUT)
+    except PermissionError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def _pending_bytes(fd):

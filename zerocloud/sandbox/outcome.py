@@ -4,8 +4,10 @@ A :class:`StartedSession` is created right after ``clone()``; :meth:`StartedSess
 collects the exit status, rusage and ``/proc/<pid>/io`` exactly once (it is also the clean-up
 path, so no zombie survives an error), and :meth:`StartedSession.report` classifies:
 
-1. a reason the monitor killed for (seccomp with the syscall, timeout, channel limits);
-2. a writable file channel larger than its limit -> ``output-limit`` (the program got EFBIG);
+1. a reason the monitor recorded (seccomp with the syscall, timeout, channel limits, a
+   write refused at a file channel's limit: the program got EFBIG);
+2. a writable file channel larger than its limit -> ``output-limit`` (a file the jail's
+   ``RLIMIT_FSIZE`` did not bound);
 3. ``SIGKILL``/``SIGXCPU`` after using the CPU limit -> ``cpu-limit``;
 4. a crash or failing exit after using at least half the memory limit -> ``memory-limit``;
 5. ``SIGSYS`` (killed by the bad-architecture filter action) -> ``seccomp``;

@@ -13,7 +13,10 @@ Actions, in order of precedence for a call:
 * ``execveat`` goes to the supervisor (user notification), which lets the launch through and
   kills any later exec; so do ``kill``/``tkill``/``tgkill``, which the supervisor answers
   (ESRCH for other targets; a fatal signal the program sends itself ends the session with
-  that signal, since pid 1 of a namespace would ignore it);
+  that signal, since pid 1 of a namespace would ignore it); and so do ``exit`` and
+  ``exit_group``, let through once the supervisor has looked at the program's pending
+  signals (a write refused at the output limit leaves SIGXFSZ pending, and exiting
+  discards it: one notification per session);
 * everything else, the default, is a user notification: the supervisor records the syscall
   name for the report and kills the session.  If no supervisor listens, the call fails.
 * a non-x86-64 ABI (i386 ``int 0x80``, x32) kills the process at once.
@@ -36,8 +39,8 @@ PERSONALITY_QUERY = 0xffffffff
 
 STATIC_ALLOW = (
     'read', 'write', 'readv', 'writev', 'pread64', 'pwrite64', 'lseek', 'close', 'fstat',
-    'newfstatat', 'statx', 'openat', 'open', 'stat', 'lstat', 'getdents64', 'exit',
-    'exit_group', 'brk', 'munmap', 'mremap', 'madvise', 'set_tid_address', 'set_robust_list',
+    'newfstatat', 'statx', 'openat', 'open', 'stat', 'lstat', 'getdents64',
+    'brk', 'munmap', 'mremap', 'madvise', 'set_tid_address', 'set_robust_list',
     'rseq', 'getrandom', 'clock_gettime', 'clock_getres', 'gettimeofday', 'nanosleep',
     'clock_nanosleep', 'rt_sigaction', 'rt_sigprocmask', 'rt_sigreturn', 'sigaltstack',
     'futex', 'getpid', 'gettid', 'sched_yield', 'fcntl', 'dup', 'dup3',
@@ -81,7 +84,7 @@ class SyscallPolicy:
     errno: tuple = FRIENDLY_ERRNO
     errno_unless: tuple = (('readlink', errno_codes.ENOENT),
                            ('readlinkat', errno_codes.ENOENT))
-    supervised: tuple = ('execveat', 'kill', 'tkill', 'tgkill')
+    supervised: tuple = ('execveat', 'kill', 'tkill', 'tgkill', 'exit', 'exit_group')
 
     def to_dict(self):
         return dataclasses.asdict(self)

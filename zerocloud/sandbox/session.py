@@ -14,12 +14,16 @@ the supervisor to take the listener (``pidfd_getfd``) and let exactly that exec 
 A failure of any isolation step ends the session with ``isolation`` and the step's error.
 
 Channels: a regular-file fd is bound into the jail directly (zero-copy; random access;
-writable ones limited by ``RLIMIT_FSIZE`` and checked by size afterwards); any other fd (pipe,
-socket, terminal) is pumped through a FIFO by :mod:`zerocloud.sandbox.monitor`.  Readable
-file channels larger than ``max_input_bytes`` end the session before it starts
-(``input-limit``); ``RLIMIT_FSIZE`` is ``max_output_bytes + 1`` and the monitor polls file
-sizes (every 50 ms and at the end), so crossing the limit ends the session with
-``output-limit``.
+writable ones limited by ``RLIMIT_FSIZE``); any other fd (pipe, socket, terminal) is pumped
+through a FIFO by :mod:`zerocloud.sandbox.monitor`, which passes at most the limit.  Limits
+are exact: a channel never holds more than its limit, and a program that wrote exactly the
+limit is ``ok``.  Readable file channels larger than ``max_input_bytes`` end the session
+before it starts (``input-limit``).  ``RLIMIT_FSIZE`` is ``max_output_bytes`` itself: a
+write that would cross it is cut short at the limit, the next one fails with ``EFBIG`` and
+raises ``SIGXFSZ``, which the jail keeps blocked so that it stays pending (as pid 1 the
+program would drop it); the monitor polls for it (every 50 ms and at the end) and ends the
+session with ``output-limit``.  A single write cut short and never retried is not noticed:
+the program was told that only the bytes up to the limit were written.
 
 Accounting: ``sys``/``user`` are exact (``wait4``); ``reads/rbytes/writes/wbytes`` come from
 the program's ``/proc/<pid>/io`` (``syscr/rchar/syscw/wchar``: every read/write call the
@@ -368,7 +372,8 @@ def _plan(spec, prepared, trees):
         binds=tuple(binds), fifos=tuple(fifos), symlinks=tuple(prepared['symlinks']),
         masks=tuple(prepared['masks']),
         std_opens=tuple(std_opens), exec_fd=prepared['exec_fd'], argv=tuple(argv),
-        env=tuple('%s=%s' % pair for pair in env), bpf=b'', rlimits=_rlimits(spec.limits, len(spec.channels)),
+        env=tuple('%s=%s' % pair for pair in env), bpf=b'',
+        rlimits=_rlimits(spec.limits, len(spec.channels)),
         outside_uid=os.geteuid(), outside_gid=os.getegid(), from_parent=warm.CHILD_FROM_PARENT,
         to_parent=warm.CHILD_TO_PARENT)
     return plan, pumped
@@ -381,11 +386,10 @@ def _rlimits(limits, channel_count):
     nofile = limits.max_open_files + channel_count + 3
     return ((resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
             (resource.RLIMIT_CPU, cpu, cpu + 1),
-            (resource.RLIMIT_FSIZE, limits.max_output_bytes + 1, limits.max_output_bytes + 1),
+            (resource.RLIMIT_FSIZE, limits.max_output_bytes, limits.max_output_bytes),
             (resource.RLIMIT_NOFILE, nofile, nofile),
             (resource.RLIMIT_NPROC, limits.max_processes, limits.max_processes),
             (resource.RLIMIT_CORE, 0, 0))
-
 
 
 def run_local(spec, fds):

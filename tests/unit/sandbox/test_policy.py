@@ -123,3 +123,12 @@ def test_bad_specs_name_the_field(change, field):
     with pytest.raises(SpecError) as info:
         SessionSpec.from_dict(data)
     assert field in str(info.value)
+
+
+@pytest.mark.parametrize('policy', [sp.STATIC_POLICY, sp.PYTHON_POLICY], ids=lambda p: p.name)
+@pytest.mark.parametrize('syscall', ['exit', 'exit_group'])
+def test_exit_goes_to_the_supervisor_to_read_pending_signals_first(policy, syscall):
+    """A write refused at the output limit leaves SIGXFSZ pending, and exiting discards it:
+    the supervisor must see the exit before it happens."""
+    assert syscall in policy.supervised and syscall not in policy.allow
+    assert action_of(pfc(policy), syscall) is None
