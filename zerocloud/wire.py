@@ -5,7 +5,6 @@ session's object with a backend request::
 
     EXECUTE /<device>/<partition>/<account>[/<container>/<object>] HTTP/1.1
     X-Backend-Zerocloud-Version: 2
-    X-Backend-Zerocloud-Executable-Etag: <etag of the executable, or empty>
     X-Backend-Storage-Policy-Index: <policy of the object>
     X-Backend-Zerocloud-Connected: 1      (only for a session of a connected job)
     Content-Length: <length of the body>
@@ -28,7 +27,7 @@ Request body frames (in this order):
     400 naming it (``session.devices[1].access: ...``), never a default.  Exactly one.
 ``executable``
     The executable's bytes, omitted when the proxy believes the server caches the ETag named in
-    ``X-Backend-Zerocloud-Executable-Etag``.  If it does not, the object server answers
+    ``session.executable.etag``.  If it does not, the object server answers
     ``409`` with ``X-Backend-Zerocloud-Need: executable`` and runs nothing; the proxy then sends
     the request again with everything.
 ``in:<device>``
@@ -71,7 +70,6 @@ EXECUTE_METHOD = 'EXECUTE'
 
 HEADER_PREFIX = 'X-Backend-Zerocloud-'
 VERSION_HEADER = HEADER_PREFIX + 'Version'
-EXECUTABLE_ETAG_HEADER = HEADER_PREFIX + 'Executable-Etag'
 NEED_HEADER = HEADER_PREFIX + 'Need'
 NODE_HEADER = 'X-Nexe-Node'
 CONNECTED_HEADER = HEADER_PREFIX + 'Connected'

@@ -115,10 +115,6 @@ class ExecuteRequest:
         if session.executable.image:
             return None
         etag = session.executable.etag
-        header = self.req.headers.get(wire.EXECUTABLE_ETAG_HEADER, '').strip('"')
-        if header and etag and header != etag:
-            raise swob.HTTPBadRequest(body='%s %s is not session.executable.etag %s\n'
-                                           % (wire.EXECUTABLE_ETAG_HEADER, header, etag))
         if spool is None:
             path = self.filter.executables.path(etag)
             if path is None:

@@ -27,6 +27,9 @@ from zerocloud.report import Report, STATUS_ERROR
 
 LOST = 'sandbox supervisor lost'
 
+EXIT_POLLS = 20
+EXIT_POLL_SECONDS = 0.05
+
 
 class NotStarted(Exception):
     """The program never started because of this server (its sandbox supervisor was lost
@@ -130,6 +133,11 @@ class SandboxRunner:
     def _forget_supervisor(self):
         """After a loss mid-session: a dead supervisor is forgotten, so the next session
         starts a new one (a live one keeps serving its other sessions)."""
-        if self._supervisor is not None and self._supervisor.process.poll() is not None:
-            self._supervisor.stop()
-            self._supervisor = None
+        if self._supervisor is None:
+            return
+        for _ in range(EXIT_POLLS):  # its socket closes a moment before it can be reaped
+            if self._supervisor.process.poll() is not None:
+                self._supervisor.stop()
+                self._supervisor = None
+                return
+            green.sleep(EXIT_POLL_SECONDS)

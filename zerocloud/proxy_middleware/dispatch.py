@@ -263,7 +263,6 @@ def _on_node(instance, node, target, session, parts, known, timeouts, spools, ne
 
 def _connect(node, target, session, length, timeouts):
     headers = {wire.VERSION_HEADER: wire.WIRE_VERSION,
-               wire.EXECUTABLE_ETAG_HEADER: session.executable.etag,
                'X-Backend-Storage-Policy-Index': str(target.policy_index),
                'Content-Length': str(length), 'Expect': '100-continue'}
     if session.mesh is not None:

@@ -33,7 +33,7 @@ class Server:
         """Send one EXECUTE; return the connection and its response (headers read)."""
         conn = eventlet.green.http.client.HTTPConnection('127.0.0.1', self.port)
         conn.request(wire.EXECUTE_METHOD, path, body=body, headers={
-            wire.VERSION_HEADER: version, wire.EXECUTABLE_ETAG_HEADER: EXE_ETAG,
+            wire.VERSION_HEADER: version,
             'X-Backend-Storage-Policy-Index': '0'})
         return conn, conn.getresponse()
 

@@ -115,7 +115,7 @@ def make(tmp_path, conf=None):
 
 def execute_request(body, path='/sda1/7/AUTH_test/c/o', etag=EXE_ETAG):
     return swob.Request.blank(path, method='EXECUTE', body=body, headers={
-        wire.VERSION_HEADER: wire.WIRE_VERSION, wire.EXECUTABLE_ETAG_HEADER: etag,
+        wire.VERSION_HEADER: wire.WIRE_VERSION,
         'X-Backend-Storage-Policy-Index': '0'})
 
 

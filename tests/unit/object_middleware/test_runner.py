@@ -84,8 +84,7 @@ def test_real_session_through_the_filter(tmp_path, c_program):
     session = dataclasses.replace(SESSION, argv=('cat',), executable=wire.Executable(etag))
     req = swob.Request.blank('/sda1/1/a/c/o', method='EXECUTE',
                              body=wire.encode_request(session, executable=exe), headers={
-                                 wire.VERSION_HEADER: wire.WIRE_VERSION,
-                                 wire.EXECUTABLE_ETAG_HEADER: etag})
+                                 wire.VERSION_HEADER: wire.WIRE_VERSION})
     status, _, payload = call_app(middleware, req)
     parts = wire.read_parts(wire.bytes_reader(payload), 1 << 20)
     report = wire.decode_json('report', parts['report'])
