@@ -12,7 +12,7 @@ import eventlet.wsgi
 import pytest
 
 from tests.unit.object_middleware.test_object_filter import (
-    EXE, EXE_ETAG, SESSION, make, spools_left)
+    EXE, SESSION, make, spools_left)
 from zerocloud import wire
 
 
