@@ -16,6 +16,12 @@ UTF-8 with its terminating NUL byte (:func:`argv_env_bytes`).
   refuse a larger session before anything starts.  So a job the proxy accepted never fails
   for its size in the sandbox, as long as the servers add no more than the job may give.
 
+- **The request's share** (the proxy's CGI and ``HTTP_*`` variables, SPEC S6) is at most
+  :data:`MAX_REQUEST_ENV_BYTES` (48 KiB) and :data:`MAX_REQUEST_ENV_ITEMS` (512) variables:
+  headers that do not fit are left out.  With the job's share that leaves 16 KiB and 512
+  variables for the object server's ``LOCAL_*`` (Swift bounds object metadata at 4 KiB by
+  default).
+
 The kernel would take more (ARG_MAX is a quarter of the stack limit, 2 MiB by default, and
 128 KiB per string); these bounds keep job descriptions, the proxy-to-object wire message
 and the jail's plan small, and leave the program its stack.
@@ -27,6 +33,8 @@ MAX_SESSION_ARGV_ENV_BYTES = 2 * MAX_JOB_ARGV_ENV_BYTES
 MAX_ARGV_ITEMS = 1024
 MAX_JOB_ENV_ITEMS = 1024
 MAX_SESSION_ENV_ITEMS = 2 * MAX_JOB_ENV_ITEMS
+MAX_REQUEST_ENV_BYTES = 48 * KIB
+MAX_REQUEST_ENV_ITEMS = 512
 
 
 def argv_env_bytes(argv, env):

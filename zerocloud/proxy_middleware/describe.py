@@ -8,6 +8,7 @@ from urllib.parse import quote
 from swift.common import swob
 
 from zerocloud import job as joblib
+from zerocloud import limits
 from zerocloud import wire
 
 EXCLUDED_HEADERS = ('HTTP_X_AUTH_TOKEN', 'HTTP_X_STORAGE_TOKEN', 'HTTP_AUTHORIZATION',
@@ -111,7 +112,13 @@ def describe(instance, req, config, parts):
 
 
 def cgi_environment(instance, req):
-    """CGI/1.1 variables describing the job request (S6; LOCAL_* come from the server)."""
+    """CGI/1.1 variables describing the job request (S6; LOCAL_* come from the server).
+
+    Request headers become ``HTTP_*`` variables (never credentials, cookies or backend
+    headers), in name order, as long as they fit in :data:`zerocloud.limits.MAX_REQUEST_ENV_BYTES`
+    and :data:`~zerocloud.limits.MAX_REQUEST_ENV_ITEMS` together with the CGI variables; the
+    rest are left out, so that a request with many large headers still starts its program.
+    """
     env = req.environ
     cgi = {
         'GATEWAY_INTERFACE': 'CGI/1.1',
@@ -127,10 +134,17 @@ def cgi_environment(instance, req):
         'SERVER_PROTOCOL': str(env.get('SERVER_PROTOCOL', 'HTTP/1.1')),
         'SERVER_SOFTWARE': 'zerocloud',
     }
-    for key, value in env.items():
-        if key.startswith('HTTP_') and key not in EXCLUDED_HEADERS and \
-                not key.startswith('HTTP_X_BACKEND') and isinstance(value, str):
-            cgi[key] = value
+    budget = limits.MAX_REQUEST_ENV_BYTES - limits.argv_env_bytes((), cgi.items())
+    for key in sorted(env):
+        value = env[key]
+        if not key.startswith('HTTP_') or key in EXCLUDED_HEADERS or \
+                key.startswith('HTTP_X_BACKEND') or not isinstance(value, str):
+            continue
+        value = swob.wsgi_to_str(value)  # the header's bytes, as the program will see them
+        budget -= limits.argv_env_bytes((), [(key, value)])
+        if budget < 0 or len(cgi) >= limits.MAX_REQUEST_ENV_ITEMS:
+            break  # the rest of the headers do not fit in the program's environment
+        cgi[key] = value
     return cgi
 
 

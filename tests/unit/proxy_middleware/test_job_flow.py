@@ -448,3 +448,26 @@ def test_a_proxy_that_stops_waiting_stops_the_session(object_server):
             break
         eventlet.sleep(0.01)
     assert runner.cancelled == ['grep'] and runner.running == 0
+
+
+def test_request_headers_reach_the_program_within_the_environment_budget(object_server):
+    from zerocloud import limits
+    port, runner, _ = object_server
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    config = ProxyConfig.from_conf({})
+    middleware = proxy_middleware.ZerocloudProxy(fake_swift(), config, get_logger({}))
+    middleware.services.rings = rings
+    headers = {'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json',
+               'X-Name': swob.str_to_wsgi('Zoë')}
+    headers.update(('X-Pad-%03d' % n, 'p' * 4000) for n in range(40))  # 160 KB of headers
+    req = swob.Request.blank('/v1/AUTH_test', method='POST', body=job(), headers=headers)
+    req.environ['swift.authorize'] = FakeAuth((('POST', '/v1/AUTH_test'),
+                                               ('GET', '/v1/AUTH_test/data/*')))
+    status, _, body = call_app(middleware, req)
+    assert status == 200, body
+    env = runner.sessions[0][0].environment()
+    assert env['HTTP_X_NAME'] == 'Zoë'  # the header's UTF-8, as the program sees it
+    assert 'HTTP_X_PAD_000' in env and 'HTTP_X_PAD_039' not in env
+    request_share = {k: v for k, v in env.items() if k not in ('MODE',)
+                     and not k.startswith('LOCAL_')}
+    assert limits.argv_env_bytes((), request_share.items()) <= limits.MAX_REQUEST_ENV_BYTES
