@@ -219,7 +219,10 @@ def test_zerocloud_filters_are_in_the_pipelines_only_when_asked(swift):
         assert 'object_middleware' not in object_pipeline
     else:
         assert {'proxy_middleware', 'object_middleware'} <= set(swift.zerocloud_filters)
-        assert proxy_pipeline[-3:] == ['proxy_middleware', 'proxy-logging', 'proxy-server']
+        after_auth = proxy_pipeline[proxy_pipeline.index('tempauth') + 1:]
+        assert after_auth[after_auth.index('proxy_middleware') + 1:] == [
+            'staticweb', 'copy', 'container-quotas', 'account-quotas', 'slo', 'dlo',
+            'versioned_writes', 'symlink', 'proxy-logging', 'proxy-server']
         assert object_pipeline[-2:] == ['object_middleware', 'object-server']
 
 
