@@ -28,6 +28,9 @@ and the jail's plan small, and leave the program its stack.
 """
 
 KIB = 1024
+MIB = 1024 * KIB
+#: The largest executable by default (SPEC S8 ``zerovm_maxnexe``; ``zerocloud validate``).
+DEFAULT_MAX_EXECUTABLE_BYTES = 256 * MIB
 MAX_JOB_ARGV_ENV_BYTES = 64 * KIB
 MAX_SESSION_ARGV_ENV_BYTES = 2 * MAX_JOB_ARGV_ENV_BYTES
 MAX_ARGV_ITEMS = 1024

@@ -12,7 +12,9 @@ import json
 import os
 import sys
 
-DEFAULT_MAX_SIZE_BYTES = 256 * 2**20
+from zerocloud import limits
+
+DEFAULT_MAX_SIZE_BYTES = limits.DEFAULT_MAX_EXECUTABLE_BYTES
 
 
 def add_arguments(parser):

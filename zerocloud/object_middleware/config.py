@@ -2,7 +2,7 @@
 import dataclasses
 import os
 
-from zerocloud import options, wire
+from zerocloud import limits, options, wire
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
@@ -18,7 +18,7 @@ class ObjectConfig:
     ``work_dir`` holds the supervisor socket and the executable cache ('' = a private
     temporary directory created at first use).
     """
-    max_nexe_bytes: int = 256 * MiB
+    max_nexe_bytes: int = limits.DEFAULT_MAX_EXECUTABLE_BYTES
     max_nexe_memory_bytes: int = 4 * GiB
     timeout_seconds: float = 10.0
     kill_timeout_seconds: float = 1.0

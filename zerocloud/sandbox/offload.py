@@ -6,8 +6,7 @@ processes never import them: seccomp filters are compiled, and unknown executabl
 validated, in a short-lived forked child (:func:`run_in_child`) that returns plain data.
 
 :class:`OffloadedVerdicts` is the verdict cache those processes keep: SHA-256 -> verdict,
-validating only cache misses (in a child).  Same answers as
-:class:`zerocloud.sandbox.validate.VerdictCache`: a miss gives the fresh verdict (0 or 1), a
+validating only cache misses (in a child).  A miss gives the fresh verdict (0 or 1), a
 hit on a valid executable gives 2 (not checked this time), a rejected one stays 1.
 """
 import collections
@@ -15,9 +14,10 @@ import hashlib
 import os
 import pickle
 
+from zerocloud import limits
 from zerocloud import report as rpt
 
-MAX_EXECUTABLE_BYTES = 256 << 20      # SPEC S8 zerovm_maxnexe
+MAX_EXECUTABLE_BYTES = limits.DEFAULT_MAX_EXECUTABLE_BYTES
 DEFAULT_CACHE_ENTRIES = 1024
 
 Verdict = collections.namedtuple('Verdict', 'state reasons warnings sha256')

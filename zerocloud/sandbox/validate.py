@@ -22,22 +22,18 @@ What it does NOT prove
 
 Verdict states (``X-Nexe-Validation``, SPEC S4; the ``report.VALIDATION_*`` codes)
     0 valid, 1 rejected, 2 not checked.  "Not checked" covers trusted system-image programs
-    (:func:`not_checked`) and results served from the cache: :meth:`VerdictCache.check`
-    returns a previously valid executable with state 2 (this run did not check it), and a
-    previously rejected one as rejected again (state 1, same reasons: a rejection is never
-    softened by caching).
+    (:func:`not_checked`) and results served from the supervisor's verdict cache
+    (:class:`zerocloud.sandbox.offload.OffloadedVerdicts`): a previously valid executable
+    comes back with state 2 (this run did not check it), a previously rejected one as
+    rejected again (state 1, same reasons: a rejection is never softened by caching).
 """
-import collections
 import dataclasses
 import hashlib
-import threading
-from typing import Optional
 
-from zerocloud import report
+from zerocloud import limits, report
 from zerocloud.sandbox import elf_check, insn_scan
 
-DEFAULT_MAX_SIZE_BYTES = 256 * 2**20     # SPEC S8 zerovm_maxnexe
-DEFAULT_CACHE_ENTRIES = 1024
+DEFAULT_MAX_SIZE_BYTES = limits.DEFAULT_MAX_EXECUTABLE_BYTES
 _STATES = (report.VALIDATION_VALID, report.VALIDATION_REJECTED, report.VALIDATION_NOT_CHECKED)
 
 
@@ -136,60 +132,3 @@ def _describe(hit, symbols, count=1):
     where = ' in %s' % symbol if symbol else ''
     more = ' and %d more sites' % (count - 1) if count > 1 else ''
     return '`%s` at 0x%x%s%s (%s)' % (hit.text, hit.address, where, more, hit.why)
-
-
-class VerdictCache:
-    """A bounded least-recently-used map from SHA-256 to :class:`Verdict`, safe across threads.
-
-    Keyed by the hash of the bytes, so a cached verdict always belongs to exactly the bytes
-    presented.  See the module docstring for the states :meth:`check` returns.
-    """
-
-    def __init__(self, max_entries: int = DEFAULT_CACHE_ENTRIES):
-        if not isinstance(max_entries, int) or max_entries < 1:
-            raise ValueError('max_entries must be a positive integer, not %r' % (max_entries,))
-        self._max_entries = max_entries
-        self._entries = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self):
-        with self._lock:
-            return len(self._entries)
-
-    def get(self, sha256: str) -> Optional[Verdict]:
-        """Return the stored verdict for ``sha256`` (as it was computed), or None."""
-        with self._lock:
-            verdict = self._entries.get(sha256)
-            if verdict is not None:
-                self._entries.move_to_end(sha256)
-            return verdict
-
-    def put(self, verdict: Verdict) -> None:
-        """Store a computed verdict (valid or rejected); "not checked" ones are ignored."""
-        if verdict.state == report.VALIDATION_NOT_CHECKED or not verdict.sha256:
-            return
-        with self._lock:
-            self._entries[verdict.sha256] = verdict
-            self._entries.move_to_end(verdict.sha256)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
-
-    def check(self, data: bytes, max_size_bytes: int = DEFAULT_MAX_SIZE_BYTES) -> Verdict:
-        """Return the verdict for ``data``, validating only on a cache miss.
-
-        A miss returns the fresh verdict (state 0 or 1).  A hit on a valid executable
-        returns state 2 (not checked this time) with its warnings; a hit on a rejected one
-        returns it unchanged (state 1).  Size limits are per call, so a size rejection is not
-        cached and a file under the limit is never answered from a size rejection.
-        """
-        if len(data) > max_size_bytes:
-            return validate_bytes(data, max_size_bytes)
-        sha256 = hashlib.sha256(data).hexdigest()
-        cached = self.get(sha256)
-        if cached is None:
-            verdict = validate_bytes(data, max_size_bytes)
-            self.put(verdict)
-            return verdict
-        if cached.state == report.VALIDATION_VALID:
-            return dataclasses.replace(cached, state=report.VALIDATION_NOT_CHECKED)
-        return cached

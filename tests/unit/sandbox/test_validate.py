@@ -5,7 +5,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -121,92 +120,6 @@ def test_validate_path_of_missing_file_raises_oserror(tmp_path):
     with pytest.raises(OSError):
         validate.validate_path(str(tmp_path / 'missing'))
 
-
-def test_cache_returns_not_checked_for_a_known_valid_program():
-    cache = validate.VerdictCache()
-    data = hostile_elf.minimal_static()
-    first = cache.check(data)
-    second = cache.check(data)
-    assert first.state == VALID
-    assert second.state == NOT_CHECKED
-    assert second.sha256 == first.sha256
-    assert cache.get(first.sha256) == first
-
-
-def test_cache_keeps_rejecting_a_known_rejected_program():
-    cache = validate.VerdictCache()
-    data = hostile_elf.minimal_static(b'\xcd\x80' + hostile_elf.EXIT_0)
-    first = cache.check(data)
-    second = cache.check(data)
-    assert first.state == second.state == REJECTED
-    assert second.reasons == first.reasons == ('`int 0x80` at 0x401000 (software interrupt)',)
-
-
-def test_cache_hit_is_served_without_validating(monkeypatch):
-    cache = validate.VerdictCache()
-    data = hostile_elf.minimal_static()
-    cache.check(data)
-    monkeypatch.setattr(validate, 'validate_bytes', _must_not_be_called)
-    assert cache.check(data).state == NOT_CHECKED
-
-
-def test_cache_does_not_answer_a_size_rejection_from_a_different_limit():
-    cache = validate.VerdictCache()
-    data = hostile_elf.minimal_static()
-    assert cache.check(data, max_size_bytes=100).state == REJECTED
-    assert cache.check(data).state == VALID
-    assert cache.check(data, max_size_bytes=100).state == REJECTED
-
-
-def test_cache_is_bounded_and_evicts_the_least_recently_used():
-    cache = validate.VerdictCache(max_entries=2)
-    verdicts = [validate.Verdict(VALID, sha256=str(n)) for n in range(3)]
-    cache.put(verdicts[0])
-    cache.put(verdicts[1])
-    assert cache.get('0') == verdicts[0]          # 0 is now the most recently used
-    cache.put(verdicts[2])
-    assert len(cache) == 2
-    assert cache.get('1') is None
-    assert cache.get('0') == verdicts[0] and cache.get('2') == verdicts[2]
-
-
-def test_cache_ignores_not_checked_verdicts():
-    cache = validate.VerdictCache()
-    cache.put(validate.not_checked('ab'))
-    assert cache.get('ab') is None
-
-
-def test_cache_rejects_a_bad_size():
-    with pytest.raises(ValueError, match='max_entries'):
-        validate.VerdictCache(max_entries=0)
-
-
-def test_cache_survives_concurrent_use():
-    cache = validate.VerdictCache(max_entries=8)
-    errors = []
-
-    def worker(seed):
-        try:
-            for n in range(500):
-                cache.put(validate.Verdict(VALID, sha256='%d-%d' % (seed, n % 20)))
-                cache.get('%d-%d' % (seed, n % 7))
-        except Exception as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert len(cache) == 8
-
-
-def _must_not_be_called(*args, **kwargs):
-    raise AssertionError('validate_bytes called on a cache hit')
-
-
-# --- hostile input never raises ------------------------------------------------------------
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=4096))
