@@ -85,7 +85,9 @@ class ExecuteRequest:
             raise swob.HTTPBadRequest(body='bad session path %r\n' % self.req.path)
         if (container is None) != (obj is None):
             raise swob.HTTPBadRequest(body='bad session path %r\n' % self.req.path)
-        return device, partition, account, container, obj
+        # native strings, as Swift's object server gives DiskFile (split_and_validate_path)
+        return tuple(None if part is None else swob.wsgi_to_str(part)
+                     for part in (device, partition, account, container, obj))
 
     def _prepare(self, location):
         session, executable, inputs = read_body(

@@ -172,6 +172,8 @@ class ZerocloudProxy:
             response = self.handle_job(req, route)
         except swob.HTTPException as error:
             response = error
+            if response.content_type == 'text/plain' and not response.charset:
+                response.charset = 'utf-8'  # our messages name paths: say how to decode them
         except Exception:  # our own fault: log it, answer 500 without a traceback
             self.logger.exception('zerocloud: job %s failed', req.path)
             self.logger.increment('errors')

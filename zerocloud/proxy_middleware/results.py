@@ -91,9 +91,11 @@ def _joined(results, value):
 
 
 def header_text(text, limit=MAX_ERROR_HEADER):
-    """``text`` made safe for a header value: one line, Latin-1 (others escaped), bounded."""
-    text = ' '.join(str(text).split())
-    return text.encode('latin-1', 'backslashreplace').decode('latin-1')[:limit]
+    """``text`` made safe for a header value: one line, bounded, as a WSGI string whose bytes
+    are its UTF-8 (the way Swift sends object names in headers; what UTF-8 cannot carry,
+    a lone surrogate, is escaped)."""
+    text = ' '.join(str(text).split())[:limit]
+    return text.encode('utf-8', 'backslashreplace').decode('latin-1')
 
 
 def nexe_headers(results, error=None):

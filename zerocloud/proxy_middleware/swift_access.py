@@ -41,7 +41,7 @@ class SwiftAccess:
         names, marker = [], ''
         while True:
             query = '?format=json&limit=%d&prefix=%s&marker=%s' % (
-                LISTING_PAGE, swob.wsgi_quote(prefix or ''), swob.wsgi_quote(marker))
+                LISTING_PAGE, _quoted(prefix or ''), _quoted(marker))
             resp = self._call('GET', '/v1/%s/%s' % (account, container), query=query)
             if not is_success(resp.status_int):
                 _close(resp)
@@ -123,6 +123,8 @@ class SwiftAccess:
         """
         headers = {'Content-Type': content_type, 'Content-Length': str(size)}
         headers.update(('X-Object-Meta-%s' % key, value) for key, value in meta.items())
+        headers = {swob.str_to_wsgi(key): swob.str_to_wsgi(value)  # UTF-8, as Swift keeps it
+                   for key, value in headers.items()}
         sub = make_subrequest(self.req.environ, method='PUT', path=_quoted('/v1' + path),
                               headers=headers, agent='%(orig)s ZeroCloud',
                               swift_source=SWIFT_SOURCE)

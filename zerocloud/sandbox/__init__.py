@@ -15,7 +15,8 @@ Public API (plain data in, a :class:`Report` out):
 
 Modules: :mod:`.spec` (session data), :mod:`.seccomp_policy` (policies, BPF; the only
 pyseccomp user), :mod:`.linux` (raw syscalls), :mod:`.jail` (child set-up), :mod:`.session`
-(parent side), :mod:`.monitor` (pumps, notifications, timeout), :mod:`.outcome`
+(parent side), :mod:`.monitor` (notifications, timeout, exit; the pumps are
+:mod:`zerocloud.channels.pump`), :mod:`.outcome`
 (classification, accounting; the :class:`Report` type itself lives at the bottom floor in
 :mod:`zerocloud.report`, shared with the servers), :mod:`.images` (python system image), :mod:`.supervisor` and
 :mod:`.client` (the zygote and its client), :mod:`.validate` (executable validation).

@@ -6,12 +6,8 @@ exits; it kills the session (SIGKILL through the pidfd: the program is pid 1 of 
 namespace, so the whole namespace dies) when a limit is crossed, a forbidden system call
 arrives or the wall clock runs out, and records why in :attr:`Monitor.kill_reason`.
 
-Pumps move bytes between the client's fd and the FIFO the program sees at ``/dev/<device>``
-with ``os.splice`` (read/write when splice does not apply, e.g. a terminal).  They count
-exactly what crossed (bytes, and the number of moves, which approximates the program's
-calls) and enforce the per-channel limit exactly: at most ``limit`` bytes pass, one more
-pending byte ends the session with ``output-limit`` / ``input-limit``; exactly ``limit``
-bytes and then end of file is ``ok``.
+Pipe and socket channels are moved by :class:`zerocloud.channels.pump.Pump` (exact byte
+limits, see there).
 
 Writable file channels are not pumped: the jail's ``RLIMIT_FSIZE`` is the limit, so they
 never hold more; a write refused there leaves SIGXFSZ pending (the jail blocks it), which
@@ -19,23 +15,17 @@ the monitor looks for every 50 ms (a program that keeps trying is killed) and wh
 program calls ``exit``/``exit_group`` (supervised: exiting discards pending signals); either
 makes the session ``output-limit``.
 """
-import array
 import errno
 import fcntl
 import os
-import select
 import selectors
 import signal
-import termios
 import time
 
+from zerocloud.channels.pump import pending_bytes
 from zerocloud.sandbox import linux
 from zerocloud import report as rpt
 
-CHUNK = 1 << 20
-FIFO_BYTES = 1 << 20      # FIFO buffer size (F_SETPIPE_SZ): fewer wake-ups per GiB
-F_SETPIPE_SZ = 1031
-MOVES_PER_EVENT = 16
 EXECVEAT = 322
 EXIT_CALLS = (60, 231)     # exit, exit_group: supervised (see _exit_call)
 FILE_POLL_SECONDS = 0.05   # how often writable file channels are checked against the limit
@@ -46,122 +36,6 @@ NON_FATAL_SIGNALS = (signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWI
                      signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 SIGNAL_NAMES = {s.value for s in signal.Signals}
 EXEC_FD = 3          # the jail renumbers the program's fd to 3 before exec
-
-
-class Pump:
-    """Moves one channel's bytes: ``inbound`` (client -> jail) or outbound (jail -> client)."""
-
-    def __init__(self, channel, client_fd, fifo_fd, limit):
-        self.channel = channel
-        self.inbound = channel.readable
-        self.src, self.dst = (client_fd, fifo_fd) if self.inbound else (fifo_fd, client_fd)
-        self.limit = limit
-        self.bytes = 0
-        self.moves = 0
-        self.closed = False
-        self.eof = False                 # inbound: the client has no more bytes
-        self.waiting_for_dst = False
-        self.src_pollable, self.dst_pollable = _pollable(self.src), _pollable(self.dst)
-        self.use_splice = True
-        self.on_close = None
-        os.set_blocking(fifo_fd, False)
-        try:
-            fcntl.fcntl(fifo_fd, F_SETPIPE_SZ, FIFO_BYTES)
-        except OSError:
-            pass            # keep the default size
-
-    def watch(self):
-        """``(fd, event)`` the pump waits for now: the side that blocked.  A client fd that
-        epoll cannot watch (``/dev/null``, ``/dev/zero``) is always ready, so then the FIFO
-        side is the one to wait for."""
-        if (self.waiting_for_dst or not self.src_pollable) and self.dst_pollable:
-            return self.dst, selectors.EVENT_WRITE
-        return self.src, selectors.EVENT_READ
-
-    def step(self):
-        """Move what is ready (a few chunks at most); a status code if a limit was crossed.
-
-        Stops when the limit is reached: whether one more byte comes is asked only once the
-        source is readable again (the client's fd may be blocking: asking earlier could
-        block the whole event loop).
-        """
-        for _ in range(MOVES_PER_EVENT):
-            before = self.bytes
-            crossed = self._step_once()
-            if crossed is not None or self.closed or self.eof or \
-                    self.bytes in (before, self.limit):
-                return crossed
-        return None
-
-    def _step_once(self):
-        room = self.limit - self.bytes
-        if room <= 0:
-            return self._over_limit()
-        try:
-            moved = self._move(min(CHUNK, room))
-        except BlockingIOError:
-            # nothing to read or no room to write: wait for the other side next time
-            self.waiting_for_dst = not self.waiting_for_dst
-            return None
-        except OSError as exc:
-            if exc.errno in (errno.EPIPE, errno.ECONNRESET):
-                self.close()
-                return None
-            raise
-        self.waiting_for_dst = False
-        if moved == 0:
-            self._end_of_input()
-            return None
-        self.bytes += moved
-        self.moves += 1
-        return None
-
-    def _move(self, count):
-        if self.use_splice:
-            try:
-                return os.splice(self.src, self.dst, count, flags=os.SPLICE_F_NONBLOCK)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                self.use_splice = False
-        data = os.read(self.src, count)
-        if data:
-            os.write(self.dst, data)
-        return len(data)
-
-    def _over_limit(self):
-        """At the limit: end the session if one more byte is waiting, else close at EOF."""
-        try:
-            more = os.read(self.src, 1)
-        except BlockingIOError:
-            return None
-        if not more:
-            self._end_of_input()
-            return None
-        return rpt.STATUS_INPUT_LIMIT if self.inbound else rpt.STATUS_OUTPUT_LIMIT
-
-    def _end_of_input(self):
-        """The client's side ended.  Inbound, the FIFO must stay open until the program has
-        opened it and read everything (closing earlier would discard buffered bytes or leave
-        the program's open() waiting forever): the monitor closes it via :meth:`settle`."""
-        if self.inbound:
-            self.eof = True
-        else:
-            self.close()
-
-    def settle(self, pid):
-        """Inbound at EOF: close once the program holds the FIFO open and emptied it."""
-        if self.eof and not self.closed and _pending_bytes(self.dst) == 0 and \
-                _process_has_open(pid, os.fstat(self.dst)):
-            self.close()
-
-    def close(self):
-        """Stop pumping; closing the jail side of an inbound FIFO gives the program EOF."""
-        if not self.closed:
-            self.closed = True
-            if self.on_close is not None:
-                self.on_close(self)      # unregister before the fd number can be reused
-            os.close(self.dst if self.inbound else self.src)
 
 
 class Monitor:
@@ -260,7 +134,7 @@ class Monitor:
     def _finish_pumps(self):
         """After the exit: close inbound and emptied outbound pumps; True when all closed."""
         for pump in self.pumps:
-            if not pump.closed and (pump.inbound or _pending_bytes(pump.src) == 0):
+            if not pump.closed and (pump.inbound or pending_bytes(pump.src) == 0):
                 pump.close()
         return all(pump.closed for pump in self.pumps)
 
@@ -435,40 +309,3 @@ def _status_masks(pid, names):
     except OSError:
         pass
     return masks
-
-
-def _process_has_open(pid, fifo_stat):
-    """True when process ``pid`` has the FIFO (by device and inode) open on some fd."""
-    fd_dir = '/proc/%d/fd' % pid
-    try:
-        names = os.listdir(fd_dir)
-    except OSError:
-        return True     # gone: nobody will open it any more
-    for name in names:
-        try:
-            st = os.stat(os.path.join(fd_dir, name))
-        except OSError:
-            continue
-        if (st.st_dev, st.st_ino) == (fifo_stat.st_dev, fifo_stat.st_ino):
-            return True
-    return False
-
-
-def _pollable(fd):
-    """False for an fd epoll refuses (EPERM: regular files, ``/dev/null``, ``/dev/zero``),
-    which is always ready for reading and writing."""
-    probe = select.epoll()
-    try:
-        probe.register(fd, select.EPOLLIN | select.EPOLLOUT)
-    except PermissionError:
-        return False
-    finally:
-        probe.close()
-    return True
-
-
-def _pending_bytes(fd):
-    """Bytes waiting in a pipe or FIFO (FIONREAD)."""
-    buffer = array.array('i', [0])
-    fcntl.ioctl(fd, termios.FIONREAD, buffer, True)
-    return buffer[0]

@@ -47,6 +47,7 @@ from zerocloud.sandbox import linux
 from zerocloud.sandbox import monitor
 from zerocloud.sandbox.outcome import StartedSession
 from zerocloud import report as rpt
+from zerocloud.channels.pump import Pump
 from zerocloud.sandbox import offload
 from zerocloud.sandbox import warm
 from zerocloud.sandbox.spec import SpecError, STD_DEVICES
@@ -274,7 +275,7 @@ class SessionRunner:
                                os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
                 limit = (session.spec.limits.max_input_bytes if channel.readable
                          else session.spec.limits.max_output_bytes)
-                pump = monitor.Pump(channel, client_fd, fifo, limit)
+                pump = Pump(channel, client_fd, fifo, limit)
                 cleanup.callback(pump.close)
                 pumps.append(pump)
             if pumped:

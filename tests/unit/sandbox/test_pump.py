@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import pytest
 
 from zerocloud import report as rpt
-from zerocloud.sandbox.monitor import Pump
+from zerocloud.channels.pump import Pump
 from zerocloud.sandbox.spec import ChannelSpec
 
 LIMIT = 4096          # fits a pipe's buffer: no reader needed on the far side
