@@ -291,3 +291,55 @@ def test_an_input_over_zerovm_maxinput_is_413_naming_it(limited):
     resp = post_job(cluster, local)
     assert resp.status_code == 413, (resp.status_code, resp.text[:200], resp.headers)
     assert 'stdin' in resp.headers['X-Nexe-Error'] or 'input' in resp.headers['X-Nexe-Error']
+
+
+def supervisors_of(cluster):
+    """Pids of the sandbox supervisors the cluster's object servers started."""
+    servers = set(cluster_pids(cluster, 'object'))
+    found = []
+    for pid in processes_with(b'zerocloud.sandbox.supervisor'):
+        try:
+            with open('/proc/%s/stat' % pid) as handle:
+                parent = handle.read().rsplit(')', 1)[1].split()[1]
+        except OSError:
+            continue
+        if parent in servers:
+            found.append(int(pid))
+    return found
+
+
+def test_killed_supervisors_are_restarted_and_the_job_runs(cluster, stage):
+    import signal
+    assert post_job(cluster, [writer(stage, 10)]).status_code == 200  # one is running
+    killed = supervisors_of(cluster)
+    assert killed
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    resp = post_job(cluster, [writer(stage, 10, name='w%d' % n) for n in range(4)])
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok,ok,ok,ok', \
+        resp.headers
+    assert 'X-Nexe-Error' not in resp.headers
+    assert not set(killed) & set(supervisors_of(cluster))
+
+
+@pytest.mark.parametrize('script, expected', [
+    (b'while True: pass\n', 'c failed: '),  # killed at zerovm_timeout (10 s)
+    (b'import os\nos.abort()\n', 'c failed: killed by signal SIGABRT'),
+])
+def test_every_kind_of_failure_is_named(cluster, stage, script, expected):
+    name = 'fail-%s.py' % uuid.uuid4().hex
+    cluster.connection().put_object(stage, name, script)
+    job = [python_node('c', stage, name, [{'name': 'stdout'}])]
+    job[0]['devices'][1]['path'] = 'swift://~/%s/%s' % (stage, name)
+    resp = post_job(cluster, job)
+    assert resp.headers['X-Nexe-Error'].startswith(expected), resp.headers
+    assert resp.headers['X-Nexe-Status'] != 'ok'
+
+
+def test_a_rejected_executable_is_named_with_its_reason(cluster, stage):
+    cluster.connection().put_object(stage, 'not-elf', b'#!/bin/sh\necho hi\n')
+    job = [{'name': 'v', 'exec': {'path': 'swift://~/%s/not-elf' % stage},
+            'devices': [{'name': 'stdout'}]}]
+    resp = post_job(cluster, job)
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Validation'] == '1'
+    assert resp.headers['X-Nexe-Error'].startswith('v failed: '), resp.headers
