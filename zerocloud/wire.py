@@ -40,6 +40,11 @@ Request body frames (in this order):
 The proxy streams these parts from their GET into the request (:func:`frame_header` before a
 part of known length); the object server spools them to files as they arrive.
 
+If the co-located object's file is not its bytes (a large object's manifest, an erasure-coded
+fragment, ciphertext), the answer is ``409`` with ``X-Backend-Zerocloud-Need: object``; the
+proxy then sends the request again with that device as a ``remote`` one (no ETag) whose
+bytes it streams from its own GET.
+
 Response body frames (status 200 means the session was admitted; the report says how it
 went):
 
@@ -82,6 +87,7 @@ MAX_SESSION_CHANNELS = 240
 
 NEED_EXECUTABLE = 'executable'
 NEED_INPUTS = 'inputs'
+NEED_OBJECT = 'object'
 END = 'end'
 SESSION = 'session'
 EXECUTABLE = 'executable'

@@ -34,7 +34,7 @@ same ETag does not send it.  Every refusal comes before the session starts, with
 status: ``503`` busy, ``400`` a bad body, ``413`` an executable over ``zerovm_maxnexe`` or
 an input over its limit, ``409`` (``X-Backend-Zerocloud-Need``) an executable or input
 neither sent nor cached, ``404`` no local copy of the object (the proxy tries the next
-replica), ``501``/``507`` below.
+replica), ``409``/``507`` below.
 
 Heartbeats and hang-ups
 -----------------------
@@ -76,9 +76,11 @@ Limits
 ------
 A session runs with the smaller of what the proxy asks for (the session's ``limits``) and
 this server's options: wall-clock time (``zerovm_timeout``), bytes per readable channel
-(``zerovm_maxinput``) and per writable channel (``zerovm_maxoutput``).  Objects of
-erasure-coded policies and encrypted objects (their local files are fragments or
-ciphertext) are refused with ``501`` for now; an unmounted device is ``507``.
+(``zerovm_maxinput``) and per writable channel (``zerovm_maxoutput``).  A co-located
+object whose data file is not its bytes (a static or dynamic large object's manifest, a
+fragment of an erasure-coded policy, an encrypted object) is answered ``409`` with
+``X-Backend-Zerocloud-Need: object``: the proxy sends its bytes instead, as its own GET
+gives them.  An unmounted device is ``507``.
 
 Options (``[filter:zerocloud]``; defaults in brackets)
 ------------------------------------------------------

@@ -46,7 +46,8 @@ class ExecuteRequest:
         """Admit and prepare the session; return the 200 response that runs it.
 
         :raises HTTPException: 400 bad path, body or session; 413 a part over its limit;
-            409 executable or input needed; 404/501/507 from the local object; 503 busy.
+            409 executable, input or the object's bytes needed; 404/507 from the local
+            object; 503 busy.
         """
         location = self._path()
         connected = self.req.headers.get(wire.CONNECTED_HEADER) == '1'
@@ -135,7 +136,7 @@ class ExecuteRequest:
         return path
 
     def _open_local(self, device, location):
-        """:raises HTTPException: 400 without an object; 404/501/507 from the object."""
+        """:raises HTTPException: 400 without an object; 404/409/507 from the object."""
         if location[3] is None:
             raise swob.HTTPBadRequest(body='device %s is local but the session has no '
                                            'object\n' % device.name)

@@ -111,10 +111,14 @@ class Target:
 @dataclasses.dataclass(frozen=True)
 class Parts:
     """What a session's body carries beside its description: the executable and remote
-    inputs (:class:`~.sources.ObjectSource`, by device name) and payloads (bytes)."""
+    inputs (:class:`~.sources.ObjectSource`, by device name) and payloads (bytes).
+
+    ``local`` holds a source for each co-located device, sent only if the server answers
+    that its file is not the object's bytes (``Need: object``)."""
     executable: Optional[object]
     remote: dict
     payloads: dict
+    local: dict = dataclasses.field(default_factory=dict)
 
     @property
     def etags(self):
@@ -226,9 +230,13 @@ def _first_line(message):
     return (text.strip().split('\n') or [''])[0][:200]
 
 
-def _on_node(instance, node, target, session, parts, known, timeouts, spools, need=False):
+def _on_node(instance, node, target, session, parts, known, timeouts, spools, asked=()):
     """One exchange with one node: a :class:`SessionResult` (it ran), or ``(status,
     message)`` of a refusal.
+
+    A 409 "need" answer is met once per kind (``asked``): ``executable``/``inputs`` sends
+    everything, ``object`` sends the co-located object's bytes from its GET
+    (:func:`stream_local`).
 
     :raises NodeUnavailable: when the node could not be reached or stopped answering before
         the session started (another node may run it).
@@ -245,12 +253,16 @@ def _on_node(instance, node, target, session, parts, known, timeouts, spools, ne
                     body.send(conn)
                     response = conn.getresponse()
                 stack.callback(response.close)
-                if response.status == 409 and response.getheader(wire.NEED_HEADER) \
-                        and not need:
+                need = response.getheader(wire.NEED_HEADER) if response.status == 409 else None
+                if need and need not in asked and (need != wire.NEED_OBJECT or parts.local):
                     response.read(MAX_ERROR_BODY)
                     stack.close()
-                    return _on_node(instance, node, target, session, parts, lambda e: False,
-                                    timeouts, spools, need=True)
+                    if need == wire.NEED_OBJECT:
+                        session, parts = stream_local(session, parts)
+                    else:
+                        known = _nothing_known
+                    return _on_node(instance, node, target, session, parts, known,
+                                    timeouts, spools, asked + (need,))
                 if response.status != 200:
                     return response.status, response.read(MAX_ERROR_BODY)
         except (OSError, http.client.HTTPException, _Expired) as err:
@@ -259,6 +271,22 @@ def _on_node(instance, node, target, session, parts, known, timeouts, spools, ne
             raise swob.HTTPServiceUnavailable(body='%s (changed while it was sent)\n' % err,
                                               content_type='text/plain')
         return _read_answer(instance, node_key(node), response, timeouts, spools)
+
+
+def _nothing_known(etag):
+    return False
+
+
+def stream_local(session, parts):
+    """The session and parts with its co-located device(s) sent as remote ones: the bytes
+    come from the object's GET through the proxy (large objects assembled, encrypted ones
+    decrypted, erasure-coded ones decoded), without ETag (never cached)."""
+    devices = tuple(dataclasses.replace(device, source=wire.REMOTE, etag='')
+                    if device.source == wire.LOCAL else device for device in session.devices)
+    remote = dict(parts.remote)
+    remote.update(parts.local)
+    return (dataclasses.replace(session, devices=devices),
+            dataclasses.replace(parts, remote=remote, local={}))
 
 
 def _connect(node, target, session, length, timeouts):

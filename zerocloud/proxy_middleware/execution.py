@@ -119,7 +119,7 @@ class JobRun:
         :raises HTTPException: 401/403/404/413 naming the path.
         """
         placement = describe.placement_path(instance)
-        remote = {}
+        remote, local = {}, {}
         for device in instance.devices.values():
             path = describe.swift_path(device.url)
             if path is None:
@@ -128,12 +128,15 @@ class JobRun:
                 self.swift.authorize_write(path)
             elif path == placement:
                 self.swift.authorize_read(path)
+                local[device.name] = sources.ObjectSource(
+                    self.swift, path, '', None, self.config.max_input_bytes)
             else:
                 remote[device.name] = self._source(path)
         exe_path = describe.swift_path(instance.exec.url)
         parts = dispatch.Parts(
             executable=None if exe_path is None else self._source(exe_path), remote=remote,
-            payloads={name: self.payload for name in describe.payload_devices(instance)})
+            payloads={name: self.payload for name in describe.payload_devices(instance)},
+            local=local)
         session = describe.describe(instance, self.req, self.config, parts)
         return Prepared(instance, self._target(instance), session, parts)
 

@@ -18,8 +18,9 @@ class SourceChanged(Exception):
 class ObjectSource:
     """A readable Swift object known by its path, size and (cacheable) ETag.
 
-    ``etag`` is the MD5 of its bytes, or '' when it is not (SLO/DLO manifests): an object
-    server can cache it by ETag only when it is not ''.
+    ``etag`` is the MD5 of its bytes, or '' when it is not (SLO/DLO manifests) or unknown: an
+    object server can cache it by ETag only when it is not ''.  ``size`` is None when
+    unknown (a co-located object, never asked for unless needed).
     """
 
     def __init__(self, swift, path, etag, size, max_bytes):

@@ -9,6 +9,7 @@ from swift.common.storage_policy import POLICIES
 from swift.common.utils import Timestamp, get_logger
 from swift.obj import diskfile
 
+from zerocloud import wire
 from zerocloud.object_middleware.local_object import LocalObjects
 
 DATA = b'bytes on the object server\n' * 10
@@ -54,11 +55,17 @@ def test_missing_object_is_404_naming_it(conf):
     assert raised.value.status_int == 404 and b'/AUTH_test/c/nope' in raised.value.body
 
 
-def test_encrypted_object_is_refused_clearly(conf):
-    write_object(conf, 'secret', {'X-Object-Sysmeta-Crypto-Body-Meta': '{}'})
+@pytest.mark.parametrize('metadata, why', [
+    ({'X-Object-Sysmeta-Crypto-Body-Meta': '{}'}, b'encrypted'),
+    ({'X-Static-Large-Object': 'True'}, b'static large object manifest'),
+    ({'X-Object-Manifest': 'c/segments/'}, b'dynamic large object manifest'),
+])
+def test_a_file_that_is_not_the_object_asks_for_its_stream(conf, metadata, why):
+    write_object(conf, 'special', metadata)
     with pytest.raises(swob.HTTPException) as raised:
-        LocalObjects(conf, get_logger({})).open('sda1', '3', 'AUTH_test', 'c', 'secret', 0)
-    assert raised.value.status_int == 501 and b'encrypted' in raised.value.body
+        LocalObjects(conf, get_logger({})).open('sda1', '3', 'AUTH_test', 'c', 'special', 0)
+    assert raised.value.status_int == 409 and why in raised.value.body
+    assert raised.value.headers[wire.NEED_HEADER] == wire.NEED_OBJECT
 
 
 def test_unknown_policy_is_400(conf):

@@ -471,3 +471,24 @@ def test_request_headers_reach_the_program_within_the_environment_budget(object_
     request_share = {k: v for k, v in env.items() if k not in ('MODE',)
                      and not k.startswith('LOCAL_')}
     assert limits.argv_env_bytes((), request_share.items()) <= limits.MAX_REQUEST_ENV_BYTES
+
+
+def test_a_co_located_large_object_is_sent_as_its_get_gives_it(object_server):
+    """The object server finds a manifest, not the bytes (409 Need: object): the proxy
+    sends the object's assembled bytes from its GET and the session runs with them."""
+    from zerocloud.object_middleware.local_object import need_stream
+    port, runner, local = object_server
+
+    def manifest(*args, **kwargs):
+        local.opened.append(args)
+        raise need_stream('it is a static large object manifest')
+    local.open = manifest
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    app = fake_swift()
+    app.register('GET', '/v1/AUTH_test/data/in.txt', 200, {}, b'assembled segments\n')
+    _, (status, headers, body) = run(app, rings, job())
+    assert status == 200 and headers['X-Nexe-Status'] == 'ok', body
+    assert body.startswith(b'got:assembled segments\n')
+    assert headers['X-Nexe-Colocated'] == '0' and len(local.opened) == 1
+    session = runner.sessions[-1][0]
+    assert session.device('stdin') == wire.Device('stdin', wire.READ, wire.REMOTE)
