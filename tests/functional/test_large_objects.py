@@ -58,3 +58,35 @@ def test_a_plain_object_still_runs_next_to_its_file(cluster, stage):
         {'name': 'stdin', 'path': 'swift://~/%s/small.txt' % stage}, {'name': 'stdout'}])]
     resp = post_job(cluster, job)
     assert resp.content == b'small\n' and resp.headers['X-Nexe-Colocated'] == '1'
+
+
+def test_an_erasure_coded_object_is_its_content(cluster, stage):
+    conn = cluster.connection()
+    container = 'zcec-' + uuid.uuid4().hex
+    conn.put_container(container, headers={'X-Storage-Policy': 'ec'})
+    data = b'erasure coded line\n' * 100000
+    conn.put_object(container, 'data', data)
+    job = [python_node('c', stage, 'cat.py', [
+        {'name': 'stdin', 'path': 'swift://~/%s/data' % container}, {'name': 'stdout'}])]
+    resp = post_job(cluster, job)
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok', resp.headers
+    assert resp.content == data and resp.headers['X-Nexe-Colocated'] == '0'
+
+
+@pytest.fixture(scope='module')
+def encrypted(start_cluster):
+    """A cluster whose proxy stores every object encrypted (Swift's keymaster+encryption)."""
+    return start_cluster('encrypted', encryption=True)
+
+
+def test_an_encrypted_object_is_its_plaintext(encrypted):
+    conn = encrypted.connection()
+    container = 'zcenc-' + uuid.uuid4().hex
+    conn.put_container(container)
+    conn.put_object(container, 'cat.py', CAT)
+    conn.put_object(container, 'secret.txt', b'plain words\n' * 1000)
+    job = [python_node('c', container, 'cat.py', [
+        {'name': 'stdin', 'path': 'swift://~/%s/secret.txt' % container}, {'name': 'stdout'}])]
+    resp = post_job(encrypted, job)
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok', resp.headers
+    assert resp.content == b'plain words\n' * 1000 and resp.headers['X-Nexe-Colocated'] == '0'

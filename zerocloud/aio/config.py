@@ -9,7 +9,12 @@ import os
 import pwd
 
 from zerocloud.aio import pipelines
-from zerocloud.aio.spec import STORAGE_KINDS, USERS, metadata_constraints
+from zerocloud.aio.spec import (EC_DATA_FRAGMENTS, EC_INDEX, EC_PARITY_FRAGMENTS,
+                                STORAGE_KINDS, USERS, metadata_constraints)
+
+#: The keymaster's root secret of an ``encryption`` test cluster: fixed and public (base64 of
+#: 32 bytes), so never a protection, only a way to have encrypted objects to test against.
+TEST_ROOT_SECRET = 'emVyb2Nsb3VkLWFpby10ZXN0LXJvb3Qtc2VjcmV0ISE='
 
 
 def _section(name, options):
@@ -38,6 +43,11 @@ def swift_conf(spec, xattr_room):
         options = {'name': name, 'policy_type': 'replication'}
         if index == 0:
             options['default'] = 'yes'
+        if index == EC_INDEX:
+            options.update(policy_type='erasure_coding', ec_type='liberasurecode_rs_vand',
+                           ec_num_data_fragments=str(EC_DATA_FRAGMENTS),
+                           ec_num_parity_fragments=str(EC_PARITY_FRAGMENTS),
+                           ec_object_segment_size='1048576')
         sections.append(('storage-policy:%d' % index, options))
     constraints = metadata_constraints(xattr_room)
     if constraints:
@@ -110,10 +120,13 @@ def proxy_conf(spec, zerocloud_filters):
 
     :param zerocloud_filters: names of the zerocloud filters to put in the pipeline.
     """
-    pipeline = pipelines.proxy_pipeline(zerocloud_filters)
+    pipeline = pipelines.proxy_pipeline(zerocloud_filters, spec.encryption)
     extra = {'cache': {'use': 'egg:swift#memcache',
                        'memcache_servers': '127.0.0.1:%d' % spec.memcache_port},
-             'tempauth': tempauth_options()}
+             'tempauth': tempauth_options(),
+             'keymaster': {'use': 'egg:swift#keymaster',
+                           'encryption_root_secret': TEST_ROOT_SECRET},
+             'encryption': {'use': 'egg:swift#encryption'}}
     app = {'use': 'egg:swift#proxy', 'allow_account_management': 'true',
            'account_autocreate': 'true', 'expose_info': 'true'}
     sections = [_default_section(spec, 'proxy-server', spec.port),

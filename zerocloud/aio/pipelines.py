@@ -29,6 +29,8 @@ PROXY_ZEROCLOUD_FILTERS = ('job_chain', 'proxy_middleware')
 PROXY_TAIL = ('staticweb', 'copy', 'container-quotas', 'account-quotas', 'slo', 'dlo',
               'versioned_writes', 'symlink', 'proxy-logging')
 PROXY_APP = 'proxy-server'
+#: Swift's at-rest encryption (a ``ClusterSpec(encryption=True)`` cluster).
+ENCRYPTION_FILTERS = ('keymaster', 'encryption')
 
 OBJECT_SWIFT_FILTERS = ('healthcheck',)
 OBJECT_ZEROCLOUD_FILTERS = ('object_middleware',)
@@ -86,10 +88,12 @@ def available_zerocloud_filters(wanted=True):
     return tuple(name for name in ZEROCLOUD_FILTER_MODULES if filter_is_available(name))
 
 
-def proxy_pipeline(zerocloud_filters):
-    """Return the proxy pipeline (filter names then the app) for the given zerocloud filters."""
+def proxy_pipeline(zerocloud_filters, encryption=False):
+    """Return the proxy pipeline (filter names then the app) for the given zerocloud filters;
+    ``encryption`` adds Swift's ``keymaster encryption`` just before the last proxy-logging."""
     ours = tuple(f for f in PROXY_ZEROCLOUD_FILTERS if f in zerocloud_filters)
-    return PROXY_SWIFT_FILTERS + ours + PROXY_TAIL + (PROXY_APP,)
+    tail = PROXY_TAIL[:-1] + (ENCRYPTION_FILTERS if encryption else ()) + PROXY_TAIL[-1:]
+    return PROXY_SWIFT_FILTERS + ours + tail + (PROXY_APP,)
 
 
 def object_pipeline(zerocloud_filters):

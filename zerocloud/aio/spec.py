@@ -25,6 +25,10 @@ PORT_SPAN_PER_NODE = 10
 
 #: Storage policies: (index, name, replicas wanted); the replica count is capped by the spec.
 POLICIES = ((0, 'gold', None), (1, 'silver', 2))
+#: The erasure-coded policy ``ec`` (index 2): 2 data + 1 parity fragments, on clusters of at
+#: least 3 nodes (each fragment on its own node).
+EC_INDEX, EC_NAME, EC_DATA_FRAGMENTS, EC_PARITY_FRAGMENTS = 2, 'ec', 2, 1
+EC_FRAGMENTS = EC_DATA_FRAGMENTS + EC_PARITY_FRAGMENTS
 
 #: The upstream SAIO tempauth users: (account, user, key, groups).
 USERS = (
@@ -72,6 +76,9 @@ class ClusterSpec:
         lifts the metadata constraints that ext4's small xattr room imposes.
     :param owner_pid: when set, a watchdog process stops the cluster as soon as that process
         is gone (a test session killed before its teardown leaves no cluster behind).
+    :param encryption: put Swift's ``keymaster encryption`` in the proxy pipeline: every
+        object is stored encrypted (a test cluster for encrypted objects; the key is fixed
+        and public, never use it for real data).
     """
     root: str
     nodes: int = DEFAULT_NODES
@@ -82,6 +89,7 @@ class ClusterSpec:
         default_factory=lambda: types.MappingProxyType({}))
     devices: str = ''
     owner_pid: int = 0
+    encryption: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, 'root', os.path.abspath(self.root))
@@ -155,9 +163,13 @@ class ClusterSpec:
         return os.path.join(self.devices, str(node))
 
     def policy_replicas(self):
-        """[(index, name, replicas)] of the storage policies."""
-        return [(index, name, min(wanted or self.replicas, self.replicas))
-                for index, name, wanted in POLICIES]
+        """[(index, name, replicas)] of the storage policies (an EC policy's "replicas" are
+        its fragments)."""
+        policies = [(index, name, min(wanted or self.replicas, self.replicas))
+                    for index, name, wanted in POLICIES]
+        if self.nodes >= EC_FRAGMENTS:
+            policies.append((EC_INDEX, EC_NAME, EC_FRAGMENTS))
+        return policies
 
     # -- clients -------------------------------------------------------------------------
     @property
@@ -175,7 +187,7 @@ class ClusterSpec:
 
     def to_json(self):
         return json.dumps(dict(self.topology(), zerocloud=self.zerocloud,
-                               owner_pid=self.owner_pid,
+                               owner_pid=self.owner_pid, encryption=self.encryption,
                                filter_options={k: dict(v) for k, v in
                                                self.filter_options.items()}),
                           indent=1, sort_keys=True)
@@ -191,4 +203,5 @@ def spec_from_json(root, text):
                        port=data['port'], devices=data['devices'],
                        zerocloud=data.get('zerocloud', True),
                        filter_options=data.get('filter_options', {}),
-                       owner_pid=data.get('owner_pid', 0))
+                       owner_pid=data.get('owner_pid', 0),
+                       encryption=data.get('encryption', False))

@@ -8,8 +8,9 @@
 
 A real Swift (from the installed ``swift`` package) on 127.0.0.1: one proxy (port P, 8080 by
 default), N storage nodes (default 4) each running an account, container and object server
-with its own device directory, two storage policies (``gold``: R replicas, default 3, the
-default policy; ``silver``: 2 replicas), tempauth with the upstream SAIO users, memcache, and
+with its own device directory, storage policies ``gold`` (R replicas, default 3, the
+default policy), ``silver`` (2 replicas) and ``ec`` (erasure-coded, 2 data + 1 parity
+fragments, with 3 nodes or more), tempauth with the upstream SAIO users, memcache, and
 logs in DIR/log.  zerocloud's filters are in the pipelines as soon as they exist
 (``--no-zerocloud`` leaves them out).  DIR defaults to $ZEROCLOUD_AIO_DIR, else ./var/aio.
 

@@ -5,7 +5,7 @@ import pytest
 from swift.common.ring import RingData
 
 from zerocloud.aio.spec import ClusterSpec, spec_from_json
-from zerocloud.aio import rings
+from zerocloud.aio import config, pipelines, rings
 
 
 @pytest.mark.parametrize('field, value', [
@@ -36,7 +36,23 @@ def test_silver_policy_never_exceeds_replicas(tmp_path):
     assert ClusterSpec(root=str(tmp_path), nodes=1, replicas=1).policy_replicas() == [
         (0, 'gold', 1), (1, 'silver', 1)]
     assert ClusterSpec(root=str(tmp_path)).policy_replicas() == [
-        (0, 'gold', 3), (1, 'silver', 2)]
+        (0, 'gold', 3), (1, 'silver', 2), (2, 'ec', 3)]
+
+
+def test_the_ec_policy_needs_a_node_per_fragment(tmp_path):
+    assert [p[1] for p in ClusterSpec(root=str(tmp_path), nodes=2,
+                                      replicas=2).policy_replicas()] == ['gold', 'silver']
+    text = config.swift_conf(ClusterSpec(root=str(tmp_path)), xattr_room=1 << 20)
+    assert 'policy_type = erasure_coding' in text and 'ec_num_parity_fragments = 1' in text
+
+
+def test_an_encryption_cluster_encrypts_before_the_proxy_app(tmp_path):
+    spec = ClusterSpec(root=str(tmp_path), encryption=True)
+    pipeline = pipelines.proxy_pipeline(('proxy_middleware',), spec.encryption)
+    assert pipeline[-4:] == ('keymaster', 'encryption', 'proxy-logging', 'proxy-server')
+    assert 'encryption_root_secret' in config.proxy_conf(spec, ('proxy_middleware',))
+    assert 'keymaster' not in pipelines.proxy_pipeline(('proxy_middleware',))
+    assert spec_from_json(spec.root, spec.to_json()).encryption
 
 
 def test_spec_round_trips_through_json(tmp_path):
