@@ -41,8 +41,14 @@ not more wildcards than the readable wildcard captures; duplicate node and devic
 connect and zvm:// targets exist; a single node cannot connect to itself; count >= 1;
 replicate 1-3; mode; min_size >= 0; attach names a device of the node; no control characters
 anywhere; args that split, env names not reserved, argv and env within their limits; size
-of the JSON (``max_config_bytes``, 413).  :func:`expand` adds what needs listings: no
-objects found, the instance limit, clashing instance names.
+of the JSON (``max_config_bytes``, 413).  Before those, the JSON text itself
+(:mod:`zerocloud.job.jsontext`): UTF-8 (a BOM is ignored), located as ``line 3, column 7``
+where it breaks; no lone surrogates (``"\\ud800"``) in any key or value, no ``NaN`` or
+``Infinity``, no number out of range, no duplicate key, at most 32 levels of nesting, each
+located like ``[0].exec.env['\\ud800']`` (a key that is not printable text is shown as
+its escaped repr).  Messages are always encodable (what UTF-8 cannot carry is
+backslash-escaped) and list at most 100 problems, then how many more.  :func:`expand`
+adds what needs listings: no objects found, the instance limit, clashing instance names.
 
 The command line and environment (:mod:`zerocloud.job.command`): a string ``args`` is split
 with POSIX shell rules (:func:`shlex.split`: quotes and backslashes, nothing expanded), so

@@ -17,7 +17,7 @@ None after recording what is wrong (the convention of :mod:`zerocloud.job.fields
 import shlex
 from types import MappingProxyType
 
-from zerocloud.job.errors import show, type_name
+from zerocloud.job.errors import at_key, show, type_name
 from zerocloud.job.fields import MAX_TEXT, check_list, check_text
 from zerocloud.limits import (MAX_ARGV_ITEMS, MAX_JOB_ARGV_ENV_BYTES, MAX_JOB_ENV_ITEMS,
                               argv_env_bytes)
@@ -86,7 +86,7 @@ def check_env(problems, where, value):
         return None
     env, ok = {}, True
     for key, item in value.items():
-        here = f'{where}.{key}'
+        here = at_key(where, key)
         if not _env_name_ok(problems, here, key):
             ok = False
             continue

@@ -1,5 +1,9 @@
 """The one exception of the job package: every problem of a job, each with its location."""
 
+#: Problems ``str(JobError)`` lists; the rest are counted (a 64 KiB job of empty nodes
+#: would otherwise answer a megabyte of "required")
+MAX_LISTED = 100
+
 
 class JobError(ValueError):
     """A job description (or its expansion) is invalid.
@@ -8,17 +12,23 @@ class JobError(ValueError):
     a location reads like a path into the JSON document (``[2].devices[0].path``), or is
     empty for the document as a whole.  ``status`` is the HTTP status the proxy should answer
     with: 400 for a bad job, 413 when the description is larger than allowed.
-    ``str(err)`` lists every problem, one per line, as ``location: message``.
+    ``str(err)`` lists the problems, one per line, as ``location: message`` (the first
+    :data:`MAX_LISTED`, then how many more).  Locations and messages are always encodable
+    text: what UTF-8 cannot carry (a lone surrogate from the job) is backslash-escaped, so a
+    message can always be answered and logged.
     """
 
     def __init__(self, problems, status=400):
-        self.problems = [(str(where), str(what)) for where, what in problems]
+        self.problems = [(encodable(where), encodable(what)) for where, what in problems]
         self.status = status
         super().__init__(self.__str__())
 
     def __str__(self):
-        return '\n'.join(f'{where}: {what}' if where else what
-                         for where, what in self.problems)
+        lines = [f'{where}: {what}' if where else what
+                 for where, what in self.problems[:MAX_LISTED]]
+        if len(self.problems) > MAX_LISTED:
+            lines.append(f'... and {len(self.problems) - MAX_LISTED} more problems')
+        return '\n'.join(lines)
 
     def __reduce__(self):
         return (type(self), (self.problems, self.status))
@@ -45,6 +55,19 @@ class Problems:
         """Raise a :class:`JobError` carrying every recorded problem, if there is one."""
         if self.items:
             raise JobError(self.items, status)
+
+
+def encodable(text):
+    """``str(text)`` with what UTF-8 cannot encode (lone surrogates) backslash-escaped."""
+    return str(text).encode('utf-8', 'backslashreplace').decode('utf-8')
+
+
+def at_key(where, key):
+    """The location of ``key`` in the object at ``where``: ``where.key`` for a printable
+    key, else ``where[<repr>]`` (empty, unprintable, lone surrogates, very long keys)."""
+    if isinstance(key, str) and key and len(key) <= 128 and key.isprintable():
+        return f'{where}.{key}'
+    return f'{where}[{show(key)}]'
 
 
 def show(value, limit=60):

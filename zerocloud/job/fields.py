@@ -7,7 +7,7 @@ parser reads as a list of rules.
 import re
 from types import MappingProxyType
 
-from zerocloud.job.errors import show, type_name
+from zerocloud.job.errors import at_key, show, type_name
 from zerocloud.job.urls import has_control_chars
 
 MAX_TEXT = 4096              # any free-text field (args item, env value, location ...)
@@ -54,7 +54,7 @@ def check_object(problems, where, value, allowed_keys):
         return None
     for key in value:
         if key not in allowed_keys:
-            problems.add(f'{where}.{key}' if isinstance(key, str) else where,
+            problems.add(at_key(where, key),
                          f'unknown key {show(key)} (allowed: {", ".join(sorted(allowed_keys))})')
     return value
 
@@ -74,7 +74,7 @@ def check_meta(problems, where, value):
         return None
     total, ok = 0, True
     for key, item in value.items():
-        here = f'{where}.{key}'
+        here = at_key(where, key)
         name = check_text(problems, here, key, limit=MAX_META_NAME_LENGTH)
         text = check_text(problems, here, item, empty_ok=True, limit=MAX_META_VALUE_LENGTH)
         ok = ok and name is not None and text is not None

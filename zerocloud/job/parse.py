@@ -3,59 +3,18 @@
 :func:`parse_job` checks every rule that needs no Swift and reports all problems at once in
 one :class:`~zerocloud.job.errors.JobError`, each located like ``[1].devices[2].path``.
 """
-import json
-
 from zerocloud.job import command, fields
 from zerocloud.job.devices import check_device_set, parse_device
 from zerocloud.job.errors import JobError, Problems, show
+from zerocloud.job.jsontext import DEFAULT_MAX_CONFIG_BYTES, decode
 from zerocloud.job.model import DEFAULT_SYSIMAGES, ExecSpec, Job, Node
 from zerocloud.job.urls import NODE_NAME, ImageUrl, SwiftUrl, ZvmUrl, parse_url
 
-DEFAULT_MAX_CONFIG_BYTES = 65536
 MAX_REPLICATE = 3
 MAX_COUNT = 2 ** 31 - 1
 NODE_KEYS = frozenset(('name', 'exec', 'devices', 'file_list', 'count', 'connect',
                        'replicate', 'attach', 'location', 'args'))
 EXEC_KEYS = frozenset(('path', 'args', 'env', 'name'))
-
-
-def _reject_constant(name):
-    raise ValueError(f'{name} is not valid JSON')
-
-
-def _unique_keys(pairs):
-    result = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f'duplicate key {show(key)} in a JSON object')
-        result[key] = value
-    return result
-
-
-def decode(data, max_config_bytes=DEFAULT_MAX_CONFIG_BYTES):
-    """Bytes or text -> decoded JSON; a JSON value passes through.
-
-    :raises JobError: 413 when larger than ``max_config_bytes``, 400 when not JSON (saying
-        where it broke).
-    """
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        data = bytes(data)
-        size = len(data)
-    elif isinstance(data, str):
-        size = len(data.encode('utf-8', 'surrogatepass'))
-    else:
-        return data
-    if size > max_config_bytes:
-        raise JobError([('', f'job description is {size} bytes, more than the '
-                         f'{max_config_bytes} allowed')], status=413)
-    try:
-        return json.loads(data, object_pairs_hook=_unique_keys,
-                          parse_constant=_reject_constant)
-    except json.JSONDecodeError as err:
-        where = f'line {err.lineno}, column {err.colno}'
-        raise JobError([(where, f'invalid JSON: {err.msg}')]) from None
-    except (ValueError, RecursionError) as err:  # bad encoding, duplicate key, deep nesting
-        raise JobError([('', f'invalid JSON: {show(str(err), 120)}')]) from None
 
 
 def _parse_exec(problems, where, raw, legacy_args, sysimages, node_name):

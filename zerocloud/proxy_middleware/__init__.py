@@ -136,10 +136,13 @@ Options (``[filter:zerocloud]``; defaults in brackets)
 A bad value stops the proxy at start-up with a ``ValueError`` naming the option.  The
 effective limits are advertised in ``/info`` under ``zerocloud``.
 """
+import traceback
+
 from swift.common import swob
 from swift.common.registry import register_swift_info
 from swift.common.utils import get_logger
 
+from zerocloud.job.errors import encodable
 from zerocloud.proxy_middleware import dispatch, execution
 from zerocloud.proxy_middleware import request as requests
 from zerocloud.proxy_middleware.config import ProxyConfig
@@ -175,7 +178,9 @@ class ZerocloudProxy:
             if response.content_type == 'text/plain' and not response.charset:
                 response.charset = 'utf-8'  # our messages name paths: say how to decode them
         except Exception:  # our own fault: log it, answer 500 without a traceback
-            self.logger.exception('zerocloud: job %s failed', req.path)
+            # formatted here, escaped: an exception's text may hold what no log can encode
+            self.logger.error('zerocloud: job %s failed: %s', req.path,
+                              encodable(traceback.format_exc()))
             self.logger.increment('errors')
             response = swob.HTTPInternalServerError(
                 body='zerocloud: internal error (logged as %s)\n'

@@ -5,9 +5,10 @@ header scrub, the POST authorization and the bounded body read.
 """
 import dataclasses
 
-from swift.common import swob
+from swift.common import constraints, swob
 
 from zerocloud import wire
+from zerocloud.job.errors import encodable, show
 
 EXECUTE_HEADER = 'X-Zerovm-Execute'
 SOURCE_HEADER = 'X-Zerovm-Source'
@@ -61,16 +62,21 @@ def check_job_form(req, route):
     """Check the form of a job request; return its :class:`Route` with ``kind`` set to
     ``job`` (a JSON job, S1.1) or ``script`` (a script with a ``#!`` line, S1.3).
 
-    :raises HTTPException: 400 for an unknown ``X-Zerovm-Execute`` version or a JSON job
-        posted to an object path, 405 for a method other than POST, 501 for zapps,
-        ``/open/``, ``/api/`` and ``X-Zerovm-Source`` (not yet supported).
+    :raises HTTPException: 412 for a path that is not UTF-8 or holds NUL (as Swift answers
+        it), 400 for an unknown ``X-Zerovm-Execute`` version or a JSON job posted to an
+        object path, 405 for a method other than POST, 501 for zapps, ``/open/``,
+        ``/api/`` and ``X-Zerovm-Source`` (not yet supported).
     """
+    if not constraints.check_utf8(swob.wsgi_to_str(req.path_info)):
+        raise swob.HTTPPreconditionFailed(
+            body='request path %s: not valid UTF-8, or holds NUL\n' % req.path,
+            content_type='text/plain')
     if route.kind in OPEN_SEGMENTS:
         raise _not_yet('/%s/ requests (X-Zerovm-Execute: %s/1.0)' % (route.kind, route.kind))
     if route.kind != 'job' or route.version not in JOB_VERSIONS:
         raise swob.HTTPBadRequest(
-            body='X-Zerovm-Execute: unsupported value %r (expected 1.0)\n'
-                 % req.headers.get(EXECUTE_HEADER), content_type='text/plain')
+            body='X-Zerovm-Execute: unsupported value %s (expected 1.0)\n'
+                 % _shown(req.headers.get(EXECUTE_HEADER)), content_type='text/plain')
     if req.method != 'POST':
         raise swob.HTTPMethodNotAllowed(
             body='jobs are submitted with POST\n', content_type='text/plain',
@@ -88,8 +94,14 @@ def check_job_form(req, route):
         return route
     if route.container is not None and route.obj is None:
         raise swob.HTTPBadRequest(body='a script is POSTed to the account or to an object, '
-                                       'not to a container\n', content_type='text/plain')
+                                       'not to a container (%s)\n' % req.path,
+                                  content_type='text/plain')
     return dataclasses.replace(route, kind='script')
+
+
+def _shown(header_value, limit=80):
+    """A header value (WSGI string) as a bounded, escaped repr of its UTF-8 text."""
+    return show(swob.wsgi_to_str(header_value or ''), limit)
 
 
 def _not_yet(what):
@@ -123,7 +135,7 @@ def authorize(req, method, path, acl=None):
 def _as_exception(denial, what):
     status = getattr(denial, 'status_int', 403)
     exception = swob.HTTPUnauthorized if status == 401 else swob.HTTPForbidden
-    return exception(body='%s: not authorized (%s)\n' % (what, status),
+    return exception(body='%s: not authorized (%s)\n' % (encodable(what), status),
                      content_type='text/plain')
 
 

@@ -125,7 +125,7 @@ INVALID = [
     ('8 env not an object', [node(exec={'path': EXE, 'env': ['A=1']})], '[0].exec.env',
      'expected an object'),
     ('8 env keys unique', '[{"name": "n", "exec": {"path": "%s", "env": {"A": "1", "A": "2"}}}]'
-     % EXE, '', 'duplicate key'),
+     % EXE, '[0].exec.env.A', 'duplicate key'),
     ('9 zvm on a readable device', [node(devices=[dev('stdin', 'zvm://m:stdout')]), node('m')],
      '[0].devices[0].path', 'only for writable devices'),
     ('10 debug not network', [node(devices=[dev('debug', IN)])], '[0].devices[0].path',
@@ -196,7 +196,8 @@ INVALID = [
     ('empty job', [], '', 'no nodes'),
     ('not a job', 'true', '', 'JSON array of nodes'),
     ('broken JSON', '[{"name": "n",\n "exec": }]', 'line 2, column 10', 'invalid JSON'),
-    ('NaN is not JSON', '[{"name": "n", "count": NaN}]', '', 'NaN is not valid JSON'),
+    ('NaN is not JSON', '[{"name": "n", "count": NaN}]', '[0].count',
+     'NaN is not valid JSON'),
 ]
 
 

@@ -210,3 +210,109 @@ def test_wrong_paths_for_jobs_and_scripts_are_400(path, content_type):
     middleware, _, runner, auth = make()
     req = job_request(auth, path=path, **{'Content-Type': content_type})
     assert call_app(middleware, req)[0] == 400 and runner.calls == []
+
+
+# What the fuzz found (issue 10): hostile text never becomes a 500, and every message can be
+# encoded, answered and logged.
+
+class RecordingLogger:
+    """Records each call; :meth:`formatted` renders the messages as a log handler would."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self.calls.append((name, args))
+
+    def formatted(self, level):
+        return [args[0] % args[1:] for name, args in self.calls if name == level]
+
+
+def real_filter(logger=None):
+    """The filter with the real job runner (parsing happens before any Swift request)."""
+    app = FakeSwift()
+    middleware = proxy_middleware.ZerocloudProxy(app, ProxyConfig.from_conf({}),
+                                                 logger or RecordingLogger())
+    return middleware, app, FakeAuth((('POST', '/v1/AUTH_test'),))
+
+
+@pytest.mark.parametrize('body, where', [
+    (b'[{"\\ud800": 1, "name": "n", "exec": {"path": "swift://a/c/exe"}}]', b"[0]['\\ud800']"),
+    (b'{"name": "n", "exec": {"path": "swift://a/c/exe", "env": {"\\udfff": "x"}}}',
+     b"[0].exec.env['\\udfff']"),
+    (b'[{"name": "n", "exec": {"path": "swift://a/c/exe"}, "devices": [{"name": "stdout", '
+     b'"meta": {"k": "\\udc80"}}]}]', b'[0].devices[0].meta.k'),
+])
+def test_a_lone_surrogate_in_a_json_job_is_400_naming_the_place(body, where):
+    middleware, app, auth = real_filter()
+    status, headers, answer = call_app(middleware, job_request(auth, body=body))
+    assert status == 400 and answer.startswith(where + b': ') and b'lone surrogate' in answer
+    assert headers['Content-Type'] == 'text/plain; charset=utf-8'
+    answer.decode('utf-8')
+    assert app.calls == []
+
+
+@pytest.mark.parametrize('path, content_type', [
+    ('/v1/AUTH_test/c/%FF%FE', 'text/x-python'),      # was a 500 (quote of the object)
+    ('/v1/AUTH_%FF/c/o', 'text/x-python'),              # was a 500 (the 403 message)
+    ('/v1/AUTH_%FF', 'application/json'),
+    ('/v1/AUTH_test/c/%ED%A0%80', 'text/x-python'),     # an encoded surrogate
+    ('/v1/AUTH_test/%00/o', 'text/x-python'),
+    ('/open/AUTH_test/c/%FF', ''),
+])
+def test_a_path_that_is_not_utf8_is_412_as_swift_answers_it(path, content_type):
+    middleware, _, runner, auth = make()
+    req = job_request(auth, body=b'#!file://python:python\n', path=path,
+                      **{'Content-Type': content_type})
+    status, _, body = call_app(middleware, req)
+    assert status == 412 and b'not valid UTF-8' in body and runner.calls == []
+    assert path.encode().upper() in body.upper()
+
+
+def test_our_own_fault_with_unencodable_text_is_500_and_logged_encodably():
+    logger = RecordingLogger()
+    middleware, _, auth = real_filter(logger)
+
+    def broken(services, req, route, body):
+        raise ValueError('bad \ud800 text')
+    middleware.run_job = broken
+    status, _, body = call_app(middleware, job_request(auth))
+    assert status == 500 and b'internal error' in body
+    message, = logger.formatted('error')
+    message.encode('utf-8')
+    assert 'bad \\ud800 text' in message and 'Traceback' in message
+
+
+@pytest.mark.parametrize('value, shown', [
+    ('\xc3\xa9', "'\u00e9'"),                 # UTF-8 bytes of e-acute, as WSGI gives them
+    ('\xff', "'\\udcff'"),                     # not UTF-8
+    ('a' * 5000, "'" + 'a' * 76 + '...'),      # bounded
+])
+def test_an_unsupported_execute_value_is_shown_readably_and_bounded(value, shown):
+    middleware, _, _, auth = make()
+    req = job_request(auth)
+    req.environ['HTTP_X_ZEROVM_EXECUTE'] = value
+    status, _, body = call_app(middleware, req)
+    assert status == 400 and body.decode('utf-8').startswith(
+        'X-Zerovm-Execute: unsupported value %s (expected 1.0)' % shown)
+
+
+@pytest.mark.parametrize('content_type', [None, '', 'text/plain'])
+@pytest.mark.parametrize('body', [JOB, b'\n  ' + JOB, b'{"name": "a"}'])
+def test_a_json_job_without_its_content_type_is_told_so(content_type, body):
+    middleware, app, auth = real_filter()
+    req = job_request(auth, body=body)
+    if content_type is None:
+        del req.headers['Content-Type']
+    else:
+        req.headers['Content-Type'] = content_type
+    status, _, answer = call_app(middleware, req)
+    assert status == 400 and b'Content-Type: application/json' in answer
+    assert app.calls == []
+
+
+def test_a_script_posted_to_a_container_names_the_path():
+    middleware, _, runner, auth = make()
+    req = job_request(auth, path='/v1/AUTH_test/c', **{'Content-Type': 'text/plain'})
+    status, _, body = call_app(middleware, req)
+    assert status == 400 and b'not to a container (/v1/AUTH_test/c)' in body
