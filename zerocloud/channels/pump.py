@@ -17,6 +17,8 @@ import fcntl
 import os
 import select
 import selectors
+import socket
+import stat
 import termios
 
 from zerocloud import report as rpt
@@ -42,6 +44,7 @@ class Pump:
         self.waiting_for_dst = False
         self.src_pollable, self.dst_pollable = _pollable(self.src), _pollable(self.dst)
         self.use_splice = True
+        self.reader_only = False         # outbound: the FIFO end reopened read-only
         self.on_close = None
         os.set_blocking(fifo_fd, False)
         try:
@@ -128,6 +131,19 @@ class Pump:
         else:
             self.close()
 
+    def writer_closed(self):
+        """Outbound: the program closed its end of the FIFO.  The pump's own end was opened
+        read-write (so that reading never saw end-of-file before the program opened it);
+        it is reopened read-only, so that once the FIFO is drained the next read gives
+        end-of-file and the peer gets it at once (:meth:`close`), not when the session ends.
+        The caller unregisters the old fd from its selector first."""
+        if self.inbound or self.closed or self.reader_only:
+            return
+        reader = os.open('/proc/self/fd/%d' % self.src, os.O_RDONLY | os.O_NONBLOCK)
+        os.dup2(reader, self.src, inheritable=False)
+        os.close(reader)
+        self.reader_only = True
+
     def settle(self, pid):
         """Inbound at EOF: close once the program holds the FIFO open and emptied it."""
         if self.eof and not self.closed and pending_bytes(self.dst) == 0 and \
@@ -135,12 +151,16 @@ class Pump:
             self.close()
 
     def close(self):
-        """Stop pumping; closing the jail side of an inbound FIFO gives the program EOF."""
+        """Stop pumping; closing the jail side of an inbound FIFO gives the program EOF;
+        outbound to a socket, the socket is shut for writing, so the peer sees EOF although
+        other processes (the object server) still hold the socket."""
         if not self.closed:
             self.closed = True
             if self.on_close is not None:
                 self.on_close(self)      # unregister before the fd number can be reused
             os.close(self.dst if self.inbound else self.src)
+            if not self.inbound and stat.S_ISSOCK(os.fstat(self.dst).st_mode):
+                _shut_for_writing(self.dst)
 
 
 def _process_has_open(pid, fifo_stat):
@@ -171,6 +191,16 @@ def _pollable(fd):
     finally:
         probe.close()
     return True
+
+
+def _shut_for_writing(fd):
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass   # the peer is gone already
+    finally:
+        sock.close()
 
 
 def pending_bytes(fd):

@@ -94,6 +94,22 @@ class Syscalls:
             raise OSError(err, '%s: %s' % (name, os.strerror(err)))
         return result
 
+    def inotify_init1(self, flags):
+        """A new inotify instance (an fd)."""
+        return self._libc_call('inotify_init1', ctypes.c_int(flags))
+
+    def inotify_add_watch(self, fd, path, mask):
+        """Watch ``path`` for the events in ``mask``; returns the watch descriptor."""
+        return self._libc_call('inotify_add_watch', ctypes.c_int(fd),
+                               ctypes.c_char_p(os.fsencode(path)), ctypes.c_uint32(mask))
+
+    def _libc_call(self, name, *args):
+        result = getattr(self._libc, name)(*args)
+        if result == -1:
+            err = ctypes.get_errno()
+            raise OSError(err, '%s: %s' % (name, os.strerror(err)))
+        return result
+
     def clone_into_namespaces(self, flags=JAIL_NAMESPACES):
         """fork() into new namespaces: returns the child's pid in the parent, 0 in the child.
 
@@ -204,6 +220,22 @@ class Syscalls:
         env_c = (ctypes.c_char_p * (len(env) + 1))(*[os.fsencode(e) for e in env], None)
         self._call('execveat', ctypes.c_int(fd), b'', argv_c, env_c,
                    ctypes.c_int(AT_EMPTY_PATH))
+
+
+IN_CLOSE_WRITE = 0x8
+IN_NONBLOCK = os.O_NONBLOCK
+IN_CLOEXEC = os.O_CLOEXEC
+_INOTIFY_EVENT = struct.Struct('iIII')
+
+
+def unpack_inotify_events(data):
+    """The watch descriptors of the ``struct inotify_event`` records in ``data``."""
+    offset, wds = 0, []
+    while offset + _INOTIFY_EVENT.size <= len(data):
+        wd, _mask, _cookie, length = _INOTIFY_EVENT.unpack_from(data, offset)
+        wds.append(wd)
+        offset += _INOTIFY_EVENT.size + length
+    return wds
 
 
 def unpack_notification(raw):

@@ -41,7 +41,8 @@ EXEC_FD = 3          # the jail renumbers the program's fd to 3 before exec
 class Monitor:
     """Watches one started session until its program exits (see the module docstring)."""
 
-    def __init__(self, sys, pid, pidfd, listener, status_fd, pumps, limits, files=()):
+    def __init__(self, sys, pid, pidfd, listener, status_fd, pumps, limits, files=(),
+                 closes=None):
         self.sys = sys
         self.pid = pid
         self.pidfd = pidfd
@@ -56,6 +57,7 @@ class Monitor:
         self.exec_seen = False
         self.emulated_signal = None     # a fatal signal the program sent itself
         self.child_error = b''
+        self.closes = closes    # (inotify fd, {watch descriptor: outbound pump}) or None
 
     def run(self):
         """Loop until the program exits and its outbound FIFOs are emptied; then return.
@@ -90,6 +92,8 @@ class Monitor:
         selector.register(self.pidfd, selectors.EVENT_READ, (self, 'exit'))
         selector.register(self.listener, selectors.EVENT_READ, (self, 'notify'))
         selector.register(self.status_fd, selectors.EVENT_READ, (self, 'status'))
+        if self.closes is not None:
+            selector.register(self.closes[0], selectors.EVENT_READ, (self, 'closed'))
 
     def detach(self):
         """Unregister whatever is still registered (safe to call twice)."""
@@ -161,6 +165,8 @@ class Monitor:
             return True
         if what == 'notify':
             self._notification(selector)
+        elif what == 'closed':
+            self._writers_closed()
         elif what == 'status':
             data = os.read(self.status_fd, 4096)
             self.child_error += data
@@ -174,6 +180,19 @@ class Monitor:
                     crossed, pump.channel.device, pump.limit))
                 pump.close()
         return False
+
+    def _writers_closed(self):
+        """The program closed outbound FIFOs (inotify ``IN_CLOSE_WRITE``): their pumps read
+        to end-of-file from now on (:meth:`~zerocloud.channels.pump.Pump.writer_closed`)."""
+        try:
+            data = os.read(self.closes[0], 4096)
+        except BlockingIOError:
+            return
+        for wd in linux.unpack_inotify_events(data):
+            pump = self.closes[1].get(wd)
+            if pump is not None and not pump.closed:
+                self._forget(pump)      # its fd is replaced: register it anew next tick
+                pump.writer_closed()
 
     def _notification(self, selector):
         buffer = linux.notification_buffer()

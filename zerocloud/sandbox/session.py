@@ -237,11 +237,12 @@ class SessionRunner:
             ready.send_plan(plan)
         except OSError as exc:
             raise SessionFailed(rpt.STATUS_ISOLATION, 'isolation: the jail is gone: %s' % exc)
-        listener, pumps = self._handshake(session, pumped, p2c_write, c2p_read, cleanup)
+        listener, pumps, closes = self._handshake(session, pumped, p2c_write, c2p_read,
+                                                  cleanup)
         watched_files = [(c, fd) for c, fd in zip(spec.channels, fds)
                          if c.writable and jail.is_regular_file(fd)]
         session.monitor = monitor.Monitor(self.sys, pid, pidfd, listener, c2p_read, pumps,
-                                          spec.limits, watched_files)
+                                          spec.limits, watched_files, closes)
         return session
 
     def _detached_mounts(self, spec, prepared, cleanup):
@@ -278,6 +279,7 @@ class SessionRunner:
                 pump = Pump(channel, client_fd, fifo, limit)
                 cleanup.callback(pump.close)
                 pumps.append(pump)
+            closes = self._watch_writer_closes(session.pid, pumps, cleanup)
             if pumped:
                 os.write(to_child, b'G')
             line = _read_line(from_child)
@@ -285,12 +287,27 @@ class SessionRunner:
                 raise OSError('jail set-up failed: %s' % line[1:].decode(errors='replace'))
             listener = self.sys.pidfd_getfd(session.pidfd, int(line[1:]))
             cleanup.callback(os.close, listener)
-            return listener, pumps
+            return listener, pumps, closes
         except OSError as exc:
             self.sys.pidfd_kill(session.pidfd)
             raise SessionFailed(rpt.STATUS_ISOLATION, 'isolation: %s' % (
                 exc.strerror if isinstance(exc.strerror, str) and exc.errno is None
                 else exc))
+
+
+    def _watch_writer_closes(self, pid, pumps, cleanup):
+        """An inotify watch (``IN_CLOSE_WRITE``) on every outbound FIFO, set before the
+        program runs: ``(inotify fd, {watch descriptor: pump})``, or None without any."""
+        outbound = [pump for pump in pumps if not pump.inbound]
+        if not outbound:
+            return None
+        fd = self.sys.inotify_init1(linux.IN_NONBLOCK | linux.IN_CLOEXEC)
+        cleanup.callback(os.close, fd)
+        watches = {}
+        for pump in outbound:
+            path = '/proc/%d/root/dev/%s' % (pid, pump.channel.device)
+            watches[self.sys.inotify_add_watch(fd, path, linux.IN_CLOSE_WRITE)] = pump
+        return fd, watches
 
 
 class ActiveSession:

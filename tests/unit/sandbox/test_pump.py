@@ -139,3 +139,32 @@ def test_a_client_fd_epoll_cannot_watch_is_waited_for_on_the_fifo_side(pipes):
         assert drive(pump) is None and pump.closed and pump.bytes == 10
     finally:
         os.close(devnull)
+
+
+def test_a_closed_writer_gives_a_socket_peer_end_of_file_at_once(tmp_path):
+    """The pump's own FIFO end is read-write (no early end-of-file); once the program closed
+    its end, the pump reads to end-of-file and shuts the socket for writing: the peer sees
+    EOF although the socket stays open elsewhere (the object server holds it too)."""
+    import socket
+    fifo = str(tmp_path / 'out')
+    os.mkfifo(fifo)
+    pump_end = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    ours, peer = socket.socketpair()
+    kept = os.dup(ours.fileno())      # another holder of the socket
+    pump = Pump(ChannelSpec('out/peer', 'w', 'socket'), ours.fileno(), pump_end, LIMIT)
+    program = os.open(fifo, os.O_WRONLY)
+    os.write(program, b'all of it')
+    os.close(program)
+    with watchdog():
+        pump.step()
+        pump.step()
+        assert not pump.closed       # without a writer-closed signal: no EOF yet
+        pump.writer_closed()
+        while not pump.closed:
+            pump.step()
+    peer.settimeout(WATCHDOG_SECONDS)
+    assert peer.recv(100) == b'all of it' and peer.recv(100) == b''
+    for fd in (kept,):
+        os.close(fd)
+    ours.close()
+    peer.close()
