@@ -200,7 +200,7 @@ def test_both_storage_policies_store_objects(conn):
 
 def test_info_shows_policies_and_middlewares(swift):
     info = requests.get(swift.proxy_url + '/info').json()
-    assert sorted(p['name'] for p in info['swift']['policies']) == ['gold', 'silver']
+    assert sorted(p['name'] for p in info['swift']['policies']) == ['ec', 'gold', 'silver']
     assert [p['name'] for p in info['swift']['policies'] if p.get('default')] == ['gold']
     for middleware in ('tempauth', 'slo', 'bulk_upload', 'symlink'):
         assert middleware in info

@@ -41,3 +41,23 @@ def test_a_full_mesh_exchanges_and_ends(cluster, stage, count):
     expected = ''.join('from %s to %s\n' % (src, dst) for dst in names for src in names
                        if src != dst)
     assert resp.text == expected
+
+
+CRASH_THEN = b'''import os, signal, sys, time
+if os.environ["SCRIPT_NAME"] == "peer-1":
+    time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGSEGV)
+time.sleep(3600)   # busy elsewhere, never touching its channels
+'''
+
+
+def test_a_failure_stops_busy_peers_of_a_connected_job_at_once(cluster, stage):
+    from tests.functional.test_session_path import gone
+    marker = 'marker-' + uuid.uuid4().hex
+    cluster.connection().put_object(stage, 'crash_then.py', CRASH_THEN)
+    job = [python_node('peer', stage, 'crash_then.py', [{'name': 'stdout'}], count=3,
+                       connect=['peer'], args=marker)]
+    resp = post_job(cluster, job)
+    assert resp.status_code == 200
+    assert resp.headers['X-Nexe-Error'].startswith('peer-1 failed: killed by signal SIGSEGV')
+    assert gone(marker), 'a busy peer outlived its cancelled job'
