@@ -16,6 +16,7 @@ from swift.common import swob
 
 from zerocloud.channels import rendezvous as proto
 from zerocloud.proxy_middleware.cancel import error_reason
+from zerocloud.proxy_middleware.results import SessionResult
 from zerocloud.proxy_middleware.rendezvous import JobRendezvous
 
 
@@ -29,16 +30,18 @@ def channel_pairs(channels):
     return tuple((channel.device[len('/dev/'):], channel.peer) for channel in channels)
 
 
-def run_connected(job_run, prepared):
+def run_connected(prepared, execute_session, threads, config, logger):
     """Dispatch every :class:`~.execution.Prepared` session of a connected job at once.
 
+    :param execute_session: ``(prepared, wire session) -> SessionResult`` (dispatches one).
+    :param threads: the job's :class:`~.cancel.JobThreads` (cancels the others at the first
+        failure; its ``reason`` names that failure afterwards).
     :returns: the outcomes in instance order (results, or the HTTP error of a session that
-        could not be placed); ``job_run.threads.reason`` names the first failure.
+        could not be placed).
     """
-    config, threads = job_run.config, job_run.threads
     names = [item.instance.name for item in prepared]
     with JobRendezvous(names, config.rendezvous_ip, config.rendezvous_timeout_seconds,
-                       job_run.logger) as rendezvous:
+                       logger) as rendezvous:
         sessions = {item.instance.name: dataclasses.replace(item.session, mesh=rendezvous.mesh(
             item.instance.name, channel_pairs(item.instance.in_channels),
             channel_pairs(item.instance.out_channels))) for item in prepared}
@@ -46,7 +49,7 @@ def run_connected(job_run, prepared):
         def execute(item):
             name = item.instance.name
             try:
-                result = job_run.execute(item, sessions[name])
+                result = execute_session(item, sessions[name])
             except swob.HTTPException as error:
                 rendezvous.fail(name, error_reason(error))
                 raise
@@ -58,10 +61,15 @@ def run_connected(job_run, prepared):
                 rendezvous.fail(name, reason)
                 threads.cancel(_named(rendezvous.failure) or '%s failed: %s' % (name, reason))
             return result
-        outcomes = threads.run_all(execute, prepared, job_run.cancelled_result)
+        outcomes = threads.run_all(execute, prepared, cancelled_result)
         if rendezvous.failure is not None:
             threads.reason = _named(rendezvous.failure)
     return outcomes
+
+
+def cancelled_result(item, reason):
+    """The result of a session its job cancelled."""
+    return SessionResult.failure(item.instance, '', 'cancelled: %s' % reason)
 
 
 def _named(failure):

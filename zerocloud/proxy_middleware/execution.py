@@ -23,7 +23,7 @@ from zerocloud.proxy_middleware import connected, describe, dispatch, publish, r
 from zerocloud.proxy_middleware import sources
 from zerocloud.proxy_middleware.cancel import ClientWatch, JobThreads, error_reason
 from zerocloud.proxy_middleware.results import (
-    LIMIT_STATUSES, SessionResult, build_response, first_failure, header_text, nexe_headers)
+    LIMIT_STATUSES, build_response, first_failure, header_text, nexe_headers)
 from zerocloud.proxy_middleware.spool import Spools
 from zerocloud.proxy_middleware.swift_access import SwiftAccess
 
@@ -86,10 +86,11 @@ class JobRun:
         try:
             with ClientWatch(self.req.environ, self.threads):
                 if connected.is_connected(plan):
-                    outcomes = connected.run_connected(self, prepared)
+                    outcomes = connected.run_connected(prepared, self.execute, self.threads,
+                                                       self.config, self.logger)
                 else:
                     outcomes = self.threads.run_all(self._run_independent, prepared,
-                                                    self.cancelled_result)
+                                                    connected.cancelled_result)
             return self._verdict(prepared, outcomes)
         except BaseException:
             self.spools.close()
@@ -163,11 +164,6 @@ class JobRun:
         if result.failure_reason is not None:
             self.threads.cancel('%s failed: %s' % (item.instance.name, result.failure_reason))
         return result
-
-    @staticmethod
-    def cancelled_result(item, reason):
-        """The result of a session its job cancelled."""
-        return SessionResult.failure(item.instance, '', 'cancelled: %s' % reason)
 
     def execute(self, item, session=None):
         """Dispatch one prepared session (``session`` overrides its description, e.g. with
