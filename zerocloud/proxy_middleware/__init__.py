@@ -41,16 +41,30 @@ What happens to a job
 1. The caller needs POST rights on the account (the account owner, with tempauth or keystone).
 2. The JSON is parsed and validated (:mod:`zerocloud.job`); wildcards expand through container
    listings (all pages), read as the caller.
-3. Every path is authorized as the caller (SPEC S7): writable paths as PUT (container write
-   ACL), the co-located input as GET (container read ACL; the proxy never reads it), other
-   readable objects are read with GET as the caller and sent along, the executable is checked
-   with HEAD (its ETag decides whether a server needs its bytes).
+3. Every path is authorized as the caller before anything runs (SPEC S7): writable paths as
+   PUT (container write ACL), the co-located input as GET (container read ACL; the proxy
+   never reads it), other readable objects and the executable with HEAD (their ETag decides
+   whether a server needs their bytes; one larger than ``zerovm_maxinput`` is a 413 naming
+   it).  A 403/404/413 of any input is the answer, naming the path.
 4. Each session goes to an object server holding its object (object ring of the container's
    storage policy: primaries, then handoffs, skipping nodes that answer 404/503/507 or cannot
-   be reached); sessions without a swift object run on any object server.  Sessions of a job
-   run concurrently.
-5. Outputs with a ``swift://`` path are PUT as the caller (``content_type``, ``meta``,
-   ``min_size``) only when every session of the job succeeded: a failed job leaves no objects.
+   be reached, and nodes whose program never started, e.g. their sandbox supervisor was
+   lost); sessions without a swift object run on any object server.  Each session of a job
+   runs in its own green thread.  Request bodies stream: the executable and remote inputs
+   go from their GET into the session request (never held whole); a co-located object whose
+   file is not its bytes (SLO/DLO manifest, erasure-coded fragment, encrypted) is sent the
+   same way when its server asks (``Need: object``).  Answers stream back frame by frame
+   into spool files (unlinked temporary files in ``TMPDIR``), each output counted against
+   ``zerovm_maxoutput``: the proxy's memory does not grow with the data.
+5. The first failure of a session (crash, signal, timeout, limit, validation, non-zero exit
+   in a connected job, a session that cannot be placed) cancels the job's other sessions:
+   their connections are closed and their object servers stop the programs at the next
+   heartbeat (within a second).  A client that disconnects cancels its job the same way.
+   Outputs with a ``swift://`` path are published only when every session succeeded, all
+   or none: each is PUT as the caller from its spool (``content_type``, ``meta``; an empty
+   output is a zero-byte object; one shorter than ``min_size`` is skipped); if a PUT fails,
+   the outputs this job already published are deleted again and the answer is that PUT's
+   status (4xx, else 503) with ``X-Nexe-Error: publishing /a/c/o failed: ...``.
 5b. Connected jobs (``connect`` lists, ``zvm://`` devices; SPEC S2.4): each source instance's
    ``/dev/out/<dst>`` is a one-way TCP stream to the destination's ``/dev/in/<src>``, wired
    before the programs start by a rendezvous this filter runs for the job
@@ -65,15 +79,18 @@ What happens to a job
    error keeps its status (404 naming the missing object, 503 when no server can take an
    instance).  A connected job with any failure publishes nothing.
 6. The response (SPEC S5): status 200 when the sessions ran (a program's non-zero exit is in
-   ``X-Nexe-Retcode``); ``X-Nexe-System``, ``-Status``, ``-Retcode``, ``-Validation``,
+   ``X-Nexe-Retcode``), 413 when a session crossed ``zerovm_maxinput``/``zerovm_maxoutput``
+   on a channel; ``X-Nexe-System``, ``-Status``, ``-Retcode``, ``-Validation``,
    ``-Etag``, ``-Cdr-Line``, ``-Colocated`` (1 when the program read its object's local file),
    ``-Node`` (the object server that ran it), one value per session in instance order;
-   ``X-Nexe-Error`` when something failed; the body is the path-less outputs.
+   ``X-Nexe-Error`` names the first failure (``map-2 failed: killed by signal SIGSEGV``);
+   the body is the path-less outputs, streamed from their spools.
 
 Errors: body larger than ``zerovm_maxconfig`` -> 413; a bad job -> 400 listing every problem
 with its location (also an instance with more than 240 channels — devices, ``/dev/in/*`` and
 ``/dev/out/*`` together —, which one session cannot carry); a missing input -> 404 "Error 404 Not Found while fetching /a/c/o"; no
-right -> 401/403; no object server can take a session -> 503.  Client-sent
+right -> 401/403; no object server can take a session -> 503 naming every server tried and
+why.  Client-sent
 ``X-Backend-Zerocloud-*`` headers are removed.  Not yet supported (501 with a message):
 ``replicate`` on instances with network channels, the ``image`` device, executables
 inside a user image.
