@@ -61,3 +61,14 @@ def test_a_failure_stops_busy_peers_of_a_connected_job_at_once(cluster, stage):
     assert resp.status_code == 200
     assert resp.headers['X-Nexe-Error'].startswith('peer-1 failed: killed by signal SIGSEGV')
     assert gone(marker), 'a busy peer outlived its cancelled job'
+
+
+def test_a_zvm_path_to_a_custom_device_reaches_that_device(cluster, stage):
+    conn = cluster.connection()
+    conn.put_object(stage, 'say.py', b'print("hello over a custom device")\n')
+    conn.put_object(stage, 'hear.py', b'import sys\nsys.stdout.write(open("/dev/mydev").read())\n')
+    job = [python_node('say', stage, 'say.py', [{'name': 'stdout', 'path': 'zvm://hear:mydev'}]),
+           python_node('hear', stage, 'hear.py', [{'name': 'stdout'}])]
+    resp = post_job(cluster, job)
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok,ok', resp.headers
+    assert resp.text == 'hello over a custom device\n'

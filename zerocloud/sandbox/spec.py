@@ -87,7 +87,8 @@ class Limits:
 class ChannelSpec:
     """One channel: ``/dev/<device>`` in the jail, backed by the fd passed beside the spec.
 
-    ``device``: ``stdin|stdout|stderr|input|output|script|in/<name>|out/<name>``;
+    ``device``: ``stdin|stdout|stderr|input|output|script|in/<name>|out/<name>`` or a
+    custom name (the device a ``zvm://node:<device>`` path names; never ``in``/``out``);
     ``access``: ``r``, ``w`` or ``rw``; ``kind``: ``file`` (the fd of a regular file, shown
     directly: zero-copy, random access), ``pipe`` or ``socket`` (pumped by the supervisor
     through a FIFO, counted and limited).  ``network`` marks the channel for the ``n*``
@@ -103,8 +104,10 @@ class ChannelSpec:
         name_ok = isinstance(device, str) and (
             device in PLAIN_DEVICES or
             (device[:3] in ('in/',) and NODE_NAME.match(device[3:]) is not None) or
-            (device[:4] == 'out/' and NODE_NAME.match(device[4:]) is not None))
-        _require(name_ok, 'channel.device must be one of %s, in/<name> or out/<name>, got %r'
+            (device[:4] == 'out/' and NODE_NAME.match(device[4:]) is not None) or
+            (device not in ('in', 'out') and NODE_NAME.match(device) is not None))
+        _require(name_ok, 'channel.device must be one of %s, in/<name>, out/<name> or a '
+                 'custom name (a zvm:// device: [A-Za-z0-9_.-], not in or out), got %r'
                  % ('|'.join(PLAIN_DEVICES), device))
         _require(self.access in ACCESS_MODES, 'channel %s: access must be one of %s, got %r'
                  % (device, ACCESS_MODES, self.access))

@@ -7,7 +7,7 @@ import pytest
 from zerocloud.limits import (MAX_ARGV_ITEMS, MAX_JOB_ARGV_ENV_BYTES, MAX_JOB_ENV_ITEMS,
                               MAX_SESSION_ARGV_ENV_BYTES, MAX_SESSION_ENV_ITEMS,
                               argv_env_bytes)
-from zerocloud.sandbox.spec import SessionSpec, SpecError
+from zerocloud.sandbox.spec import ChannelSpec, SessionSpec, SpecError
 
 
 def argv_of_size(total, env=()):
@@ -61,3 +61,14 @@ def test_env_holds_at_most_2048_variables():
     env['ONE_MORE'] = ''
     with pytest.raises(SpecError, match='env has 2049 variables, more than the 2048 allowed'):
         SessionSpec(program='/bin/prog', env=env)
+
+
+@pytest.mark.parametrize('device', ['mydev', 'in/map-1', 'out/reduce-2', 'stdin'])
+def test_channel_device_names_the_jail_can_show(device):
+    assert ChannelSpec(device, 'r', 'socket').device == device
+
+
+@pytest.mark.parametrize('device', ['in', 'out', '..', 'a/b', '', 'in/..', 'x' * 65, 'dev/'])
+def test_channel_device_names_that_would_escape_or_clash_are_refused(device):
+    with pytest.raises(SpecError, match='channel.device'):
+        ChannelSpec(device, 'r', 'socket')
