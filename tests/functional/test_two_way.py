@@ -72,3 +72,12 @@ def test_a_zvm_path_to_a_custom_device_reaches_that_device(cluster, stage):
     resp = post_job(cluster, job)
     assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok,ok', resp.headers
     assert resp.text == 'hello over a custom device\n'
+
+
+def test_instances_with_one_location_share_a_server(cluster, stage):
+    cluster.connection().put_object(stage, 'hello.py', b'print("hi")\n')
+    job = [python_node('h', stage, 'hello.py', [{'name': 'stdout'}], count=4,
+                       location='together')]
+    resp = post_job(cluster, job)
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == 'ok,ok,ok,ok'
+    assert len(set(resp.headers['X-Nexe-Node'].split(','))) == 1, resp.headers['X-Nexe-Node']

@@ -82,7 +82,7 @@ class JobRun:
     def run(self, body):
         """Plan, resolve, run every session, then publish and answer (all or nothing)."""
         plan = self._plan(body)
-        prepared = [self._prepare(instance) for instance in plan.instances]
+        prepared = share_locations([self._prepare(instance) for instance in plan.instances])
         try:
             with ClientWatch(self.req.environ, self.threads):
                 if connected.is_connected(plan):
@@ -202,6 +202,27 @@ class JobRun:
                 raise
         limited = any(r.report.status in LIMIT_STATUSES for r in results)
         return build_response(results, self.spools, 413 if limited else 200, failure)
+
+
+def share_locations(prepared):
+    """Instances with the same ``location`` (SPEC S2.5) are offered first to the server the
+    first of them prefers, when that server is among their own candidates (it holds their
+    object, or they have none): they then share it unless it is full or down."""
+    first_choice = {}
+    shared = []
+    for item in prepared:
+        location, nodes = item.instance.location, item.target.nodes
+        if location is None or not nodes:
+            shared.append(item)
+            continue
+        chosen = first_choice.setdefault(location, nodes[0])
+        key = dispatch.node_key(chosen)
+        rest = tuple(node for node in nodes if dispatch.node_key(node) != key)
+        if len(rest) < len(nodes) or item.target.path.count('/') == 1:  # or account-only
+            nodes = (chosen,) + rest
+        shared.append(dataclasses.replace(
+            item, target=dataclasses.replace(item.target, nodes=nodes)))
+    return shared
 
 
 def _job_error(errors, reason):
