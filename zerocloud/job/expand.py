@@ -139,6 +139,10 @@ def _read_listing(problems, where, node, account, listing, budget):
         return node.count, None
     j = node.devices.index(wild)
     url = wild.url.with_account(account)
+    if '*' in url.container and listing[1] is None:
+        problems.add(f'{where}.devices[{j}].path', f'{url}: a wildcard in a container name '
+                     'needs container listings, which are not available here')
+        return 0, None
     groups, total = collect_listing(url, *listing, limit=budget // node.replicate)
     if not total:
         problems.add(f'{where}.devices[{j}].path', f'No objects found in {url}')

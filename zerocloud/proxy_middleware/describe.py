@@ -21,8 +21,8 @@ def _not_yet(message):
 
 
 def check_supported(instance):
-    """Refuse what this version cannot run (replicated channels, user images, more channels
-    than one session can carry).
+    """Refuse what this version cannot run (replicated channels, user images, a container
+    without wildcard as an input, more channels than one session can carry).
 
     :raises HTTPException: 501 naming the feature and the instance; 400 naming the instance
         whose channels exceed ``wire.MAX_SESSION_CHANNELS``.
@@ -41,6 +41,9 @@ def check_supported(instance):
     for device in instance.devices.values():
         if device.name == 'image' or device.name == 'debug':
             raise _not_yet('the %s device (%s)' % (device.name, instance.name))
+        if isinstance(device.url, joblib.SwiftUrl) and device.url.object is None:
+            raise _not_yet('a container as input (%s of %s: %s)'
+                           % (device.name, instance.name, device.url))
 
 
 def swift_path(url):

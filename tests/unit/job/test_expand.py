@@ -118,8 +118,9 @@ def test_container_wildcard_without_object_takes_every_object():
 
 
 def test_container_wildcard_needs_container_listings():
-    with pytest.raises(JobError, match='container listings'):
+    with pytest.raises(JobError, match='container listings') as info:
         plan_of([node(devices=[dev('stdin', 'swift://~/d*/x')])])
+    assert info.value.problems[0][0] == '[0].devices[0].path'   # located (the fuzz: it was not)
 
 
 def test_listing_receives_account_container_and_prefix_hint():

@@ -316,3 +316,17 @@ def test_a_script_posted_to_a_container_names_the_path():
     req = job_request(auth, path='/v1/AUTH_test/c', **{'Content-Type': 'text/plain'})
     status, _, body = call_app(middleware, req)
     assert status == 400 and b'not to a container (/v1/AUTH_test/c)' in body
+
+
+@pytest.mark.parametrize('devices', [
+    [{'name': 'stdin', 'path': 'swift://~/c'}],                       # was a 400 from a server
+    [{'name': 'stdin', 'path': 'swift://~/c/o'}, {'name': 'input', 'path': 'swift://~/c'}],
+])                                                                    # was a 500 (KeyError)
+def test_a_container_as_input_is_not_yet_supported_naming_it(devices):
+    middleware, app, auth = real_filter()
+    job = [{'name': 'n', 'exec': {'path': 'swift://a/c/exe'}, 'devices': devices}]
+    status, _, body = call_app(middleware, job_request(auth, body=json.dumps(job).encode()))
+    device = devices[-1]['name']
+    assert status == 501 and ('a container as input (%s of n: swift://AUTH_test/c)' % device
+                              ).encode() in body
+    assert app.calls == []
