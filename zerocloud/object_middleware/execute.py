@@ -19,6 +19,7 @@ from zerocloud.object_middleware.runner import NotStarted
 from zerocloud.report import Report, STATUS_ERROR
 
 WAIT_FRAME = wire.encode_frame(wire.WAIT, b'')
+MIN_FREE_BYTES = 1 << 20   # less free space than this after a session: outputs may be cut
 
 
 class ExecuteRequest:
@@ -210,7 +211,7 @@ class ExecuteRequest:
             report = mesh_report(self.mesh, explained(report))
             self.mesh.ended(report)
             self.mesh.close()
-        report = explained(report)
+        report = self._space_checked(explained(report))
         self.logger.info(
             'zerocloud: session %s of %s ran on %s: %s; retcode %s; cdr %s%s',
             self.session.name, self.req.path, self.filter.node_name, report.status_text,
@@ -220,6 +221,18 @@ class ExecuteRequest:
             self.logger.info('zerocloud: session %s report %s', self.session.name,
                              report.to_dict())
         return report, retry
+
+    def _space_checked(self, report):
+        """A session whose writable channels may have hit a full disk fails: a program that
+        got ENOSPC may still exit 0 with truncated outputs, which must not be published."""
+        if not self.outputs or not report.ok:
+            return report
+        free = disk_free_bytes(self.filter.work_dir())
+        if free >= MIN_FREE_BYTES:
+            return report
+        return dataclasses.replace(report, status=STATUS_ERROR, reason=(
+            'no space left for outputs on this object server (%d bytes free in '
+            'zerovm_work_dir): its outputs may be cut short' % free))
 
     def _run_program(self, fds):
         """:raises NotStarted: the sandbox could not start the program."""
@@ -296,6 +309,12 @@ class SessionStream:
             self._frames.close()
         finally:
             self._execute.close()
+
+
+def disk_free_bytes(path):
+    """Bytes an unprivileged writer may still use on the filesystem of ``path``."""
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
 
 
 def explained(report):

@@ -31,6 +31,7 @@ from swift.common.storage_policy import POLICIES
 from zerocloud import green, wire
 from zerocloud.proxy_middleware.results import OutputTooLarge, SessionResult, read_result
 from zerocloud.proxy_middleware.sources import SourceChanged
+from zerocloud.proxy_middleware.spool import SpoolFailed
 from zerocloud import report as rpt
 
 RETRY_STATUSES = (404, 503, 507)
@@ -320,6 +321,8 @@ def _read_answer(instance, key, response, timeouts, spools):
             return read_result(instance, key, frames, spools)
     except OutputTooLarge as err:
         return SessionResult.failure(instance, key, str(err), rpt.STATUS_OUTPUT_LIMIT)
+    except SpoolFailed as err:
+        return SessionResult.failure(instance, key, str(err))
     except wire.WireError as err:
         return SessionResult.failure(instance, key, 'bad answer from %s: %s' % (key, err))
     except (OSError, http.client.HTTPException, _Expired) as err:

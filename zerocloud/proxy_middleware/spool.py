@@ -15,6 +15,10 @@ class OutputTooLarge(Exception):
     """A session wrote more on one channel than ``zerovm_maxoutput`` allows."""
 
 
+class SpoolFailed(Exception):
+    """The proxy could not keep an output (its temporary directory is full...)."""
+
+
 class Spool:
     """One output channel's bytes (``label`` names it in errors: ``map-1: stdout``)."""
 
@@ -33,7 +37,11 @@ class Spool:
         if self.size + len(chunk) > self.max_bytes:
             raise OutputTooLarge('%s: more than %d bytes (zerovm_maxoutput)'
                                  % (self.label, self.max_bytes))
-        self._file.write(chunk)
+        try:
+            self._file.write(chunk)
+        except OSError as err:
+            raise SpoolFailed('%s: cannot spool on the proxy (%s): %s'
+                              % (self.label, tempfile.gettempdir(), err.strerror or err))
         self._md5.update(chunk)
         self.size += len(chunk)
 

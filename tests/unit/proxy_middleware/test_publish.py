@@ -95,3 +95,16 @@ def test_a_spool_refuses_bytes_beyond_its_limit_and_reads_back_what_it_kept():
     assert b''.join(spool.chunks()) == b'abc' and spool.size == 3
     spools.close()
     spools.close()  # idempotent
+
+
+def test_a_full_proxy_disk_is_a_failure_naming_the_output(monkeypatch):
+    import errno
+    from zerocloud.proxy_middleware.spool import SpoolFailed
+    spool = Spools(100).new('map-1: stdout')
+
+    def full(chunk):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(spool._file, 'write', full)
+    with pytest.raises(SpoolFailed, match='map-1: stdout: cannot spool on the proxy .*'
+                                          'No space left on device'):
+        spool.write(b'x')
