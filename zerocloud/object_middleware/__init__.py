@@ -80,7 +80,10 @@ this server's options: wall-clock time (``zerovm_timeout``), bytes per readable 
 object whose data file is not its bytes (a static or dynamic large object's manifest, a
 fragment of an erasure-coded policy, an encrypted object) is answered ``409`` with
 ``X-Backend-Zerocloud-Need: object``: the proxy sends its bytes instead, as its own GET
-gives them.  An unmounted device is ``507``.
+gives them.  An unmounted device is ``507``.  A session that ends while the filesystem of
+``zerovm_work_dir`` (where its outputs are spooled) has less than 1 MiB free fails with
+"no space left for outputs": its program may have lost writes to ENOSPC and still exited 0,
+and a cut output must not be published.
 
 Options (``[filter:zerocloud]``; defaults in brackets)
 ------------------------------------------------------
