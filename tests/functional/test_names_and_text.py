@@ -76,3 +76,15 @@ def test_a_missing_non_ascii_object_is_404_naming_it_readably(cluster, stage):
     assert resp.status_code == 404
     assert resp.headers['Content-Type'] == 'text/plain; charset=utf-8'
     assert 'nichts-日.txt' in resp.text
+
+
+def test_a_container_wildcard_expands_over_containers_and_objects(cluster, stage):
+    conn = cluster.connection()
+    prefix = 'zclogs-' + uuid.uuid4().hex[:8]
+    for day in ('mon', 'tue'):
+        conn.put_container('%s-%s' % (prefix, day))
+        conn.put_object('%s-%s' % (prefix, day), 'a.log', ('%s a\n' % day).encode())
+        conn.put_object('%s-%s' % (prefix, day), 'b.txt', b'not a log\n')
+    resp = post_job(cluster, cat(stage, 'swift://~/%s-*/*.log' % prefix))
+    assert resp.status_code == 200, resp.text
+    assert resp.headers['X-Nexe-System'] == 'c-1,c-2' and resp.content == b'mon a\ntue a\n'

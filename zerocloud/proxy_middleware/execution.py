@@ -102,6 +102,7 @@ class JobRun:
                                    sysimages=self.config.sysimage_devices)
             plan = joblib.expand(job, account=self.route.account,
                                  list_objects=self.swift.list_objects,
+                                 list_containers=self.swift.list_containers,
                                  max_instances=self.config.max_instances)
         except joblib.JobError as err:
             raise swob.HTTPException(status=err.status, body='%s\n' % err,

@@ -38,14 +38,25 @@ class SwiftAccess:
 
         :raises HTTPException: the listing's error (403, 404...) naming the container.
         """
+        return self._list('/%s/%s' % (account, container), prefix)
+
+    def list_containers(self, account, prefix=None):
+        """Every container name of an account, all pages, in listing order (for a
+        container wildcard such as ``swift://~/logs-*/*.gz``, SPEC S2.3).
+
+        :raises HTTPException: the listing's error (403...) naming the account.
+        """
+        return self._list('/%s' % account, prefix)
+
+    def _list(self, path, prefix):
         names, marker = [], ''
         while True:
             query = '?format=json&limit=%d&prefix=%s&marker=%s' % (
                 LISTING_PAGE, _quoted(prefix or ''), _quoted(marker))
-            resp = self._call('GET', '/v1/%s/%s' % (account, container), query=query)
+            resp = self._call('GET', '/v1' + path, query=query)
             if not is_success(resp.status_int):
                 _close(resp)
-                raise _error(resp.status_int, 'listing /%s/%s' % (account, container))
+                raise _error(resp.status_int, 'listing %s' % path)
             page = [entry['name'] for entry in json.loads(resp.body or b'[]')
                     if 'name' in entry]
             names.extend(page)
