@@ -74,10 +74,6 @@ def test_the_fuzz_leaks_no_fds_or_memory(target):
         time.sleep(0.5)
 
 
-@pytest.mark.xfail(strict=True, reason='zerocloud/proxy_middleware/rendezvous.py: _serve never '
-                   'closes the makefile() reader of an accepted connection, so close() leaves '
-                   'the socket open until a full garbage collection (found by this fuzz); '
-                   'remove this mark with the fix')
 def test_connected_jobs_leave_no_sockets_in_the_proxy(target):
     job = json.dumps(fz.templates()[4]).encode()   # connected; its sessions are rejected
     headers = {'X-Auth-Token': target.token, 'X-Zerovm-Execute': '1.0',

@@ -97,6 +97,8 @@ class JobRendezvous:
             if name is not None and name not in self.ended:
                 self.fail(name, 'lost contact with its object server (%s)' % err)
             conn.close()
+        finally:  # the file keeps the socket open after conn.close() (a leaked fd per job)
+            reader.close()
 
     def _follow(self, name, reader):
         """Read the instance's messages until it ends or its server hangs up."""
