@@ -45,6 +45,7 @@ class Pump:
         self.src_pollable, self.dst_pollable = _pollable(self.src), _pollable(self.dst)
         self.use_splice = True
         self.reader_only = False         # outbound: the FIFO end reopened read-only
+        self.to_socket = not self.inbound and stat.S_ISSOCK(os.fstat(client_fd).st_mode)
         self.on_close = None
         os.set_blocking(fifo_fd, False)
         try:
@@ -132,7 +133,8 @@ class Pump:
             self.close()
 
     def writer_closed(self):
-        """Outbound: the program closed its end of the FIFO.  The pump's own end was opened
+        """Outbound to a socket (a ``/dev/out/<peer>`` channel): the program closed its end
+        of the FIFO.  The pump's own end was opened
         read-write (so that reading never saw end-of-file before the program opened it);
         it is reopened read-only, so that once the FIFO is drained the next read gives
         end-of-file and the peer gets it at once (:meth:`close`), not when the session ends.
@@ -159,7 +161,7 @@ class Pump:
             if self.on_close is not None:
                 self.on_close(self)      # unregister before the fd number can be reused
             os.close(self.dst if self.inbound else self.src)
-            if not self.inbound and stat.S_ISSOCK(os.fstat(self.dst).st_mode):
+            if self.to_socket:
                 _shut_for_writing(self.dst)
 
 

@@ -296,9 +296,12 @@ class SessionRunner:
 
 
     def _watch_writer_closes(self, pid, pumps, cleanup):
-        """An inotify watch (``IN_CLOSE_WRITE``) on every outbound FIFO, set before the
-        program runs: ``(inotify fd, {watch descriptor: pump})``, or None without any."""
-        outbound = [pump for pump in pumps if not pump.inbound]
+        """An inotify watch (``IN_CLOSE_WRITE``) on every FIFO pumped into a socket (the
+        ``/dev/out/<peer>`` streams of connected jobs, whose peers need end-of-file when the
+        program closes them), set before the program runs: ``(inotify fd, {watch descriptor:
+        pump})``, or None without any.  Pipes to the client are left alone: their reader
+        gets end-of-file when the session ends."""
+        outbound = [pump for pump in pumps if pump.to_socket]
         if not outbound:
             return None
         fd = self.sys.inotify_init1(linux.IN_NONBLOCK | linux.IN_CLOEXEC)
