@@ -134,11 +134,11 @@ class Pump:
 
     def writer_closed(self):
         """Outbound to a socket (a ``/dev/out/<peer>`` channel): the program closed its end
-        of the FIFO.  The pump's own end was opened
-        read-write (so that reading never saw end-of-file before the program opened it);
-        it is reopened read-only, so that once the FIFO is drained the next read gives
-        end-of-file and the peer gets it at once (:meth:`close`), not when the session ends.
-        The caller unregisters the old fd from its selector first."""
+        of the FIFO.  The pump's own end was opened read-write (so that reading never saw
+        end-of-file before the program opened it); it is reopened read-only, so that once
+        the FIFO is drained the next read gives end-of-file and the peer gets it at once
+        (:meth:`close`), not when the session ends.  The caller unregisters the old fd from
+        its selector first."""
         if self.inbound or self.closed or self.reader_only:
             return
         reader = os.open('/proc/self/fd/%d' % self.src, os.O_RDONLY | os.O_NONBLOCK)

@@ -29,15 +29,14 @@ from swift.common.ring import Ring
 from swift.common.storage_policy import POLICIES
 
 from zerocloud import green, wire
-from zerocloud.proxy_middleware.results import OutputTooLarge, SessionResult, read_result
+from zerocloud.proxy_middleware.results import SessionResult, read_result
 from zerocloud.proxy_middleware.sources import SourceChanged
-from zerocloud.proxy_middleware.spool import SpoolFailed
+from zerocloud.proxy_middleware.spool import OutputTooLarge, SpoolFailed
 from zerocloud import report as rpt
 
 RETRY_STATUSES = (404, 503, 507)
 MAX_ERROR_BODY = 65536
 IDLE_SECONDS = 10.0          # longest silence from a running session (heartbeats: 0.5 s)
-CHUNK_BYTES = 65536
 
 
 class NodeTimeouts(NamedTuple):

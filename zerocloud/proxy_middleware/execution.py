@@ -91,7 +91,7 @@ class JobRun:
                 else:
                     outcomes = self.threads.run_all(self._run_independent, prepared,
                                                     connected.cancelled_result)
-            return self._verdict(prepared, outcomes)
+            return self._verdict(outcomes)
         except BaseException:
             self.spools.close()
             raise
@@ -184,7 +184,7 @@ class JobRun:
             return replicate.run_copies(run_copy, item.instance.replicate)
         return run_copy(0)
 
-    def _verdict(self, prepared, outcomes):
+    def _verdict(self, outcomes):
         """Publish when every session succeeded; answer S5 either way."""
         errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
         if errors:
@@ -208,7 +208,8 @@ class JobRun:
 def share_locations(prepared):
     """Instances with the same ``location`` (SPEC S2.5) are offered first to the server the
     first of them prefers, when that server is among their own candidates (it holds their
-    object, or they have none): they then share it unless it is full or down."""
+    object; an instance without one has every server as a candidate): they then share it
+    unless it is full or down."""
     first_choice = {}
     shared = []
     for item in prepared:
@@ -219,7 +220,7 @@ def share_locations(prepared):
         chosen = first_choice.setdefault(location, nodes[0])
         key = dispatch.node_key(chosen)
         rest = tuple(node for node in nodes if dispatch.node_key(node) != key)
-        if len(rest) < len(nodes) or item.target.path.count('/') == 1:  # or account-only
+        if len(rest) < len(nodes):
             nodes = (chosen,) + rest
         shared.append(dataclasses.replace(
             item, target=dataclasses.replace(item.target, nodes=nodes)))

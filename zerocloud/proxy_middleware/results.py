@@ -12,7 +12,6 @@ from swift.common import swob
 
 from zerocloud import report as rpt
 from zerocloud import wire
-from zerocloud.proxy_middleware.spool import OutputTooLarge
 
 MAX_ERROR_HEADER = 4000
 LIMIT_STATUSES = (rpt.STATUS_OUTPUT_LIMIT, rpt.STATUS_INPUT_LIMIT)
@@ -50,7 +49,7 @@ class SessionResult:
 def read_result(instance, node, frames, spools):
     """Read an object server's 200 answer (``(name, chunk)`` frames) into a result.
 
-    :raises OutputTooLarge: when a channel crosses the proxy's ``zerovm_maxoutput``.
+    :raises OutputTooLarge: (from the spool) when a channel crosses ``zerovm_maxoutput``.
     :raises wire.WireError: for an answer that breaks the format (no report...).
     """
     outputs, report_data = {}, None
@@ -158,6 +157,3 @@ def cdr_line(results):
                     for result in results]
     return ', '.join(['%.3f' % total] + per_instance)
 
-
-__all__ = ['SessionResult', 'read_result', 'build_response', 'OutputTooLarge',
-           'first_failure', 'nexe_headers', 'LIMIT_STATUSES']
