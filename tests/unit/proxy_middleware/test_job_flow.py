@@ -41,6 +41,14 @@ class NullLogger:
         return lambda *args, **kwargs: self.lines.append((name, args))
 
 
+def unused_port():
+    """A loopback port nobody listens on (bound, then released)."""
+    sock = eventlet.listen(('127.0.0.1', 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
 @pytest.fixture
 def object_server(tmp_path):
     config = ObjectConfig.from_conf({'zerovm_work_dir': str(tmp_path)})
@@ -133,9 +141,7 @@ def test_repeated_run_does_not_resend_the_executable(object_server):
 
 def test_dead_node_is_skipped_for_the_next_replica(object_server):
     port, runner, _ = object_server
-    dead = eventlet.listen(('127.0.0.1', 0))
-    dead_port = dead.getsockname()[1]
-    dead.close()
+    dead_port = unused_port()
     rings = FakeRings([{'ip': '127.0.0.1', 'port': dead_port, 'device': 'sda1'},
                        {'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
     _, (status, headers, _) = run(fake_swift(), rings, job())
@@ -419,9 +425,7 @@ def test_a_session_that_never_started_is_retried_on_the_next_server(tmp_path):
 
 def test_no_server_could_run_it_names_every_server_tried(object_server):
     port, runner, _ = object_server
-    dead = eventlet.listen(('127.0.0.1', 0))
-    dead_port = dead.getsockname()[1]
-    dead.close()
+    dead_port = unused_port()
     rings = FakeRings([{'ip': '127.0.0.1', 'port': dead_port, 'device': 'sda1'},
                        {'ip': '127.0.0.1', 'port': dead_port, 'device': 'sdb1'}])
     _, (status, _, body) = run(fake_swift(), rings, job())
