@@ -7,26 +7,13 @@ socket) goes through these few functions, so a change of eventlet's API touches 
 import socket
 
 import eventlet
-import eventlet.greenpool
 import eventlet.hubs
-import eventlet.queue
 import eventlet.semaphore
 import eventlet.timeout
 
 Semaphore = eventlet.semaphore.Semaphore
 Timeout = eventlet.timeout.Timeout
-Queue = eventlet.queue.LightQueue
-GreenPool = eventlet.greenpool.GreenPool
 _SHUT = {'read': socket.SHUT_RD, 'write': socket.SHUT_WR, 'both': socket.SHUT_RDWR}
-
-
-def map_concurrently(function, items, size):
-    """``[function(item) for item in items]`` run in up to ``size`` green threads, in order.
-
-    The first exception raised by a call propagates.
-    """
-    pool = eventlet.GreenPool(max(1, size))
-    return list(pool.imap(function, items))
 
 
 def listen(bind_ip, backlog=1024):
