@@ -35,6 +35,7 @@ channel file is opened or truncated) and exits 125 naming the size and the limit
 import functools
 import json
 import os
+import stat
 import sys
 
 EXIT_NOT_RUN = 125
@@ -160,6 +161,16 @@ def _open_readable(path, option):
 
 
 def _open_writable(path, option):
+    """Open a writable channel; a FIFO is opened write-only, blocking until its reader shows
+    up (opened read-write it never blocked: a writer could fill it and exit before its reader
+    opened it, and that reader then waited forever for a writer)."""
+    try:
+        if stat.S_ISFIFO(os.stat(path).st_mode):
+            return os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise UsageError('%s %s: %s' % (option, path, exc.strerror)) from exc
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     except OSError as exc:
