@@ -132,3 +132,12 @@ def test_forged_backend_headers_are_ignored(cluster, data):
     resp = requests.request('EXECUTE', '%s/%s/forged' % (url, data), timeout=10, headers={
         'X-Auth-Token': token, 'X-Backend-Zerocloud-Version': '1'})
     assert resp.status_code in (405, 501)
+
+
+def test_replicated_node_with_channels_is_400_naming_it(cluster, data):
+    exe = {'path': 'swift://~/%s/exe' % data}
+    job = [{'name': 'map', 'exec': exe, 'replicate': 2, 'connect': ['reduce']},
+           {'name': 'reduce', 'exec': exe, 'devices': [{'name': 'stdout'}]}]
+    resp = post_job(cluster, job)
+    assert resp.status_code == 400, resp.text
+    assert resp.text.startswith('map: "replicate" cannot be used on a node with network')

@@ -3,6 +3,7 @@
 These need the sandbox supervisor (``zerocloud.sandbox.start_supervisor``/``SupervisorClient``):
 without it every session reports an error and these tests FAIL (they never skip).
 """
+import http.client
 import json
 import os
 import subprocess
@@ -114,6 +115,31 @@ def test_args_env_and_cgi_environment_arrive(cluster, stage):
     assert env[b'LOCAL_HTTP_X_OBJECT_META_COLOR'] == b'blue'
     assert env[b'LOCAL_PATH_INFO'].endswith(b'/%s/in.txt' % stage.encode())
     assert resp.headers['X-Nexe-Retcode'] == '7'
+
+
+def _environ_of(body):
+    _, _, environ = body.partition(b'\0::env::\0')
+    return dict(item.split(b'=', 1) for item in environ.split(b'\0') if b'=' in item)
+
+
+@pytest.mark.parametrize('version', ['HTTP/1.1', 'HTTP/1.0'])
+def test_server_protocol_is_the_request_lines_version(cluster, stage, version):
+    """eventlet writes HTTP/1.0 into every environ; the program sees what the client sent."""
+    url, token = cluster.auth()
+    host, _, port = cluster.proxy_url.rpartition('/')[2].partition(':')
+    body = json.dumps(node(stage, 'sb_args', [{'name': 'stdout'}])).encode()
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    conn._http_vsn_str = version            # http.client has no public way to speak 1.0
+    conn._http_vsn = int(version[-3] + version[-1])
+    conn.request('POST', url.partition(cluster.proxy_url)[2], body=body, headers={
+        'X-Auth-Token': token, 'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
+    resp = conn.getresponse()
+    content = resp.read()
+    conn.close()
+    assert resp.status == 200, content
+    env = _environ_of(content)
+    assert env[b'SERVER_PROTOCOL'] == version.encode()
+    assert env[b'REQUEST_METHOD'] == b'POST' and env[b'GATEWAY_INTERFACE'] == b'CGI/1.1'
 
 
 def test_python_script_runs_through_the_python_image(cluster, stage):

@@ -91,9 +91,9 @@ with its location (also an instance with more than 240 channels — devices, ``/
 ``/dev/out/*`` together —, which one session cannot carry); a missing input -> 404 "Error 404 Not Found while fetching /a/c/o"; no
 right -> 401/403; no object server can take a session -> 503 naming every server tried and
 why.  Client-sent
-``X-Backend-Zerocloud-*`` headers are removed.  Not yet supported (501 with a message):
-``replicate`` on instances with network channels, the ``image`` device, executables
-inside a user image.
+``X-Backend-Zerocloud-*`` headers are removed.  ``replicate`` on an instance with network
+channels is a 400 naming the instance (each copy would need peers of its own).  Not yet
+supported (501 with a message): the ``image`` device, executables inside a user image.
 
 ``replicate: N`` (SPEC S2.6) runs N copies of the instance, each offered to the servers
 starting one place further down its candidate list (so they run on different servers when
@@ -188,6 +188,7 @@ class ZerocloudProxy:
         if route is None:
             return self.app(env, start_response)
         requests.strip_forged_headers(req)
+        requests.request_protocol(env)
         try:
             response = self.handle_job(req, route)
         except swob.HTTPException as error:

@@ -10,6 +10,7 @@ from swift.common import swob
 from zerocloud import job as joblib
 from zerocloud import limits
 from zerocloud import wire
+from zerocloud.proxy_middleware import request as requests
 
 EXCLUDED_HEADERS = ('HTTP_X_AUTH_TOKEN', 'HTTP_X_STORAGE_TOKEN', 'HTTP_AUTHORIZATION',
                     'HTTP_COOKIE', 'HTTP_X_SERVICE_TOKEN', 'HTTP_X_AUTH_KEY')
@@ -21,11 +22,13 @@ def _not_yet(message):
 
 
 def check_supported(instance):
-    """Refuse what this version cannot run (replicated channels, user images, a container
-    without wildcard as an input, more channels than one session can carry).
+    """Refuse what this version cannot run (user images, a container without wildcard as an
+    input) and what cannot run at all (replicated channels, more channels than one session
+    can carry).
 
     :raises HTTPException: 501 naming the feature and the instance; 400 naming the instance
-        whose channels exceed ``wire.MAX_SESSION_CHANNELS``.
+        whose channels exceed ``wire.MAX_SESSION_CHANNELS`` or that is replicated with
+        network channels.
     """
     channels = (len(instance.devices) + len(instance.in_channels)
                 + len(instance.out_channels))
@@ -34,7 +37,10 @@ def check_supported(instance):
             body='%s: %d channels (devices, /dev/in and /dev/out), at most %d per session\n'
             % (instance.name, channels, wire.MAX_SESSION_CHANNELS), content_type='text/plain')
     if instance.replicate > 1 and (instance.in_channels or instance.out_channels):
-        raise _not_yet('replicate with network channels (%s)' % instance.name)
+        raise swob.HTTPBadRequest(
+            body='%s: "replicate" cannot be used on a node with network channels (/dev/in, '
+                 '/dev/out): each copy would need its own peers; replicate the nodes around '
+                 'it or drop "replicate"\n' % instance.name, content_type='text/plain')
     url = instance.exec.url
     if isinstance(url, joblib.ImageUrl) and not url.image:
         raise _not_yet('an executable inside a user image (%s)' % instance.name)
@@ -134,7 +140,8 @@ def cgi_environment(instance, req):
         'REMOTE_USER': _user(env.get('REMOTE_USER')),
         'SERVER_NAME': str(env.get('SERVER_NAME', '')),
         'SERVER_PORT': str(env.get('SERVER_PORT', '')),
-        'SERVER_PROTOCOL': str(env.get('SERVER_PROTOCOL', 'HTTP/1.1')),
+        'SERVER_PROTOCOL': str(env.get(requests.PROTOCOL_KEY)
+                               or env.get('SERVER_PROTOCOL', 'HTTP/1.1')),
         'SERVER_SOFTWARE': 'zerocloud',
     }
     budget = limits.MAX_REQUEST_ENV_BYTES - limits.argv_env_bytes((), cgi.items())

@@ -4,6 +4,8 @@ Pure request inspection over swob: which requests are ours (:func:`classify`), t
 header scrub, the POST authorization and the bounded body read.
 """
 import dataclasses
+import re
+import sys
 
 from swift.common import constraints, swob
 
@@ -18,6 +20,10 @@ TAR_TYPES = ('application/x-tar', 'application/x-gtar', 'application/x-ustar',
              'application/gzip', 'application/x-gzip', 'application/x-compressed-tar')
 OPEN_SEGMENTS = ('open', 'api')
 API_VERSIONS = ('v1', 'v1.0')
+PROTOCOL_KEY = 'zerocloud.server_protocol'
+HTTP_VERSION = re.compile(r'HTTP/[0-9]\.[0-9]\Z')
+HANDLER_FRAME = 'handle_one_response'   # eventlet.wsgi.HttpProtocol's method that calls the app
+MAX_FRAMES = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +62,42 @@ def strip_forged_headers(req):
     """Remove client-sent ``X-Backend-Zerocloud-*`` headers (only the proxy may set them)."""
     for name in [name for name in req.headers if wire.is_zerocloud_header(name)]:
         del req.headers[name]
+
+
+def request_protocol(environ):
+    """The HTTP version of the client's request line (``HTTP/1.1``), for ``SERVER_PROTOCOL``.
+
+    WSGI servers give it as ``SERVER_PROTOCOL``, but eventlet's (the server Swift runs)
+    always writes ``HTTP/1.0`` there and keeps the request line's version on its request
+    handler only.  When the environ says ``HTTP/1.0``, the handler serving this request is
+    found among the caller's frames (eventlet calls the application from its
+    ``handle_one_response`` in the same green thread) and its ``request_version`` is used;
+    under any other server, or if none is found, the environ's value stands.  The answer is
+    kept in the environ under ``zerocloud.server_protocol``; call this before any thread
+    switch (the proxy filter does, on entry).
+    """
+    known = environ.get(PROTOCOL_KEY)
+    if known:
+        return known
+    protocol = str(environ.get('SERVER_PROTOCOL') or 'HTTP/1.0')
+    if protocol == 'HTTP/1.0':
+        protocol = _handler_version() or protocol
+    environ[PROTOCOL_KEY] = protocol
+    return protocol
+
+
+def _handler_version():
+    """``request_version`` of the eventlet handler up the stack, or None."""
+    frame = sys._getframe(1)
+    for _ in range(MAX_FRAMES):
+        if frame is None:
+            return None
+        if frame.f_code.co_name == HANDLER_FRAME:
+            version = getattr(frame.f_locals.get('self'), 'request_version', None)
+            if isinstance(version, str) and HTTP_VERSION.match(version):
+                return version
+        frame = frame.f_back
+    return None
 
 
 def check_job_form(req, route):
