@@ -4,12 +4,14 @@ ordinary requests: every check runs against the cluster with the filters and wit
 import concurrent.futures
 import configparser
 import hashlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -237,11 +239,16 @@ def test_aio_command_start_twice_env_status_stop_twice(tmp_path):
     port = str(aio.spec_with_free_ports(root, nodes=1, replicas=1).port)
     common = ['--dir', root]
     try:
-        code, out = _aio('start', '--nodes', '1', '--replicas', '1', '--port', port, *common)
+        code, out = _aio('start', '--nodes', '1', '--replicas', '1', '--port', port,
+                         '--set', 'proxy:zerovm_maxconfig=2000', *common)
         assert code == 0, out
         assert 'http://127.0.0.1:%s/auth/v1.0' % port in out and 'test:tester' in out
+        with urllib.request.urlopen('http://127.0.0.1:%s/info' % port) as resp:
+            assert json.load(resp)['zerocloud']['max_config_bytes'] == 2000
         code, out = _aio('start', *common)
         assert code == 0 and 'already running' in out
+        code, out = _aio('start', '--set', 'proxy:zerovm_maxconfig=3000', *common)
+        assert code == 1 and 'stop it first' in out and '"2000"' in out
         code, out = _aio('status', *common)
         lines = out.splitlines()
         assert code == 0 and len(lines) == 6 and all(line.endswith(' healthy') for line in lines)

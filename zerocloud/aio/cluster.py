@@ -14,6 +14,7 @@ import socket
 import sys
 import tempfile
 import time
+import types
 import urllib.error
 import urllib.request
 
@@ -113,6 +114,25 @@ def check_topology(spec):
     if previous and previous.topology() != spec.topology():
         raise ClusterError('%s holds a cluster built with %s; use another --dir or remove it'
                            % (spec.root, json.dumps(previous.topology(), sort_keys=True)))
+
+
+def check_same_settings(spec):
+    """:raises ClusterError: the running cluster was started with other filter options,
+    filters or encryption (they take effect only at a start)."""
+    previous = recorded_spec(spec.root)
+    if previous is None:
+        return
+    for name in ('filter_options', 'zerocloud', 'encryption'):
+        was, wanted = getattr(previous, name), getattr(spec, name)
+        if was != wanted:
+            raise ClusterError('the cluster in %s runs with %s=%s; to use %s, stop it first'
+                               % (spec.root, name, _shown(was), _shown(wanted)))
+
+
+def _shown(value):
+    if isinstance(value, types.MappingProxyType):
+        return json.dumps({k: dict(v) for k, v in value.items()}, sort_keys=True)
+    return json.dumps(value)
 
 
 def fixed_port_range(low=10000):
@@ -250,6 +270,7 @@ def start(spec):
     check_topology(spec)
     alive, names = running(spec), process_names(spec)
     if len(alive) == len(names):
+        check_same_settings(spec)
         return dict(describe(spec), already_running=True)
     if alive:
         raise ClusterError('the cluster in %s is partly running (%d of %d processes; stopped: '

@@ -1,7 +1,7 @@
 """start/stop a local all-in-one Swift cluster with zerocloud
 
     zerocloud aio start  [--dir DIR] [--nodes N] [--replicas R] [--port P] [--devices PATH]
-                         [--no-zerocloud]
+                         [--no-zerocloud] [--encryption] [--set SERVER:OPTION=VALUE ...]
     zerocloud aio stop   [--dir DIR]
     zerocloud aio status [--dir DIR]
     zerocloud aio env    [--dir DIR] [--user ACCOUNT:USER]
@@ -14,16 +14,32 @@ fragments, with 3 nodes or more), tempauth with the upstream SAIO users, memcach
 logs in DIR/log.  zerocloud's filters are in the pipelines as soon as they exist
 (``--no-zerocloud`` leaves them out).  DIR defaults to $ZEROCLOUD_AIO_DIR, else ./var/aio.
 
+``--set SERVER:OPTION=VALUE`` (repeatable) sets an option of a zerocloud filter in the
+generated configuration: SERVER is ``proxy`` (``[filter:proxy_middleware]``), ``object``
+(``[filter:object_middleware]`` of every object server) or ``chain`` (``[filter:job_chain]``),
+e.g. ``--set proxy:zerovm_maxconfig=1M --set object:zerovm_timeout=30``.  Settings are kept
+in DIR/aio.json: later starts reuse them (the generated configuration is rewritten at every
+start, so edit options this way, not in DIR/etc); ``--set SERVER:OPTION=`` removes one.  A
+bad value stops the start with the filter's message (from the server's log).
+``--encryption`` adds Swift's ``keymaster encryption`` to the proxy pipeline (at-rest
+encryption with a fixed, public test key: never for real data); it is kept like the settings.
+Changing settings or encryption of a running cluster is refused: stop it first.
+
 ``start`` waits until every server answers /healthcheck and prints the auth URL and users; a
 second ``start`` says the cluster already runs.  ``stop`` stops exactly the processes it
 started (idempotent).  ``env`` prints ``export ST_AUTH=... ST_USER=... ST_KEY=...``:
 ``eval "$(zerocloud aio env)" && swift stat``.
 """
 import os
+import re
 import shlex
 import sys
 
 ACTIONS = ('start', 'stop', 'status', 'env')
+#: ``--set`` server names -> the zerocloud filter whose section gets the option.
+SET_TARGETS = {'proxy': 'proxy_middleware', 'object': 'object_middleware',
+               'chain': 'job_chain'}
+OPTION_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_.-]*\Z')
 
 
 def default_dir():
@@ -44,8 +60,44 @@ def add_arguments(parser):
                              'as /dev/shm/... lifts the small-xattr metadata limits of ext4')
     parser.add_argument('--no-zerocloud', action='store_true',
                         help='leave zerocloud\'s filters out of the pipelines')
+    parser.add_argument('--encryption', action='store_true',
+                        help='add Swift\'s at-rest encryption (fixed test key) to the proxy')
+    parser.add_argument('--set', action='append', default=[], dest='settings',
+                        metavar='SERVER:OPTION=VALUE',
+                        help='set a zerocloud filter option (SERVER: %s; repeatable; an '
+                             'empty VALUE removes it)' % ', '.join(SET_TARGETS))
     parser.add_argument('--user', default='test:tester',
                         help='user whose credentials "env" prints (default test:tester)')
+
+
+def parse_setting(text):
+    """``(filter name, option, value)`` of one ``--set SERVER:OPTION=VALUE``.
+
+    :raises ValueError: naming the setting when it does not have that form.
+    """
+    target, colon, assignment = text.partition(':')
+    option, equals, value = assignment.partition('=')
+    if not colon or not equals or target not in SET_TARGETS:
+        raise ValueError('--set %r: expected SERVER:OPTION=VALUE with SERVER one of %s'
+                         % (text, ', '.join(SET_TARGETS)))
+    if not OPTION_NAME.match(option):
+        raise ValueError('--set %r: %r is not an option name' % (text, option))
+    if any(ch in value for ch in '\r\n\0'):
+        raise ValueError('--set %r: a value cannot hold line breaks or NUL' % text)
+    return SET_TARGETS[target], option, value.strip()
+
+
+def merged_filter_options(recorded, settings):
+    """The recorded filter options with ``--set`` settings applied (empty value: removed)."""
+    options = {name: dict(values) for name, values in (recorded or {}).items()}
+    for text in settings:
+        name, option, value = parse_setting(text)
+        section = options.setdefault(name, {})
+        if value:
+            section[option] = value
+        else:
+            section.pop(option, None)
+    return {name: values for name, values in options.items() if values}
 
 
 def build_spec(args):
@@ -57,7 +109,7 @@ def build_spec(args):
     fields = {}
     if recorded:
         fields = dict(recorded.topology(), zerocloud=recorded.zerocloud,
-                      owner_pid=recorded.owner_pid)
+                      owner_pid=recorded.owner_pid, encryption=recorded.encryption)
     for name in ('nodes', 'replicas', 'port', 'devices'):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
@@ -65,6 +117,10 @@ def build_spec(args):
         fields['zerocloud'] = False
     elif args.action == 'start':
         fields['zerocloud'] = True
+    if args.encryption:
+        fields['encryption'] = True
+    fields['filter_options'] = merged_filter_options(
+        recorded.filter_options if recorded else {}, args.settings)
     return ClusterSpec(root=root, **fields)
 
 
