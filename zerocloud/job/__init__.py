@@ -32,6 +32,32 @@ payload.  Writable devices without a path go into the HTTP response.  URLs are d
 :mod:`zerocloud.job.urls`; expansion, naming and placement in :mod:`zerocloud.job.expand`;
 channels in :mod:`zerocloud.job.connect`.
 
+Device modes (``mode``, Servlets.md rule 16) choose what ``stat()`` says about a readable or
+writable device and how the program can move in it.  Only a mode the job writes changes
+anything: without one a device is shown as what holds its bytes, which in the cluster is
+always a regular file (the co-located object's data file, or a spool on the object server).
+The original's defaults (``pipe`` for stdin, stdout and stderr, ``block`` for the others)
+are not applied: they would pump every co-located stdin through a FIFO instead of handing
+the program the object's file.  A jail has no character or block devices of its own (a
+device node needs ``CAP_MKNOD`` outside any user namespace, and a driver to move the bytes),
+so the two are shown as the closest the kernel offers:
+
+=========  ===============  ===============================================================
+mode       stat() type      what the program gets
+=========  ===============  ===============================================================
+``file``   regular file     the file holding the bytes: seekable, ``st_size`` is the size
+                            (the co-located object's own file, zero-copy)
+``block``  regular file     the same as ``file`` (random access, like a block device)
+``pipe``   FIFO             a stream pumped from or into that file: ``lseek`` fails with
+                            ``ESPIPE``; the channel's byte limit is exact as for files
+``char``   FIFO             the same as ``pipe`` (a non-seekable stream, like a character
+                            device)
+=========  ===============  ===============================================================
+
+Devices that are not channels (``image``, ``debug``, system images) take no ``mode``, and a
+``zvm://`` device is a stream, so it takes only ``pipe`` or ``char``: anything else is a
+problem located at ``[i].devices[j].mode``.
+
 Rules checked by :func:`parse_job` (ZeroCloud doc/Servlets.md rules 1-21; every problem is
 reported, each located like ``[1].devices[2].path``): unknown keys and wrong types; device
 names; which devices need, may or must not have a path and what kind; one path-less
@@ -39,9 +65,9 @@ readable device per node; one readable wildcard per node; no wildcard on debug o
 account; a writable swift path of a node with several instances must hold a wildcard, and
 not more wildcards than the readable wildcard captures; duplicate node and device names;
 connect and zvm:// targets exist; a single node cannot connect to itself; count >= 1;
-replicate 1-3; mode; min_size >= 0; attach names a device of the node; no control characters
-anywhere; args that split, env names not reserved, argv and env within their limits; size
-of the JSON (``max_config_bytes``, 413).  Before those, the JSON text itself
+replicate 1-3; mode (see above); min_size >= 0; attach names a device of the node; no
+control characters anywhere; args that split, env names not reserved, argv and env within
+their limits; size of the JSON (``max_config_bytes``, 413).  Before those, the JSON text itself
 (:mod:`zerocloud.job.jsontext`): UTF-8 (a BOM is ignored), located as ``line 3, column 7``
 where it breaks; no lone surrogates (``"\\ud800"``) in any key or value, no ``NaN`` or
 ``Infinity``, no number out of range, no duplicate key, at most 32 levels of nesting, each

@@ -16,11 +16,14 @@ writable      stdout, stderr, output           swift:// object (wildcards take t
 network       debug                            tcp://host:port or udp://host:port, required
 sysimage      system images (``python`` ...)   none (the operator configured it)
 ============  ===============================  ============================================
+
+``mode`` (``file``, ``char``, ``pipe`` or ``block``; how each is shown: :mod:`zerocloud.job`)
+is only for readable and writable devices, and only ``pipe`` or ``char`` for a ``zvm://`` one.
 """
 from zerocloud.job import fields
 from zerocloud.job.errors import JobError, show
 from zerocloud.job.model import (DEVICE_MODES, IMAGE, NETWORK, READABLE, STANDARD_DEVICES,
-                                 WRITABLE, DeviceSpec, device_access)
+                                 STREAM_MODES, WRITABLE, DeviceSpec, device_access)
 from zerocloud.job.urls import NetUrl, SwiftUrl, ZvmUrl, parse_url
 
 MAX_MIN_SIZE = 2 ** 63 - 1
@@ -80,6 +83,24 @@ def _device_url(problems, where, name, text, sysimages):
     return url
 
 
+def _device_mode(problems, where, name, url, mode):
+    """The ``mode`` the job wrote (Servlets.md rule 16), or None (problem recorded).
+
+    Only the program's channels (readable and writable devices) have one; a ``zvm://``
+    channel is a stream, so only ``pipe`` or ``char`` fit it.
+    """
+    if mode not in DEVICE_MODES:
+        problems.add(where, f'must be one of {", ".join(DEVICE_MODES)}, got {show(mode)}')
+        return None
+    if device_access(name) not in (READABLE, WRITABLE):
+        problems.add(where, f'{name} is not a channel of the program: it has no mode')
+        return None
+    if isinstance(url, ZvmUrl) and mode not in STREAM_MODES:
+        problems.add(where, f'a zvm:// channel is a stream: mode pipe or char, not {mode}')
+        return None
+    return mode
+
+
 def parse_device(problems, where, raw, sysimages):
     """Check one device entry; return a DeviceSpec or None (problems recorded)."""
     if fields.check_object(problems, where, raw, DEVICE_KEYS) is None:
@@ -101,11 +122,7 @@ def parse_device(problems, where, raw, sysimages):
         if key in raw:
             values[key] = check(problems, f'{where}.{key}', raw[key])
     if 'mode' in raw:
-        values['mode'] = raw['mode']
-        if raw['mode'] not in DEVICE_MODES:
-            problems.add(f'{where}.mode', f'must be one of {", ".join(DEVICE_MODES)}, '
-                         f'got {show(raw["mode"])}')
-            values['mode'] = None
+        values['mode'] = _device_mode(problems, f'{where}.mode', name, url, raw['mode'])
     if 'min_size' in raw:
         values['min_size'] = fields.check_int(problems, f'{where}.min_size', raw['min_size'],
                                               maximum=MAX_MIN_SIZE)

@@ -25,7 +25,7 @@ from types import MappingProxyType
 
 from zerocloud.job.connect import DEFAULT_MAX_CHANNELS, build_channels
 from zerocloud.job.errors import JobError, Problems, show
-from zerocloud.job.model import WRITABLE, Device, Exec, Instance, Plan, default_mode
+from zerocloud.job.model import WRITABLE, Device, Exec, Instance, Plan
 from zerocloud.job.urls import MAX_OBJECT_NAME, SwiftUrl, ZvmUrl
 
 DEFAULT_MAX_INSTANCES = 10_000
@@ -180,7 +180,7 @@ def _device_templates(node, account, where):
             continue   # a network channel, see connect.py
         url = spec.url.with_account(account) if spec.url is not None else None
         device = Device(spec.name, url, spec.access, spec.content_type, spec.meta,
-                        spec.mode or default_mode(spec.name), spec.min_size)
+                        spec.mode, spec.min_size)
         if spec is node.wildcard_device:
             templates.append((device, 'wild'))
         elif spec.access == WRITABLE and isinstance(url, SwiftUrl) and url.has_wildcard:

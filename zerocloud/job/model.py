@@ -19,10 +19,10 @@ SYSIMAGE = 'sysimage'    # an operator-configured system image: read-only, never
 READABLE_DEVICES = ('stdin', 'input', 'script')
 WRITABLE_DEVICES = ('stdout', 'stderr', 'output')
 STANDARD_DEVICES = READABLE_DEVICES + WRITABLE_DEVICES + ('image', 'debug')
-SEQUENTIAL_DEVICES = ('stdin', 'stdout', 'stderr')
 RESPONSE_DEVICES = WRITABLE_DEVICES           # may be path-less: go into the HTTP response
 PAYLOAD_DEVICES = READABLE_DEVICES            # may be path-less: receive the request payload
-DEVICE_MODES = ('file', 'char', 'pipe', 'block')
+DEVICE_MODES = ('file', 'char', 'pipe', 'block')   # stat() types (Servlets.md rule 16)
+STREAM_MODES = ('pipe', 'char')                     # shown as a FIFO: no random access
 DEFAULT_SYSIMAGES = ('python',)
 EMPTY = MappingProxyType({})
 
@@ -38,11 +38,6 @@ def device_access(name):
     if name == 'debug':
         return NETWORK
     return SYSIMAGE
-
-
-def default_mode(name):
-    """The stat() type a device has unless ``mode`` says otherwise (Servlets.md rule 16)."""
-    return 'pipe' if name in SEQUENTIAL_DEVICES else 'block'
 
 
 def _drop_empty(mapping):
@@ -157,14 +152,16 @@ class Device(NamedTuple):
     """A device of one instance, with its final URL (wildcards substituted) or None.
 
     ``content_type`` None means the operator's default (``zerovm_default_content_type``
-    for objects; the proxy's choice for the response); ``mode`` is always filled in.
+    for objects; the proxy's choice for the response); ``mode`` is the one the job wrote,
+    None when it wrote none (the device is then shown as what holds its bytes: a regular
+    file in the cluster; Servlets.md's defaults are not applied, see :mod:`zerocloud.job`).
     """
     name: str
     url: object
     access: str
     content_type: Optional[str]
     meta: MappingProxyType
-    mode: str
+    mode: Optional[str]
     min_size: int
 
 

@@ -211,7 +211,7 @@ def test_placement_follows_default_order_and_attach(devices, attach, expected):
     assert instance.location == 'rack-1'
 
 
-def test_home_account_replaced_everywhere_and_modes_defaulted():
+def test_home_account_replaced_everywhere_and_only_written_modes_kept():
     job = [node(exec={'path': 'swift://~/bin/x', 'name': 'prog', 'env': {'A': '1'}},
                 devices=[dev('stdin', 'swift://./c/o'), dev('input', 'swift://~/c/p', mode='file'),
                          dev('stdout', 'swift://other/c/o')])]
@@ -220,7 +220,7 @@ def test_home_account_replaced_everywhere_and_modes_defaulted():
     assert instance.exec.argv0 == 'prog' and dict(instance.exec.env) == {'A': '1'}
     assert instance.devices['stdin'].url.account == 'AUTH_me'
     assert instance.devices['stdout'].url.account == 'other'
-    assert [d.mode for d in instance.devices.values()] == ['pipe', 'file', 'pipe']
+    assert [d.mode for d in instance.devices.values()] == [None, 'file', None]
     assert [d.access for d in instance.devices.values()] == ['readable', 'readable', 'writable']
 
 
