@@ -2,11 +2,12 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := gcc libc6-dev musl-tools python3-venv
+SYSTEM_PACKAGES := gcc libc6-dev musl-tools python3-venv memcached
 
 .PHONY: deps venv test test-unit test-sandbox test-functional demo bench-aio clean
 
-# System packages: C compilers for the static test programs, and venv support for Python.
+# System packages: C compilers for the static test programs, venv support for Python, and
+# memcached for the all-in-one cluster.
 deps:
 	@missing=""; \
 	for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

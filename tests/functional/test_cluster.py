@@ -278,3 +278,10 @@ def test_aio_command_start_twice_env_status_stop_twice(tmp_path):
     assert code == 0 and 'nothing was running' in out
     code, out = _aio('status', *common)
     assert code == 3 and out.count('stopped') == 6
+
+
+def test_memcache_is_the_real_memcached(swift):
+    """`make deps` installs memcached; the cluster runs it (tempauth's tokens live there)."""
+    pid = processes.running_pid(os.path.join(swift.dir, 'run'), 'memcache')
+    assert pid and os.path.basename(os.readlink('/proc/%d/exe' % pid)) == 'memcached'
+    assert aio.memcache_kind() == 'memcached'

@@ -9,7 +9,9 @@ Errors raise :class:`ClusterError` with a message meant for the user.
 import http.client
 import json
 import os
+import pwd
 import random
+import shutil
 import socket
 import sys
 import tempfile
@@ -54,11 +56,36 @@ def command_of(spec, name):
     if name == 'logs':
         return [python, '-m', 'zerocloud.aio.logs', str(spec.log_port), spec.log_dir]
     if name == 'memcache':
-        return [python, '-m', 'zerocloud.aio.memcache', str(spec.memcache_port)]
+        return memcache_command(spec.memcache_port)
     if name == 'watchdog':
         return [python, '-m', 'zerocloud.aio.watchdog', str(spec.owner_pid), spec.root]
     server, conf_path, _port = _server_of(spec, name)
     return [python, '-m', 'zerocloud.aio.bootstrap', spec.etc_dir, server, conf_path]
+
+
+def memcached_path():
+    """The system's ``memcached`` (Debian package ``memcached``), or None."""
+    return shutil.which('memcached') or shutil.which('memcached', path='/usr/sbin:/usr/bin')
+
+
+def memcache_command(port):
+    """argv of the cluster's memcache: the real ``memcached`` on 127.0.0.1:``port`` (64 MiB,
+    no UDP) when installed, else zerocloud's small Python server (see
+    :func:`memcache_kind`).  memcached refuses to run as root without ``-u``: it is given
+    the current user."""
+    binary = memcached_path()
+    if binary is None:
+        return [sys.executable, '-m', 'zerocloud.aio.memcache', str(port)]
+    return [binary, '-l', '127.0.0.1', '-p', str(port), '-U', '0', '-m', '64',
+            '-u', pwd.getpwuid(os.getuid()).pw_name]
+
+
+def memcache_kind():
+    """What serves memcache: ``memcached`` or the Python fallback, saying how to get the
+    real one."""
+    if memcached_path():
+        return 'memcached'
+    return 'python fallback (install the memcached package for the real one)'
 
 
 def running(spec):
@@ -311,4 +338,5 @@ def describe(spec):
     """What a client needs: urls, users, directories."""
     return {'dir': spec.root, 'proxy_url': spec.proxy_url, 'auth_url': spec.auth_url,
             'users': ['%s:%s/%s' % (a, u, k) for a, u, k, _g in USERS],
-            'log_dir': spec.log_dir, 'nodes': spec.nodes, 'replicas': spec.replicas}
+            'log_dir': spec.log_dir, 'nodes': spec.nodes, 'replicas': spec.replicas,
+            'memcache': memcache_kind()}

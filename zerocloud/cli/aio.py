@@ -10,7 +10,8 @@ A real Swift (from the installed ``swift`` package) on 127.0.0.1: one proxy (por
 default), N storage nodes (default 4) each running an account, container and object server
 with its own device directory, storage policies ``gold`` (R replicas, default 3, the
 default policy), ``silver`` (2 replicas) and ``ec`` (erasure-coded, 2 data + 1 parity
-fragments, with 3 nodes or more), tempauth with the upstream SAIO users, memcache, and
+fragments, with 3 nodes or more), tempauth with the upstream SAIO users, memcache (the system's ``memcached`` when installed,
+else a small Python stand-in, as ``start`` says), and
 logs in DIR/log.  zerocloud's filters are in the pipelines as soon as they exist
 (``--no-zerocloud`` leaves them out).  DIR defaults to $ZEROCLOUD_AIO_DIR, else ./var/aio.
 
@@ -132,8 +133,9 @@ def print_start(summary):
         print('zerocloud aio: cluster started in %s (%d nodes, %d replicas; zerocloud '
               'filters: %s)' % (summary['dir'], summary['nodes'], summary['replicas'],
                                 ' '.join(summary['zerocloud_filters']) or 'none'))
-    print('  proxy: %s\n  auth:  %s\n  users: %s\n  logs:  %s'
-          % (summary['proxy_url'], summary['auth_url'], users, summary['log_dir']))
+    print('  proxy: %s\n  auth:  %s\n  users: %s\n  logs:  %s\n  cache: %s'
+          % (summary['proxy_url'], summary['auth_url'], users, summary['log_dir'],
+             summary['memcache']))
     print('  try:   eval "$(zerocloud aio env --dir %s)" && swift stat'
           % shlex.quote(summary['dir']))
 

@@ -76,3 +76,14 @@ def test_a_running_cluster_refuses_other_settings(tmp_path):
     with pytest.raises(cluster.ClusterError) as info:
         cluster.check_same_settings(encrypted)
     assert 'encryption=false' in str(info.value)
+
+
+def test_memcache_is_memcached_when_installed_else_the_python_stand_in(monkeypatch):
+    monkeypatch.setattr(cluster.shutil, 'which', lambda name, path=None: '/usr/bin/memcached')
+    argv = cluster.memcache_command(18001)
+    assert argv[0] == '/usr/bin/memcached' and argv[argv.index('-p') + 1] == '18001'
+    assert argv[argv.index('-l') + 1] == '127.0.0.1' and '-u' in argv
+    assert cluster.memcache_kind() == 'memcached'
+    monkeypatch.setattr(cluster.shutil, 'which', lambda name, path=None: None)
+    assert cluster.memcache_command(18001)[1:] == ['-m', 'zerocloud.aio.memcache', '18001']
+    assert 'install the memcached package' in cluster.memcache_kind()
