@@ -79,11 +79,14 @@ NEED_HEADER = HEADER_PREFIX + 'Need'
 NODE_HEADER = 'X-Nexe-Node'
 CONNECTED_HEADER = HEADER_PREFIX + 'Connected'
 
-# The most channels (devices plus /dev/in and /dev/out streams) one session may have: each is a
-# descriptor in the one SCM_RIGHTS message to the sandbox supervisor, which carries at most
-# 253 (zerocloud.sandbox.supervisor.MAX_FDS); the rest is headroom.  The proxy refuses bigger
-# instances with a 400 before anything runs.
-MAX_SESSION_CHANNELS = 240
+# The most channels (devices plus /dev/in and /dev/out streams) one session may have.  Each is
+# a descriptor passed to the sandbox supervisor (in batches of 253, zerocloud.sandbox.fdpass)
+# and a socket or file the object server holds while the session runs; the supervisor holds
+# about as many again (FIFOs, mounts) and the program may open each.  The object server and
+# the supervisor lift their soft RLIMIT_NOFILE to the hard limit at start; a hard limit of
+# max_pool x (2 x 4096 + 64) covers every session at this size.  The proxy refuses bigger
+# instances with a 400 before anything runs (advertised in /info as max_session_channels).
+MAX_SESSION_CHANNELS = 4096
 
 NEED_EXECUTABLE = 'executable'
 NEED_INPUTS = 'inputs'

@@ -39,20 +39,21 @@ class NotStarted(Exception):
 def build_spec(session, executable_path, config):
     """Translate a :class:`zerocloud.wire.Session` into ``(SessionSpec, channel device order)``.
 
-    Channels are the session's devices (files) followed by the sockets of its mesh
-    (``in/<peer>`` readable, ``out/<peer>`` writable) when it is part of a connected job.
+    Channels are the session's devices (files; one of mode ``pipe`` or ``char`` is shown as
+    a FIFO pumped from or into its file) followed by the sockets of its mesh (``in/<peer>``
+    readable, ``out/<peer>`` writable) when it is part of a connected job.
     Limits are the smaller of the session's and this server's (``config``).
 
     :raises ValueError: (``SpecError``) for a description the sandbox cannot run.
     """
-    from zerocloud.sandbox.spec import ChannelSpec, ImageSpec, Limits, SessionSpec
+    from zerocloud.sandbox.spec import ChannelSpec, ImageSpec, Limits, SessionSpec, channel_kind
     executable = session.executable
     if executable_path:
         program = executable_path
     else:
         program = 'file://%s:%s' % (executable.image, executable.path)
-    channels = [ChannelSpec(device.name, 'r' if device.access == wire.READ else 'w', 'file')
-                for device in session.devices]
+    channels = [ChannelSpec(device.name, 'r' if device.access == wire.READ else 'w',
+                            channel_kind(device.mode)) for device in session.devices]
     if session.mesh is not None:
         channels += [ChannelSpec(device, 'r', 'socket') for device, _ in session.mesh.ins]
         channels += [ChannelSpec(device, 'w', 'socket') for device, _ in session.mesh.outs]

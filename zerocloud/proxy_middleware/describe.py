@@ -92,17 +92,18 @@ def describe(instance, req, config, parts):
     for device in instance.devices.values():
         if '/dev/' + device.name in channel_devices or isinstance(device.url, joblib.ZvmUrl):
             continue  # a network channel (zvm://), wired by the rendezvous
+        mode = device.mode or ''      # only a mode the job wrote changes the device
         if device.name in config.sysimage_devices:
             images.append(device.name)
         elif device.access == joblib.WRITABLE:
-            devices.append(wire.Device(device.name, wire.WRITE))
+            devices.append(wire.Device(device.name, wire.WRITE, mode=mode))
         elif device.url is None:
-            devices.append(wire.Device(device.name, wire.READ, wire.PAYLOAD))
+            devices.append(wire.Device(device.name, wire.READ, wire.PAYLOAD, mode=mode))
         elif swift_path(device.url) == placement:
-            devices.append(wire.Device(device.name, wire.READ, wire.LOCAL))
+            devices.append(wire.Device(device.name, wire.READ, wire.LOCAL, mode=mode))
         else:
             devices.append(wire.Device(device.name, wire.READ, wire.REMOTE,
-                                       parts.remote[device.name].etag))
+                                       parts.remote[device.name].etag, mode=mode))
     url = instance.exec.url
     if isinstance(url, joblib.ImageUrl):
         executable = wire.Executable(image=url.image, path=url.path)

@@ -13,12 +13,14 @@ uid/gid maps, reports its seccomp listener's number and calls ``execveat``, whic
 the supervisor to take the listener (``pidfd_getfd``) and let exactly that exec through.
 A failure of any isolation step ends the session with ``isolation`` and the step's error.
 
-Channels: a regular-file fd is bound into the jail directly (zero-copy; random access;
-writable ones limited by ``RLIMIT_FSIZE``); any other fd (pipe, socket, terminal) is pumped
-through a FIFO by :mod:`zerocloud.sandbox.monitor`, which passes at most the limit.  Limits
-are exact: a channel never holds more than its limit, and a program that wrote exactly the
-limit is ``ok``.  Readable file channels larger than ``max_input_bytes`` end the session
-before it starts (``input-limit``).  ``RLIMIT_FSIZE`` is ``max_output_bytes`` itself: a
+Channels: a regular-file fd of a ``file`` channel is bound into the jail directly
+(zero-copy; random access; writable ones limited by ``RLIMIT_FSIZE``); any other fd (pipe,
+socket, terminal), and every ``pipe`` or ``socket`` channel even when its fd is a regular
+file (a job's device mode ``pipe`` or ``char``; an inbound file is pumped from its start),
+is pumped through a FIFO by :mod:`zerocloud.sandbox.monitor`, which passes at most the
+limit.  Limits are exact: a channel never holds more than its limit, and a program that
+wrote exactly the limit is ``ok``.  Readable file channels larger than ``max_input_bytes``
+end the session before it starts (``input-limit``).  ``RLIMIT_FSIZE`` is ``max_output_bytes`` itself: a
 write that would cross it is cut short at the limit, the next one fails with ``EFBIG`` and
 raises ``SIGXFSZ``, which the jail keeps blocked so that it stays pending (as pid 1 the
 program would drop it); the monitor polls for it (every 50 ms and at the end) and ends the
@@ -240,7 +242,7 @@ class SessionRunner:
         listener, pumps, closes = self._handshake(session, pumped, p2c_write, c2p_read,
                                                   cleanup)
         watched_files = [(c, fd) for c, fd in zip(spec.channels, fds)
-                         if c.writable and jail.is_regular_file(fd)]
+                         if c.writable and shown_as_file(c, fd)]
         session.monitor = monitor.Monitor(self.sys, pid, pidfd, listener, c2p_read, pumps,
                                           spec.limits, watched_files, closes)
         return session
@@ -250,7 +252,7 @@ class SessionRunner:
         trees = {}
         try:
             for channel, fd in zip(spec.channels, prepared['fds']):
-                if jail.is_regular_file(fd):
+                if shown_as_file(channel, fd):
                     flags = SAFE_ATTRS | (0 if channel.writable else linux.MOUNT_ATTR_RDONLY)
                     trees[channel.device] = self.sys.detached_copy(fd=fd, attributes=flags)
                     cleanup.callback(os.close, trees[channel.device])
@@ -272,6 +274,8 @@ class SessionRunner:
             if pumped:
                 _expect(from_child, b'R')
             for channel, client_fd in pumped:
+                if channel.readable and jail.is_regular_file(client_fd):
+                    os.lseek(client_fd, 0, os.SEEK_SET)   # all of it, as a bound file
                 fifo = os.open('/proc/%d/root/dev/%s' % (session.pid, channel.device),
                                os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
                 limit = (session.spec.limits.max_input_bytes if channel.readable
@@ -365,13 +369,19 @@ def _read_line(fd):
     return data
 
 
+def shown_as_file(channel, fd):
+    """True when the channel's fd is bound into the jail as a file: a ``file`` channel whose
+    fd is a regular file.  Every other channel is pumped through a FIFO."""
+    return channel.kind == 'file' and jail.is_regular_file(fd)
+
+
 def _plan(spec, prepared, trees):
     """The JailPlan (without sync fds) and the list of (channel, fd) to pump."""
     binds, fifos, std_opens, pumped = [], [], [], []
     for channel, fd in zip(spec.channels, prepared['fds']):
         path = '/dev/' + channel.device
         original = None
-        if jail.is_regular_file(fd):
+        if shown_as_file(channel, fd):
             binds.append(jail.Bind(trees[channel.device], path, False))
             flags = {'r': os.O_RDONLY, 'w': os.O_WRONLY, 'rw': os.O_RDWR}[channel.access]
             original = fd

@@ -31,6 +31,10 @@ STD_DEVICES = ('stdin', 'stdout', 'stderr')
 PLAIN_DEVICES = STD_DEVICES + ('input', 'output', 'script')
 ACCESS_MODES = ('r', 'w', 'rw')
 CHANNEL_KINDS = ('file', 'pipe', 'socket')
+# The job language's device modes (Servlets.md rule 16) as channel kinds.  A jail has no
+# character or block devices of its own, so each is shown as the closest the kernel offers:
+# ``block`` as a regular file (random access), ``char`` as a FIFO (a non-seekable stream).
+MODE_KINDS = {'file': 'file', 'block': 'file', 'pipe': 'pipe', 'char': 'pipe'}
 NODE_NAME = re.compile(r'^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,64}$')
 IMAGE_PROGRAM = re.compile(r'^file://([A-Za-z0-9_.-]+):(.+)$')
 
@@ -83,16 +87,37 @@ class Limits:
         return cls(**_known_fields(cls, data, 'limits'))
 
 
+def channel_kind(mode, default='file'):
+    """The channel kind that shows a device of ``mode`` (``file``, ``char``, ``pipe``,
+    ``block``; see :data:`MODE_KINDS`); ``default`` when no mode was given (falsy).
+
+    :raises SpecError: for any other mode, naming it.
+    """
+    if not mode:
+        return default
+    _require(mode in MODE_KINDS, 'device mode must be one of %s, got %r'
+             % (', '.join(MODE_KINDS), mode))
+    return MODE_KINDS[mode]
+
+
 @dataclasses.dataclass(frozen=True)
 class ChannelSpec:
     """One channel: ``/dev/<device>`` in the jail, backed by the fd passed beside the spec.
 
     ``device``: ``stdin|stdout|stderr|input|output|script|in/<name>|out/<name>`` or a
     custom name (the device a ``zvm://node:<device>`` path names; never ``in``/``out``);
-    ``access``: ``r``, ``w`` or ``rw``; ``kind``: ``file`` (the fd of a regular file, shown
-    directly: zero-copy, random access), ``pipe`` or ``socket`` (pumped by the supervisor
-    through a FIFO, counted and limited).  ``network`` marks the channel for the ``n*``
-    accounting fields (defaults to True for ``in/*`` and ``out/*``).
+    ``access``: ``r``, ``w`` or ``rw``; ``kind`` says how the jail shows it:
+
+    - ``file``: the fd as it is.  A regular file is bound at ``/dev/<device>`` (zero-copy,
+      seekable, ``stat()`` a regular file); any other fd (a pipe, a terminal) cannot be, so
+      it is pumped through a FIFO like ``pipe``.
+    - ``pipe`` or ``socket``: always a FIFO, pumped by the supervisor (counted and limited
+      exactly), also from or into a regular file: then the program cannot seek, and
+      ``stat()`` says FIFO.  ``socket`` is the kind of connected jobs' network channels.
+
+    :func:`channel_kind` maps the job language's device modes to these.  ``network`` marks
+    the channel for the ``n*`` accounting fields (defaults to True for ``in/*`` and
+    ``out/*``).
     """
     device: str
     access: str = 'r'
