@@ -16,6 +16,7 @@ import sys
 import time
 
 from zerocloud import report as rpt
+from zerocloud.sandbox import fdpass
 
 HEADER = struct.Struct('>I')
 
@@ -43,10 +44,11 @@ class SupervisorClient:
     def run(self, spec, fds):
         """Send ``spec`` and the channel ``fds``; wait for and return the session's Report.
 
-        The fds are duplicated into the supervisor; the caller still owns (and closes) its
-        own.  Raises :class:`SupervisorError` if the supervisor is unreachable or dies.
-        Killing the (green) thread that waits here closes the socket: the supervisor then
-        stops the session.
+        Any number of fds (in batches of 253, :mod:`.fdpass`), one per channel of ``spec``
+        in channel order.  The fds are duplicated into the supervisor; the caller still
+        owns (and closes) its own.  Raises :class:`SupervisorError` if the supervisor is
+        unreachable or dies.  Killing the (green) thread that waits here closes the
+        socket: the supervisor then stops the session.
         """
         body = json.dumps(spec.to_dict()).encode()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -57,13 +59,8 @@ class SupervisorClient:
             except OSError as exc:
                 raise SupervisorError('cannot reach the sandbox supervisor at %s: %s'
                                       % (self.socket_path, exc)) from exc
-            message = HEADER.pack(len(body)) + body
             try:
-                sent = sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                                 struct.pack('%di' % len(fds), *fds))] if fds
-                                    else [])
-                if sent < len(message):
-                    sock.sendall(message[sent:])
+                fdpass.send_with_fds(sock, HEADER.pack(len(body)) + body, fds)
             except OSError as exc:
                 raise SupervisorError('the sandbox supervisor did not take the request: %s'
                                       % exc) from exc

@@ -23,9 +23,10 @@ Steps, each failing closed (0, 1 and 2 happen before the session's plan arrives)
 4. (with FIFOs) tell the parent they exist, wait for it to open their other ends; open the
    standard channels through their ``/dev`` paths onto fds 0, 1, 2 (so even those fds live on
    ``noexec`` mounts);
-5. rlimits (address space, CPU, file size, open files, processes, no core) and SIGXFSZ
-   blocked (a write refused at the file size limit leaves it pending for the monitor to
-   see), ``PR_SET_PDEATHSIG`` (set at clone time), drop every capability, ``no_new_privs``,
+5. rlimits (address space, CPU, file size, open files (at most the inherited hard limit),
+   processes, no core) and SIGXFSZ blocked (a write refused at the file size limit leaves
+   it pending for the monitor to see), ``PR_SET_PDEATHSIG`` (set at clone time), drop
+   every capability, ``no_new_privs``,
    close every other fd (``close_range``);
 6. load the seccomp filter with a user-notification listener, tell the parent its number
    and ``execveat`` the program's fd: the exec waits for the parent, which takes the
@@ -40,7 +41,7 @@ import signal
 import socket
 import stat
 
-from zerocloud.sandbox import linux
+from zerocloud.sandbox import fdpass, linux
 
 STAGING_DIR = '/tmp'        # any directory: the tmpfs hides it only in the session's mounts
 OLD_ROOT = '.old-root'
@@ -49,6 +50,7 @@ HOSTNAME = 'zerocloud'
 WARM_NAME = 'zc-warm'        # a pre-warmed jail waiting for its session (ps shows it)
 JAIL_NAME = 'zc-jail'
 SAFE_FLAGS = linux.MS_NOSUID | linux.MS_NODEV
+PLAN_HEADER_BYTES = 8        # the plan's length, big-endian, before the pickled plan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +101,7 @@ def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid
             _place(fd, number)
         status_fd = 5
         sys.close_range(6)
+        fdpass.raise_open_files_limit()          # room for a plan's thousands of fds
         _write_id_maps(outside_uid, outside_gid)
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
@@ -116,24 +119,19 @@ def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid
 
 
 def _receive_plan(control_fd):
-    """Read one ``(parent fd numbers, JailPlan)`` message and its fds; return the plan."""
+    """Read one ``(parent fd numbers, JailPlan)`` message and its fds (in batches,
+    :mod:`.fdpass`; one per number); return the plan."""
+    fds = []
     with socket.socket(fileno=control_fd) as control:
-        header = b''
-        fds = []
-        while len(header) < 8:
-            chunk, new_fds, _flags, _addr = socket.recv_fds(control, 8 - len(header), 512)
-            if not chunk:
-                raise RuntimeError('supervisor went away before sending the plan')
-            header += chunk
-            fds.extend(new_fds)
-        size = int.from_bytes(header, 'big')
-        body = b''
-        while len(body) < size:
-            chunk = control.recv(size - len(body))
-            if not chunk:
-                raise RuntimeError('plan truncated')
-            body += chunk
-    return _translate_plan(*pickle.loads(body), fds)
+        try:
+            size = int.from_bytes(fdpass.receive_into(control, PLAN_HEADER_BYTES, fds), 'big')
+            numbers, plan = pickle.loads(fdpass.receive_into(control, size, fds))
+        except OSError as exc:
+            raise RuntimeError('the plan did not arrive whole: %s' % exc)
+    if len(fds) != len(numbers):
+        raise RuntimeError('the plan names %d descriptors, %d arrived'
+                           % (len(numbers), len(fds)))
+    return _translate_plan(numbers, plan, fds)
 
 
 def _translate_plan(numbers, plan, fds):
@@ -313,6 +311,10 @@ def _place(fd, number):
 
 def _restrict(plan, sys):
     for which, soft, hard in plan.rlimits:
+        if which == resource.RLIMIT_NOFILE:     # never above the hard limit we inherited
+            ceiling = resource.getrlimit(which)[1]   # (raising it needs a privilege)
+            if ceiling != resource.RLIM_INFINITY:
+                soft, hard = min(soft, ceiling), min(hard, ceiling)
         resource.setrlimit(which, (soft, hard))
     # A write refused at RLIMIT_FSIZE raises SIGXFSZ; pid 1 would drop it (default action,
     # unkillable), blocked it stays pending where the monitor reads it (the mask survives

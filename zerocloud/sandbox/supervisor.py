@@ -14,12 +14,14 @@ supervisor (``PR_SET_PDEATHSIG``), and the supervisor exits when its socket file
 removed or replaced, on SIGTERM, and (``--die-with-parent``) when its parent dies.
 
 Wire protocol (Unix stream socket): the request is a 4-byte big-endian length and that many
-bytes of ``SessionSpec.to_dict()`` JSON, the channel fds attached (SCM_RIGHTS) to the first
-bytes; the reply is a 4-byte length and ``Report.to_dict()`` JSON.  The client side lives in
-:mod:`zerocloud.sandbox.client` (pure ``socket``: green under eventlet).
+bytes of ``SessionSpec.to_dict()`` JSON, one channel fd per channel of the spec attached
+(SCM_RIGHTS) to its first bytes in batches of at most 253 (:mod:`zerocloud.sandbox.fdpass`:
+any number of channels); the reply is a 4-byte length and ``Report.to_dict()`` JSON.
+Each running session holds its channel fds and about as many of its own (FIFOs, mounts):
+the supervisor lifts its soft ``RLIMIT_NOFILE`` to the hard limit at start.  The client
+side lives in :mod:`zerocloud.sandbox.client` (pure ``socket``: green under eventlet).
 """
 import argparse
-import array
 import json
 import os
 import selectors
@@ -29,13 +31,13 @@ import struct
 import sys
 import time
 
-from zerocloud.sandbox import linux
+from zerocloud.sandbox import fdpass, linux
 from zerocloud import report as rpt
 from zerocloud.sandbox.session import SessionRunner
 from zerocloud.sandbox.spec import SessionSpec, SpecError
 
 MAX_REQUEST_BYTES = 1 << 20
-MAX_FDS = 253  # SCM_MAX_FD: the most descriptors one message can carry
+RECEIVE_BYTES = 1 << 16
 HEADER = struct.Struct('>I')
 LOOP_SECONDS = 0.5
 REQUEST_SECONDS = 5.0       # a client has this long to send its whole request
@@ -46,38 +48,34 @@ class PendingRequest:
 
     def __init__(self, conn):
         self.conn = conn
-        self.data = b''
+        self.data = bytearray()
         self.fds = []
         self.deadline = time.monotonic() + REQUEST_SECONDS
 
     def read(self):
         """Read what is there: ``(spec dict, fds)`` once complete, else None.
 
-        Raises ValueError on a malformed request (the fds read so far stay in
-        :attr:`fds` for the caller to close)."""
-        fds = array.array('i')
-        try:
-            chunk, ancdata, _flags, _addr = self.conn.recvmsg(
-                65536, socket.CMSG_SPACE(MAX_FDS * fds.itemsize))
-        except BlockingIOError:
-            return None
-        for level, kind, payload in ancdata:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
-        for fd in fds:
-            os.set_inheritable(fd, False)
-            self.fds.append(fd)
-        if not chunk:
-            raise ValueError('connection closed before the request was complete')
-        self.data += chunk
-        if len(self.data) < HEADER.size:
-            return None
-        size = HEADER.unpack_from(self.data)[0]
-        if size > MAX_REQUEST_BYTES:
-            raise ValueError('request larger than %d bytes' % MAX_REQUEST_BYTES)
-        if len(self.data) < HEADER.size + size:
-            return None
-        return json.loads(self.data[HEADER.size:HEADER.size + size].decode()), self.fds
+        The fds come in batches beside the first bytes (:mod:`.fdpass`): once every byte
+        is read, every fd is here.  Raises ValueError on a malformed request (the fds read
+        so far stay in :attr:`fds` for the caller to close)."""
+        while True:
+            try:
+                chunk, ancillary, _flags, _addr = self.conn.recvmsg(
+                    RECEIVE_BYTES, fdpass.ANCILLARY_BYTES)
+            except BlockingIOError:
+                return None
+            self.fds.extend(fdpass.fds_of(ancillary))
+            if not chunk:
+                raise ValueError('connection closed before the request was complete')
+            self.data += chunk
+            if len(self.data) < HEADER.size:
+                continue
+            size = HEADER.unpack_from(self.data)[0]
+            if size > MAX_REQUEST_BYTES:
+                raise ValueError('request larger than %d bytes' % MAX_REQUEST_BYTES)
+            if len(self.data) >= HEADER.size + size:
+                return (json.loads(self.data[HEADER.size:HEADER.size + size].decode()),
+                        self.fds)
 
 
 def send_message(conn, payload):
@@ -273,6 +271,7 @@ def main(argv=None):
         linux.Syscalls().prctl(linux.PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() == 1:
             return 0
+    fdpass.raise_open_files_limit()    # before the jail factory starts: it inherits it
     Supervisor(args.socket).serve_forever()
     return 0
 

@@ -1,9 +1,9 @@
 """Pre-warmed jails: cloned ahead of time, namespaces and empty root ready, waiting for a plan.
 
 A session's start then costs only what depends on the session: sending the plan and its fds
-(one message), attaching the mounts, ``pivot_root``, restrictions and exec.  The
-:class:`~zerocloud.sandbox.session.SessionRunner` of the supervisor keeps a
-:class:`WarmPool` of :data:`POOL_SIZE` warm jails, made by its jail factory
+(one message; its fds in batches of 253), attaching the mounts, ``pivot_root``,
+restrictions and exec.  The :class:`~zerocloud.sandbox.session.SessionRunner` of the
+supervisor keeps a :class:`WarmPool` of :data:`POOL_SIZE` warm jails, made by its jail factory
 (:mod:`zerocloud.sandbox.factory`, so the supervisor's memory is never shared with a
 jail) and refilled after each reply; an empty pool (a burst, or no factory: ``run_local``)
 clones a jail on demand (same code path).
@@ -17,7 +17,7 @@ import os
 import pickle
 import socket
 
-from zerocloud.sandbox import jail
+from zerocloud.sandbox import fdpass, jail
 from zerocloud.sandbox import linux
 
 CHILD_FROM_PARENT = 4      # the sync pipe numbers inside the warm jail (see jail.enter_warm)
@@ -37,16 +37,16 @@ class WarmJail:
         self.from_child = from_child    # status pipe read end (R, L<n>, E<error>)
 
     def send_plan(self, plan):
-        """Send ``plan`` (a JailPlan) with every fd it names; closes the control socket."""
+        """Send ``plan`` (a JailPlan) with every fd it names (in batches, :mod:`.fdpass`:
+        a plan may name thousands); closes the control socket."""
         numbers = sorted({plan.exec_fd} | {b.fd for b in plan.binds} |
                          {orig for _n, _p, _f, orig in plan.std_opens if orig is not None})
         plan = plan.__class__(**{**plan.__dict__, 'from_parent': CHILD_FROM_PARENT,
                                  'to_parent': CHILD_TO_PARENT})
         body = pickle.dumps((numbers, plan))
         try:
-            header = len(body).to_bytes(8, 'big')
-            socket.send_fds(self.control, [header], numbers)
-            self.control.sendall(body)
+            fdpass.send_with_fds(self.control, len(body).to_bytes(jail.PLAN_HEADER_BYTES,
+                                                                  'big') + body, numbers)
         finally:
             self.control.close()
 

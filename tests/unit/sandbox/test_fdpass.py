@@ -1,0 +1,102 @@
+"""Descriptors beside a message in batches (:mod:`zerocloud.sandbox.fdpass`), and the
+supervisor's request reader that receives them without blocking."""
+import json
+import os
+import select
+import socket
+import struct
+import threading
+
+import pytest
+
+from zerocloud.sandbox import fdpass
+from zerocloud.sandbox.supervisor import PendingRequest
+
+COUNT = 1000
+
+
+def identities(fds):
+    return [(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in fds]
+
+
+@pytest.fixture
+def pipes():
+    fdpass.raise_open_files_limit()
+    ends = [os.pipe() for _ in range(COUNT // 2)]
+    fds = [fd for pair in ends for fd in pair]
+    yield fds
+    for fd in fds:
+        os.close(fd)
+
+
+def _send_in_thread(sock, data, fds):
+    thread = threading.Thread(target=fdpass.send_with_fds, args=(sock, data, fds))
+    thread.start()
+    return thread
+
+
+def test_a_thousand_descriptors_arrive_in_order_beside_their_message(pipes):
+    sender, receiver = socket.socketpair()
+    with sender, receiver:
+        message = b'x' * 100
+        thread = _send_in_thread(sender, message, pipes)
+        received = []
+        assert fdpass.receive_into(receiver, len(message), received) == message
+        thread.join()
+        try:
+            assert len(received) == COUNT
+            assert identities(received) == identities(pipes)
+            assert not any(os.get_inheritable(fd) for fd in received)
+        finally:
+            for fd in received:
+                os.close(fd)
+
+
+def test_batches_are_at_most_one_message_of_descriptors():
+    groups = fdpass.batches(range(2 * fdpass.MAX_FDS_PER_MESSAGE + 1))
+    assert [len(group) for group in groups] == [fdpass.MAX_FDS_PER_MESSAGE] * 2 + [1]
+
+
+def test_a_message_too_short_for_its_batches_is_refused(pipes):
+    sender, receiver = socket.socketpair()
+    with sender, receiver, pytest.raises(ValueError, match='cannot carry'):
+        fdpass.send_with_fds(sender, b'ab', pipes)
+
+
+def test_a_receiver_left_early_keeps_what_arrived_for_the_caller(pipes):
+    sender, receiver = socket.socketpair()
+    with receiver:
+        with sender:
+            fdpass.send_with_fds(sender, b'abc', pipes[:3])
+        received = []
+        with pytest.raises(OSError, match='closed after 3 of 10 bytes'):
+            fdpass.receive_into(receiver, 10, received)
+        assert len(received) == 3
+        for fd in received:
+            os.close(fd)
+
+
+def test_the_supervisor_reads_a_request_with_its_descriptors_without_blocking(pipes):
+    body = json.dumps({'channels': ['c'] * COUNT}).encode()
+    sender, receiver = socket.socketpair()
+    with sender, receiver:
+        receiver.setblocking(False)
+        request = PendingRequest(receiver)
+        assert request.read() is None               # nothing sent yet: no wait
+        thread = _send_in_thread(sender, struct.pack('>I', len(body)) + body, pipes)
+        complete = None
+        while complete is None:     # driven by readiness, like the supervisor's loop
+            select.select([receiver], [], [], 5.0)
+            complete = request.read()
+        thread.join()
+        try:
+            assert complete[0] == {'channels': ['c'] * COUNT}
+            assert identities(complete[1]) == identities(pipes)
+        finally:
+            for fd in request.fds:
+                os.close(fd)
+
+
+def test_the_open_files_soft_limit_is_lifted_to_the_hard_limit():
+    soft, hard = fdpass.raise_open_files_limit()
+    assert soft == hard
