@@ -56,6 +56,14 @@ What happens to a job
    same way when its server asks (``Need: object``).  Answers stream back frame by frame
    into spool files (unlinked temporary files in ``TMPDIR``), each output counted against
    ``zerovm_maxoutput``: the proxy's memory does not grow with the data.
+4b. Device modes (a device's ``mode``, Servlets.md rule 16) travel with the session: with
+   ``file`` or ``block`` the program gets the device's file itself (a regular, seekable
+   file; for the co-located object its own data file, zero-copy), with ``pipe`` or ``char``
+   a FIFO that the sandbox pumps from or into that file (``stat()`` says FIFO, ``lseek``
+   fails with ``ESPIPE``).  A device without ``mode`` is a regular file: the original's
+   defaults (``pipe`` for stdin, stdout and stderr) are not applied.  A jail has no
+   character or block devices, hence ``char`` and ``block`` as the closest streams and
+   files; the table is in :mod:`zerocloud.job`.
 5. The first failure of a session (crash, signal, timeout, limit, validation, non-zero exit
    in a connected job, a session that cannot be placed) cancels the job's other sessions:
    their connections are closed and their object servers stop the programs at the next
