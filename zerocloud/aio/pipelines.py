@@ -8,10 +8,10 @@ of the pipeline, so its inputs are assembled large objects and its outputs count
 quotas exactly as a client's GET and PUT would.  ``object_middleware`` sits just before the
 object server application.
 
-A zerocloud filter is included only when its module provides ``filter_factory`` (checked when
-the configuration is generated), so the cluster works before the middlewares exist and picks
-them up as soon as they do.  A module that exists but fails to import is an error: it is
-reported, never silently dropped.
+Every zerocloud filter that the package declares (``setup.cfg`` entry points) is checked
+when the configuration is generated: a module that is missing, fails to import or has no
+``filter_factory`` is an error (:class:`FilterImportError`), reported, never silently left
+out of the pipeline.
 """
 import importlib
 import types
@@ -56,36 +56,38 @@ DEFAULT_FILTER_OPTIONS = types.MappingProxyType({
 
 
 class FilterImportError(RuntimeError):
-    """A zerocloud filter module exists but cannot be imported."""
+    """A zerocloud filter's module is missing, cannot be imported or has no
+    ``filter_factory``."""
 
 
-def filter_is_available(name):
-    """Return True when the module behind zerocloud filter ``name`` provides ``filter_factory``.
+def check_filter(name, module_name=None):
+    """Import the module behind zerocloud filter ``name`` and check its ``filter_factory``.
 
-    :raises FilterImportError: the module exists but importing it fails.
+    :param module_name: the module (default: :data:`ZEROCLOUD_FILTER_MODULES`'s entry).
+    :raises FilterImportError: naming the filter, the module and what went wrong.
     """
-    module_name = ZEROCLOUD_FILTER_MODULES[name]
+    module_name = module_name or ZEROCLOUD_FILTER_MODULES[name]
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        if exc.name == module_name or module_name.startswith('%s.' % exc.name):
-            return False  # the module (or its package) does not exist yet
-        raise FilterImportError('cannot import %s for filter %s: %s'
-                                % (module_name, name, exc)) from exc
     except Exception as exc:
         raise FilterImportError('cannot import %s for filter %s: %s: %s'
                                 % (module_name, name, type(exc).__name__, exc)) from exc
-    return callable(getattr(module, 'filter_factory', None))
+    if not callable(getattr(module, 'filter_factory', None)):
+        raise FilterImportError('%s (filter %s) has no filter_factory' % (module_name, name))
 
 
 def available_zerocloud_filters(wanted=True):
-    """Return the zerocloud filter names to put in the pipelines, as a tuple.
+    """Return the zerocloud filter names to put in the pipelines (all of them), as a tuple,
+    after checking each with :func:`check_filter`.
 
     :param wanted: False gives an empty tuple (a plain Swift cluster for comparisons).
+    :raises FilterImportError: a filter's module cannot provide it.
     """
     if not wanted:
         return ()
-    return tuple(name for name in ZEROCLOUD_FILTER_MODULES if filter_is_available(name))
+    for name in ZEROCLOUD_FILTER_MODULES:
+        check_filter(name)
+    return tuple(ZEROCLOUD_FILTER_MODULES)
 
 
 def proxy_pipeline(zerocloud_filters, encryption=False):

@@ -3,7 +3,8 @@
 An object server's answer is read frame by frame (:func:`read_result`): ``wait`` heartbeats
 are skipped, every ``out:<device>`` frame goes to that channel's spool file, the report comes
 last.  The response (:func:`build_response`) carries the ``X-Nexe-*`` headers and streams the
-path-less outputs from their spools; the spools are closed when the response is.
+path-less outputs from their spools (``message/http``/``message/cgi`` outputs give it their
+status and safe headers, :mod:`.http_output`); the spools are closed when the response is.
 """
 import dataclasses
 import uuid
@@ -12,6 +13,7 @@ from swift.common import swob
 
 from zerocloud import report as rpt
 from zerocloud import wire
+from zerocloud.proxy_middleware import http_output
 
 MAX_ERROR_HEADER = 4000
 LIMIT_STATUSES = (rpt.STATUS_OUTPUT_LIMIT, rpt.STATUS_INPUT_LIMIT)
@@ -121,30 +123,43 @@ def nexe_headers(results, error=None):
 
 def build_response(results, spools, status=200, error=None):
     """The job response: headers from the results, body streamed from the path-less
-    outputs' spools (closed with the response)."""
-    parts, content_type = [], None
-    for result in results:
-        for name, device in result.instance.devices.items():
-            if device.url is None and name in result.outputs:
-                parts.append(result.outputs[name])
-                content_type = content_type or device.content_type
-    length = sum(spool.size for spool in parts)
+    outputs' spools (closed with the response).
+
+    When the job succeeded (no ``error``, status 200), ``message/http`` and ``message/cgi``
+    outputs are parsed (:mod:`.http_output`): the first head that parses gives the status
+    and its safe fields; every parsed head is left out of the body.  A failed job's outputs
+    are sent raw: a program's status must not hide the failure.
+    """
+    parse = error is None and status == 200
+    parts = [http_output.OutputPart.of(result.outputs[name], device.content_type, parse)
+             for result in results for name, device in result.instance.devices.items()
+             if device.url is None and name in result.outputs]
     headers = nexe_headers(results, error)
+    content_type = next((part.content_type for part in parts if part.content_type),
+                        'text/plain')
+    head = next((part.head for part in parts if part.head), None)
+    if head is not None:
+        status = head.status_line
+        headers.update(field for field in http_output.response_fields(head)
+                       if field[0].lower() != 'content-type')
+        if head.status in http_output.NO_BODY_STATUSES:
+            parts = []
     return swob.Response(status=status, app_iter=SpoolBody(parts, spools), headers=headers,
-                         content_length=length,
-                         content_type=header_text(content_type or 'text/plain', 256))
+                         content_length=sum(part.size for part in parts),
+                         content_type=header_text(content_type, 256))
 
 
 class SpoolBody:
-    """An ``app_iter`` over spools that closes every spool of the job when it is closed."""
+    """An ``app_iter`` over the bodies of output parts (:class:`.http_output.OutputPart`)
+    that closes every spool of the job when it is closed."""
 
     def __init__(self, parts, spools):
         self._parts = parts
         self._spools = spools
 
     def __iter__(self):
-        for spool in self._parts:
-            yield from spool.chunks()
+        for part in self._parts:
+            yield from part.spool.chunks(part.offset)
 
     def close(self):
         self._spools.close()

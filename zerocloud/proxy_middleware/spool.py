@@ -49,15 +49,15 @@ class Spool:
         """MD5 of the bytes so far (replicas are compared by size and digest)."""
         return self._md5.hexdigest()
 
-    def reader(self):
-        """The file, rewound for reading (for a streamed PUT)."""
+    def reader(self, start=0):
+        """The file, positioned at byte ``start`` for reading (for a streamed PUT)."""
         self._file.flush()
-        self._file.seek(0)
+        self._file.seek(start)
         return self._file
 
-    def chunks(self):
-        """Yield the spooled bytes from the start, in 64 KiB pieces."""
-        handle = self.reader()
+    def chunks(self, start=0):
+        """Yield the spooled bytes from byte ``start`` on, in 64 KiB pieces."""
+        handle = self.reader(start)
         while True:
             chunk = handle.read(CHUNK_BYTES)
             if not chunk:
