@@ -95,8 +95,11 @@ What happens to a job
    the body is the path-less outputs, streamed from their spools.
 
 Errors: body larger than ``zerovm_maxconfig`` -> 413; a bad job -> 400 listing every problem
-with its location (also an instance with more than 240 channels — devices, ``/dev/in/*`` and
-``/dev/out/*`` together —, which one session cannot carry); a missing input -> 404 "Error 404 Not Found while fetching /a/c/o"; no
+with its location (also an instance with more than 4096 channels — devices, ``/dev/in/*`` and
+``/dev/out/*`` together —, which one session cannot carry: the message names the instance and
+says how to restructure the job, e.g. a combining layer of intermediate reducers; the limit
+is ``max_session_channels`` in ``/info``); a missing input -> 404 "Error 404 Not Found while
+fetching /a/c/o"; no
 right -> 401/403; no object server can take a session -> 503 naming every server tried and
 why.  Client-sent
 ``X-Backend-Zerocloud-*`` headers are removed.  ``replicate`` on an instance with network

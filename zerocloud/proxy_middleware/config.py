@@ -1,7 +1,7 @@
 """The proxy filter's configuration: parsed once at load into a frozen :class:`ProxyConfig`."""
 import dataclasses
 
-from zerocloud import options
+from zerocloud import options, wire
 
 GiB = 1024 ** 3
 
@@ -80,5 +80,6 @@ class ProxyConfig:
             'prevalidate': self.prevalidate,
             'use_cors': self.use_cors,
             'job_content_types': ['application/json'],
+            'max_session_channels': wire.MAX_SESSION_CHANNELS,
         }
 

@@ -34,8 +34,11 @@ def check_supported(instance):
                 + len(instance.out_channels))
     if channels > wire.MAX_SESSION_CHANNELS:
         raise swob.HTTPBadRequest(
-            body='%s: %d channels (devices, /dev/in and /dev/out), at most %d per session\n'
-            % (instance.name, channels, wire.MAX_SESSION_CHANNELS), content_type='text/plain')
+            body='%s: %d channels (devices, /dev/in and /dev/out), at most %d per session; '
+            'restructure the job: add a combining layer (connect the sources to several '
+            'intermediate nodes, each with fewer inputs, and those to %s) or split the '
+            'node\n' % (instance.name, channels, wire.MAX_SESSION_CHANNELS, instance.name),
+            content_type='text/plain')
     if instance.replicate > 1 and (instance.in_channels or instance.out_channels):
         raise swob.HTTPBadRequest(
             body='%s: "replicate" cannot be used on a node with network channels (/dev/in, '

@@ -376,15 +376,17 @@ def test_remote_input_not_matching_its_etag_is_refused(recorded_server):
 
 
 def test_instance_with_more_channels_than_a_session_carries_is_400_naming_it(object_server):
-    """250 mappers feeding one reducer: the reducer would need 250+ descriptors in one message
-    to the sandbox supervisor; refused up front, nothing is dispatched."""
+    """4,096 mappers feeding one reducer: with its stdout the reducer would have one channel
+    more than a session may (wire.MAX_SESSION_CHANNELS); refused up front with the way
+    out, nothing is dispatched."""
     exe = {'path': 'swift://~/bin/exe'}
-    body = json.dumps([{'name': 'map', 'exec': exe, 'count': 250, 'connect': ['reduce']},
+    mappers = wire.MAX_SESSION_CHANNELS
+    body = json.dumps([{'name': 'map', 'exec': exe, 'count': mappers, 'connect': ['reduce']},
                        {'name': 'reduce', 'exec': exe,
                         'devices': [{'name': 'stdout'}]}]).encode()
     app = fake_swift()
     middleware = proxy_middleware.ZerocloudProxy(
-        app, ProxyConfig.from_conf({'zerovm_maxinstances': '300'}), get_logger({}))
+        app, ProxyConfig.from_conf({'zerovm_maxinstances': str(mappers + 1)}), get_logger({}))
     middleware.services.rings = FakeRings([])
     req = swob.Request.blank('/v1/AUTH_test', method='POST', body=body, headers={
         'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
@@ -392,7 +394,8 @@ def test_instance_with_more_channels_than_a_session_carries_is_400_naming_it(obj
     req.environ['REMOTE_USER'] = 'test,test:tester,AUTH_test'
     status, _, body = call_app(middleware, req)
     assert status == 400, body
-    assert b'reduce: 251 channels' in body and b'at most 240' in body
+    assert b'reduce: 4097 channels' in body and b'at most 4096 per session' in body
+    assert b'add a combining layer' in body
 
 
 def test_a_session_that_never_started_is_retried_on_the_next_server(tmp_path):

@@ -6,7 +6,7 @@ from swift.common import swob
 from swift.common.registry import get_swift_info
 
 from tests.unit.fake_swift import FakeAuth, FakeSwift, call_app
-from zerocloud import proxy_middleware
+from zerocloud import proxy_middleware, wire
 from zerocloud.proxy_middleware.config import ProxyConfig
 
 JOB = json.dumps([{'name': 'a', 'exec': {'path': 'swift://a/c/exe'}}]).encode()
@@ -162,6 +162,7 @@ def test_options_are_typed_and_advertised_in_info():
     assert filter_.config.swift_dir == '/tmp/x'
     info = get_swift_info()['zerocloud']
     assert info['max_config_bytes'] == 65536 and info['sysimage_devices'] == ['python', 'tools']
+    assert info['max_session_channels'] == wire.MAX_SESSION_CHANNELS == 4096
 
 
 def test_defaults_match_the_spec():
