@@ -1,7 +1,8 @@
 """Run one program in the sandbox locally, with the cluster's jail, channels and report.
 
     zerocloud run [--stdin F] [--stdout F] [--stderr F] [--input F] [--output F]
-                  [--script F] [--in NAME=F]... [--out NAME=F]... [--image TAR|DIR]
+                  [--script F] [--in NAME=F]... [--out NAME=F]... [--mode DEVICE=MODE]...
+                  [--image TAR|DIR]
                   [--sysimage NAME=PATH] [--env K=V]... [--env-file F]... [--timeout S]
                   [--memory BYTES] [--max-output BYTES] [--max-input BYTES] [--report F]
                   [--name ARGV0] -- PROGRAM [ARGS...]
@@ -14,6 +15,12 @@ PROGRAM is the host path of a static x86-64 executable (validated first) or
 Readable channels (--stdin, --input, --script, --in) open host files or FIFOs; writable
 ones (--stdout, --stderr, --output, --out) create or truncate host files (``/dev/output``
 supports random access).  Without --stdout/--stderr the program writes to this terminal.
+A channel is shown as what it is on the host: a regular file as that file (seekable), a FIFO
+or this terminal as a FIFO.  ``--mode DEVICE=MODE`` (DEVICE ``stdin``, ``output``,
+``in/NAME``...) chooses instead, with the job language's device modes (:mod:`zerocloud.job`):
+``file`` or ``block`` show the host file itself (it must be a regular file, or not exist yet
+for a writable channel), ``pipe`` or ``char`` a FIFO pumped from or into it (not seekable;
+``/dev/output`` then loses its random access).  A later ``--mode`` for a device wins.
 ``--report F`` writes the report as JSON (``-``: standard error).  The exit status is the
 program's exit code when it ran (status ``ok``), else 125 with the reason on standard error.
 Defaults: --timeout 10 s (also the CPU limit), --memory 1 GiB, --max-output and --max-input
@@ -53,6 +60,9 @@ def add_arguments(parser):
                         help='host file or FIFO for /dev/in/NAME')
     parser.add_argument('--out', dest='outs', action='append', default=[], metavar='NAME=F',
                         help='host file for /dev/out/NAME')
+    parser.add_argument('--mode', dest='modes', action='append', default=[],
+                        metavar='DEVICE=MODE', help='show /dev/DEVICE as file|block (the host '
+                        'file itself) or pipe|char (a FIFO)')
     parser.add_argument('--image', metavar='TAR|DIR', help='read-only image shown at /')
     parser.add_argument('--sysimage', action='append', default=[], metavar='NAME=PATH',
                         help='system image NAME (a directory or tar) for file://NAME:...')
@@ -178,32 +188,80 @@ def _open_writable(path, option):
 
 
 def channel_plan(args):
-    """``[(ChannelSpec, open_fd)]`` in channel order; nothing is opened yet."""
-    from zerocloud.sandbox.spec import ChannelSpec
+    """``[(ChannelSpec, open_fd)]`` in channel order; nothing is opened yet.
+
+    :raises UsageError: a ``--mode`` that is not a mode, names no channel of the run, or
+        asks ``file``/``block`` of something that is not a regular file.
+    """
+    modes = _modes(args.modes)
     plan = []
+
+    def add(device, access, path, open_fd, kind='file'):
+        channel = _channel(device, access, kind, modes.pop(device, None), path)
+        plan.append((channel, open_fd))
     for device in ('stdin', 'input', 'script'):
         path = getattr(args, device)
         if path is not None:
-            plan.append((ChannelSpec(device, 'r', 'file'),
-                         functools.partial(_open_readable, path, '--' + device)))
+            add(device, 'r', path, functools.partial(_open_readable, path, '--' + device))
     for device in ('stdout', 'stderr'):
         path = getattr(args, device)
         if path is None:     # this terminal (or whatever our own fd 1/2 is), pumped
-            plan.append((ChannelSpec(device, 'w', 'pipe'),
-                         functools.partial(os.dup, 1 if device == 'stdout' else 2)))
+            add(device, 'w', None, functools.partial(os.dup, 1 if device == 'stdout' else 2),
+                'pipe')
         else:
-            plan.append((ChannelSpec(device, 'w', 'file'),
-                         functools.partial(_open_writable, path, '--' + device)))
+            add(device, 'w', path, functools.partial(_open_writable, path, '--' + device))
     if args.output is not None:
-        plan.append((ChannelSpec('output', 'rw', 'file'),
-                     functools.partial(_open_writable, args.output, '--output')))
+        add('output', 'rw', args.output,
+            functools.partial(_open_writable, args.output, '--output'))
     for name, path in _pairs(args.ins, '--in', simple_names=True):
-        plan.append((ChannelSpec('in/' + name, 'r', 'file'),
-                     functools.partial(_open_readable, path, '--in')))
+        add('in/' + name, 'r', path, functools.partial(_open_readable, path, '--in'))
     for name, path in _pairs(args.outs, '--out', simple_names=True):
-        plan.append((ChannelSpec('out/' + name, 'w', 'file'),
-                     functools.partial(_open_writable, path, '--out')))
+        add('out/' + name, 'w', path, functools.partial(_open_writable, path, '--out'))
+    if modes:
+        device, mode = next(iter(modes.items()))
+        raise UsageError('--mode %s=%s: this run has no /dev/%s' % (device, mode, device))
     return plan
+
+
+def _modes(values):
+    """``{device: mode}`` of the ``--mode`` options (a later one for a device wins)."""
+    from zerocloud.sandbox.spec import MODE_KINDS
+    modes = dict(_pairs(values, '--mode'))
+    for device, mode in modes.items():
+        if mode not in MODE_KINDS:
+            raise UsageError('--mode %s=%s: MODE must be one of %s'
+                             % (device, mode, ', '.join(MODE_KINDS)))
+    return modes
+
+
+def _channel(device, access, kind, mode, path):
+    """The ChannelSpec of one channel: the kind its ``mode`` asks for, else ``kind``.
+
+    ``file``/``block`` need ``path`` to be a regular file (or not to exist yet); ``pipe``
+    and ``char`` make a stream, so a read-write channel becomes write-only.
+    """
+    from zerocloud.sandbox.spec import ChannelSpec, channel_kind
+    if mode:
+        kind = channel_kind(mode)
+    if mode and kind == 'file':
+        _check_regular_file(path, '--mode %s=%s' % (device, mode))
+    return ChannelSpec(device, 'w' if access == 'rw' and kind != 'file' else access, kind)
+
+
+def _check_regular_file(path, option):
+    """:raises UsageError: ``path`` (None: this terminal) exists and is not a regular file."""
+    if path is None:
+        raise UsageError('%s: the channel is this terminal, not a file (give it a file)'
+                         % option)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return      # a writable channel creates it; a readable one fails when opened
+    except OSError as exc:
+        raise UsageError('%s: %s: %s' % (option, path, exc.strerror)) from exc
+    if not stat.S_ISREG(mode):
+        raise UsageError('%s: %s is not a regular file (a FIFO or a device can only be '
+                         'a stream: pipe or char)' % (option, path))
 
 
 def build_spec(args, channels):
