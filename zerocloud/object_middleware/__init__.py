@@ -116,6 +116,17 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     Remote input objects (readable objects stored on other servers) kept by ETag, so that
     the sessions of a job (and later jobs) on this server receive each one once.
 
+Open files
+----------
+A session may have up to 4096 channels (``zerocloud.wire.MAX_SESSION_CHANNELS``, the
+proxy's ``max_session_channels`` in ``/info``).  While it runs, this server holds one socket
+or file per channel and the sandbox supervisor about two descriptors per channel.  At
+start-up the filter lifts the server's soft ``RLIMIT_NOFILE`` to its hard limit (logged as
+``open files limit``; the supervisor inherits it); give the servers a hard limit of at least
+``zerovm_maxpool`` x (2 x 4096 + 64) (systemd ``LimitNOFILE=``, ``ulimit -Hn``) to run a
+full pool of the largest sessions.  Below that, a session that finds no descriptor left
+fails with its reason (``Too many open files``); the others go on.
+
 A bad value stops the object server at start-up with a ``ValueError`` naming the option.
 """
 import atexit
@@ -132,6 +143,7 @@ from zerocloud.object_middleware.admission import Admission
 from zerocloud.object_middleware.config import ObjectConfig
 from zerocloud.object_middleware.etag_cache import EtagCache
 from zerocloud.object_middleware.execute import ExecuteRequest
+from zerocloud.object_middleware.runner import raise_open_files_limit
 
 
 class ZerocloudObject:
@@ -220,6 +232,8 @@ def filter_factory(global_conf, **local_conf):
     conf.update(local_conf)
     config = ObjectConfig.from_conf(conf)
     logger = get_logger(conf, log_route='zerocloud-object')
+    soft, hard = raise_open_files_limit()
+    logger.info('zerocloud: open files limit %s (hard limit %s)', soft, hard)
 
     def make_filter(app):
         return ZerocloudObject(app, config, logger, conf)

@@ -24,6 +24,9 @@ import os
 
 from zerocloud import green, wire
 from zerocloud.report import Report, STATUS_ERROR
+from zerocloud.sandbox.fdpass import raise_open_files_limit
+
+__all__ = ['NotStarted', 'SandboxRunner', 'build_spec', 'raise_open_files_limit']
 
 LOST = 'sandbox supervisor lost'
 
