@@ -21,10 +21,24 @@ def listen(bind_ip, backlog=1024):
     return eventlet.listen((bind_ip, 0), backlog=backlog)
 
 
+def listen_unix(name, backlog):
+    """A green Unix stream listener on the abstract socket ``name`` (no file; gone when
+    closed)."""
+    return eventlet.listen('\0' + name, family=socket.AF_UNIX, backlog=backlog,
+                           reuse_addr=False, reuse_port=False)
+
+
 def connect(address, timeout_seconds):
     """A green TCP connection to ``(host, port)`` (blocking afterwards)."""
     with Timeout(timeout_seconds):
         sock = eventlet.connect(address)
+    return sock
+
+
+def connect_unix(name, timeout_seconds):
+    """A green connection to the abstract Unix socket ``name`` (blocking afterwards)."""
+    with Timeout(timeout_seconds):
+        sock = eventlet.connect('\0' + name, family=socket.AF_UNIX)
     return sock
 
 

@@ -4,12 +4,18 @@ For a job with channels (``connect`` or ``zvm://``) the proxy middleware opens a
 for the job and gives every session its address, a random per-job ``token`` and the names of
 its peers.  Each object server, after admitting its session:
 
-1. opens a listener for the session's incoming channels;
-2. connects to the rendezvous and sends ``register`` (token, instance, host, port);
-3. receives ``peers`` (the listening address of every instance) once *every* instance has
+1. opens two listeners for the session's incoming channels: TCP, and an abstract Unix
+   socket with a random name;
+2. connects to the rendezvous and sends ``register`` (token, instance, host, port, and its
+   ``host_id`` with the Unix socket's name);
+3. receives ``peers`` (the listening addresses of every instance) once *every* instance has
    registered, or ``cancel`` (a peer could not be placed, the registration deadline passed);
 4. connects each outgoing channel to its destination's listener and sends the channel
-   handshake (:func:`encode_handshake`), accepts and checks its incoming ones;
+   handshake (:func:`encode_handshake`), accepts and checks its incoming ones.  A channel
+   between two sessions with the same ``host_id`` (:func:`is_local`) is a Unix stream
+   connection to the destination's abstract socket; any other is TCP.  Both ends decide
+   alike (they compare the same two registrations), so each knows how many connections
+   to accept on which listener;
 5. only then starts the program, its sockets as ``/dev/out/<dst>`` and ``/dev/in/<src>``;
 6. keeps the rendezvous connection open while the program runs and sends ``ended`` (ok or
    not, with the reason) when it ends.  A ``cancel`` (or the connection dropping) stops it.
@@ -19,13 +25,21 @@ start, or ends in failure; the first failure is the one the response names.
 
 Messages are JSON objects, one per line (``\\n``), at most :data:`MAX_LINE` bytes::
 
-    object -> proxy  {"op": "register", "token": T, "instance": "map-1", "host": h, "port": p}
-    proxy -> object  {"op": "peers", "peers": {"map-1": [h, p], ...}}
+    object -> proxy  {"op": "register", "token": T, "instance": "map-1", "host": h, "port": p,
+                      "host_id": id, "unix": name}
+    proxy -> object  {"op": "peers", "peers": {"map-1": [h, p, id, name], ...}}
     object -> proxy  {"op": "ended", "ok": true|false, "reason": "..."}
     proxy -> object  {"op": "cancel", "reason": "..."}
 
+``host_id`` names the kernel and network namespace the session runs in: the servers that
+can reach each other's abstract Unix sockets (see
+:func:`zerocloud.object_middleware.mesh.host_identity`); ``unix`` is the name of its
+abstract socket.  A registration without them (``[h, p]`` in ``peers``) is reached over
+TCP only.
+
 The channel handshake, sent by the source on its new connection, is one line
-``zerocloud-channel <token> <src> <dst>\\n``.
+``zerocloud-channel <token> <src> <dst>\\n``; it is the same over both transports, and so
+are half-closing, end-of-file and cancellation.
 
 This module is pure (no sockets, no eventlet): messages and the :class:`Registry` state.
 """
@@ -33,10 +47,11 @@ import json
 import re
 import secrets
 
-MAX_LINE = 1 << 20
+MAX_LINE = 4 << 20        # a peers message for 10,000 instances fits
 HANDSHAKE_WORD = 'zerocloud-channel'
 REGISTER, PEERS, ENDED, CANCEL = 'register', 'peers', 'ended', 'cancel'
 _NAME = re.compile(r'^[A-Za-z0-9_.-]{1,128}$')
+_HOST_ID = re.compile(r'^[A-Za-z0-9_.:-]{1,128}$')
 
 
 class ProtocolError(ValueError):
@@ -120,7 +135,7 @@ class Registry:
             raise ProtocolError('instance %s registered twice' % name)
         if not isinstance(host, str) or not isinstance(port, int) or not 0 < port < 65536:
             raise ProtocolError('instance %s: bad address %r:%r' % (name, host, port))
-        self.addresses[name] = (host, port)
+        self.addresses[name] = (host, port) + _local_address(name, message)
         return name
 
     @property
@@ -154,6 +169,26 @@ class Registry:
     def deadline_reason(self, seconds):
         """Why the registration deadline failed the job."""
         return 'not placed within %gs (missing: %s)' % (seconds, ', '.join(self.missing[:10]))
+
+
+def _local_address(name, message):
+    """``(host_id, unix name)`` of a registration, or ``()`` without them.
+
+    :raises ProtocolError: only one of them, or either malformed.
+    """
+    host_id, unix = message.get('host_id'), message.get('unix')
+    if host_id is None and unix is None:
+        return ()
+    if not isinstance(host_id, str) or not _HOST_ID.match(host_id) or \
+            not isinstance(unix, str) or not _NAME.match(unix):
+        raise ProtocolError('instance %s: bad local address %r %r' % (name, host_id, unix))
+    return host_id, unix
+
+
+def is_local(address, host_id):
+    """True when the peer registered at ``address`` (an entry of ``peers``) runs where
+    ``host_id`` does: the channel is then a Unix stream to its abstract socket."""
+    return len(address) == 4 and address[2] == host_id
 
 
 def failure_reason(report):

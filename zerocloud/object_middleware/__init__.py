@@ -66,9 +66,13 @@ Connected jobs
 A session of a connected job (header ``X-Backend-Zerocloud-Connected: 1``) is admitted only
 if a slot is free now (never queued: 503 otherwise, so the proxy places it elsewhere or
 fails the whole job).  Once admitted (and answered ``200``, heartbeats flowing) it opens a
-listener on ``zerovm_channel_ip``, registers with the proxy's rendezvous, connects its
-outgoing channels and accepts its incoming ones (:mod:`.mesh`), and only then starts the
-program with the sockets as ``/dev/out/<dst>`` and ``/dev/in/<src>``.  A cancel from the
+TCP listener on ``zerovm_channel_ip`` and an abstract Unix socket, registers both with the
+proxy's rendezvous, connects its outgoing channels and accepts its incoming ones
+(:mod:`.mesh`), and only then starts the program with the sockets as ``/dev/out/<dst>`` and
+``/dev/in/<src>``.  A channel between two sessions on the same host (same kernel and network
+namespace, whichever server process runs them) is a Unix stream connection, one between
+hosts TCP; the log line ``zerocloud: <instance> channels wired: <n> unix, <m> tcp`` says
+which.  A cancel from the
 proxy (or the proxy hanging up) shuts the channels down; a session still waiting for its
 peers ends at the registration deadline.
 

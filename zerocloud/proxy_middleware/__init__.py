@@ -74,7 +74,8 @@ What happens to a job
    the outputs this job already published are deleted again and the answer is that PUT's
    status (4xx, else 503) with ``X-Nexe-Error: publishing /a/c/o failed: ...``.
 5b. Connected jobs (``connect`` lists, ``zvm://`` devices; SPEC S2.4): each source instance's
-   ``/dev/out/<dst>`` is a one-way TCP stream to the destination's ``/dev/in/<src>``, wired
+   ``/dev/out/<dst>`` is a one-way stream to the destination's ``/dev/in/<src>`` (a Unix
+   stream connection when both run on the same host, TCP between hosts), wired
    before the programs start by a rendezvous this filter runs for the job
    (:mod:`zerocloud.channels.rendezvous`: a listener on ``zerovm_rendezvous_ip`` with a
    random per-job token).  Every session of the job is dispatched at once; an object server
