@@ -118,6 +118,18 @@ def test_three_jobs_chain_each_posted_as_the_caller_with_the_previous_answer():
     assert [b.closed for b in downstream.bodies] == [True, True, True]
 
 
+def test_an_answer_without_content_length_is_sent_without_one():
+    class Unsized(Downstream):
+        def __call__(self, env, start_response):
+            def without_length(status, headers, exc_info=None):
+                return start_response(status, [h for h in headers if h[0] != 'Content-Length'])
+            return super().__call__(env, without_length)
+    downstream = Unsized(('200 OK', JOB_HEADERS, job_text('next')), ('200 OK', {}, b''))
+    call_app(make(downstream), caller_request())
+    env, body = downstream.calls[1]
+    assert 'CONTENT_LENGTH' not in env and body == job_text('next')
+
+
 def test_a_job_posted_to_an_object_chains_to_its_account():
     downstream = Downstream(('200 OK', JOB_HEADERS, job_text('next')), ('200 OK', {}, b''))
     call_app(make(downstream), caller_request('/v1/AUTH_t%C3%A9st/c/o', b'#!x'))
