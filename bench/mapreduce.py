@@ -1,12 +1,13 @@
-"""Word count map-reduce on the cluster vs the same programs run directly on the data files.
+"""Map-reduce on the cluster against a baseline timed in the same run, for two samples.
 
-Usage: python bench/mapreduce.py [--objects 64] [--mib 16] [--lang c|python] [--runs 3]
-                                 [--reducers 3]
+Usage: python bench/mapreduce.py [--sample wordcount|sort] [--objects N] [--mib S] [--runs 3]
+                                 [--lang c|python] [--reducers 3] [--every 100]
 
 Starts its own 4-node all-in-one cluster (3 replicas; object servers with a pool large
-enough for every session of the job, a long timeout), uploads ``--objects`` generated text
-objects of ``--mib`` MiB (examples/wordcount/corpus.py) and the example's programs, then
-times, interleaved in the same run:
+enough for every session of the job, a long timeout), uploads ``--objects`` generated
+objects of ``--mib`` MiB and the example's programs, then times, interleaved:
+
+``--sample wordcount`` (default; 64 objects x 16 MiB): examples/wordcount.
 
 * **cluster**: one POST of examples/wordcount/<lang>/job.json (a mapper next to each
   object, ``--reducers`` reducers, a merge; channels between servers);
@@ -14,8 +15,20 @@ times, interleaved in the same run:
   wired by FIFOs, all at once) over the objects' own ``.data`` files on the cluster's devices
   (one replica of each), without Swift or the sandbox.
 
-Both must produce the same table.  Prints the median of each and the ratio
-cluster / direct (goal: <= 1.2, i.e. overhead <= 20%).
+Both must produce the same table.  Prints the median of each and the ratio cluster / direct
+(goal: <= 1.2, i.e. overhead <= 20%).
+
+``--sample sort`` (8 objects x 4 MiB): examples/sort, the Servlets.md shape with the
+mappers' exchange (``--every``: the mappers' sampling interval, 1 = every record crosses
+the mesh).
+
+* **cluster**: one POST of examples/sort/job.json (mappers exchanging samples in a mesh, 5
+  reducers publishing one sorted range each, a manager writing the report);
+* **client**: what a client does without zerocloud, in one process: GET every object
+  through the proxy, sort all records, PUT them back as 5 ranges.
+
+The concatenated ranges must equal the client's sort.  Prints the medians and the ratio
+cluster / client (below 1: the job is faster than the client).
 """
 import argparse
 import importlib.util
@@ -34,12 +47,16 @@ import swiftclient.client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDCOUNT = os.path.join(ROOT, 'examples', 'wordcount')
+SORT = os.path.join(ROOT, 'examples', 'sort')
 METADATA_XATTR = 'user.swift.metadata'
+SORT_REDUCERS = 5
+DEFAULT_SIZES = {'wordcount': (64, 16), 'sort': (8, 4)}   # objects, MiB
 
 
-def load_example(name):
-    spec = importlib.util.spec_from_file_location('wordcount_' + name,
-                                                  os.path.join(WORDCOUNT, name + '.py'))
+def load_example(name, directory=WORDCOUNT):
+    """Module ``<directory>/<name>.py`` of an example."""
+    spec = importlib.util.spec_from_file_location(
+        os.path.basename(directory) + '_' + name, os.path.join(directory, name + '.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -140,49 +157,106 @@ def run_cluster_job(url, token, job):
     return seconds
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--objects', type=int, default=64)
-    parser.add_argument('--mib', type=float, default=16)
-    parser.add_argument('--lang', choices=('c', 'python'), default='c')
-    parser.add_argument('--reducers', type=int, default=3)
-    parser.add_argument('--runs', type=int, default=3)
-    args = parser.parse_args()
+def bench_wordcount(args, aio, spec, root):
+    """Time the word count job against the same programs run directly; two medians."""
     corpus_module = load_example('corpus')
     local = load_example('local')
-    with tempfile.TemporaryDirectory(prefix='zc-bench-mr-') as root:
-        print('generating %d objects of %g MiB...' % (args.objects, args.mib), flush=True)
-        paths = corpus_module.write_corpus(os.path.join(root, 'corpus'), args.objects,
-                                           int(args.mib * (1 << 20)))
-        aio, spec = start_cluster(os.path.join(root, 'cluster'),
-                                  args.objects + args.reducers + 1)
-        try:
-            url, token = aio.get_token(spec, 'test', 'tester', 'testing')
-            conn = swiftclient.client.Connection(preauthurl=url, preauthtoken=token)
-            job, corpus, results = upload(conn, paths, args.lang, args.reducers, root)
-            names = [os.path.basename(path) for path in paths]
-            files = data_files(spec.devices, url.rsplit('/', 1)[1], corpus, names)
-            cluster_times, direct_times = [], []
-            for run in range(args.runs):
-                cluster_times.append(run_cluster_job(url, token, job))
-                result = local.run_wordcount(files, lang=args.lang, reducers=args.reducers,
-                                             top=20, direct=True, timeout=1200,
-                                             work_dir=os.path.join(root, 'direct-%d' % run))
-                direct_times.append(result.seconds)
-                print('run %d: cluster %.2f s, direct %.2f s' % (
-                    run + 1, cluster_times[-1], direct_times[-1]), flush=True)
-            table = conn.get_object(results, 'wordcount.tsv')[1]
-            if _table(table) != result.table:
-                sys.exit('the cluster and direct tables differ')
-        finally:
-            aio.stop(spec)
-    cluster_median = statistics.median(cluster_times)
-    direct_median = statistics.median(direct_times)
+    paths = corpus_module.write_corpus(os.path.join(root, 'corpus'), args.objects,
+                                       int(args.mib * (1 << 20)))
+    url, token = aio.get_token(spec, 'test', 'tester', 'testing')
+    conn = swiftclient.client.Connection(preauthurl=url, preauthtoken=token)
+    job, corpus, results = upload(conn, paths, args.lang, args.reducers, root)
+    names = [os.path.basename(path) for path in paths]
+    files = data_files(spec.devices, url.rsplit('/', 1)[1], corpus, names)
+    cluster_times, direct_times = [], []
+    for run in range(args.runs):
+        cluster_times.append(run_cluster_job(url, token, job))
+        result = local.run_wordcount(files, lang=args.lang, reducers=args.reducers,
+                                     top=20, direct=True, timeout=1200,
+                                     work_dir=os.path.join(root, 'direct-%d' % run))
+        direct_times.append(result.seconds)
+        print('run %d: cluster %.2f s, direct %.2f s' % (
+            run + 1, cluster_times[-1], direct_times[-1]), flush=True)
+    table = conn.get_object(results, 'wordcount.tsv')[1]
+    if _table(table) != result.table:
+        sys.exit('the cluster and direct tables differ')
     print('word count over %d objects x %g MiB (%s, %d reducers), medians of %d runs:'
           % (args.objects, args.mib, args.lang, args.reducers, args.runs))
-    print('  cluster job        %.2f s' % cluster_median)
-    print('  direct on files    %.2f s' % direct_median)
-    print('  ratio cluster/direct %.2f (goal <= 1.20)' % (cluster_median / direct_median))
+    return ('cluster job', cluster_times), ('direct on files', direct_times)
+
+
+def bench_sort(args, aio, spec, _root):
+    """Time the mesh sort job against a client's download-sort-upload; two medians."""
+    records = load_example('records', SORT)
+    program = load_example('sort', SORT)
+    url, token = aio.get_token(spec, 'test', 'tester', 'testing')
+    conn = swiftclient.client.Connection(preauthurl=url, preauthtoken=token)
+    tag = uuid.uuid4().hex[:8]
+    inputs, apps, results = 'records-' + tag, 'apps-' + tag, 'sorted-' + tag
+    for container in (inputs, apps, results):
+        conn.put_container(container)
+    names = ['part-%04d.txt' % index for index in range(1, args.objects + 1)]
+    for index, name in enumerate(names, 1):
+        conn.put_object(inputs, name, records.generate(int(args.mib * (1 << 20)), index))
+    with open(os.path.join(SORT, 'sort.py'), 'rb') as handle:
+        conn.put_object(apps, 'sort/sort.py', handle.read())
+    job = records.job(inputs, apps, results, every=args.every)
+    cluster_times, client_times = [], []
+    for run in range(args.runs):
+        cluster_times.append(run_cluster_job(url, token, job))
+        seconds, expected = sort_on_client(conn, program, inputs, names, results)
+        client_times.append(seconds)
+        print('run %d: cluster %.2f s, client %.2f s' % (
+            run + 1, cluster_times[-1], client_times[-1]), flush=True)
+    published = b''.join(conn.get_object(results, 'reducer-%d.txt' % index)[1]
+                         for index in range(1, SORT_REDUCERS + 1))
+    if published != expected:
+        sys.exit("the cluster's ranges differ from the client's sort")
+    print('mesh sort over %d objects x %g MiB (every %d-th record exchanged, %d reducers), '
+          'medians of %d runs:' % (args.objects, args.mib, args.every, SORT_REDUCERS,
+                                   args.runs))
+    return ('cluster job', cluster_times), ('client GET+sort+PUT', client_times)
+
+
+def sort_on_client(conn, program, inputs, names, results):
+    """Download, sort and upload as ranges in one process; ``(seconds, sorted bytes)``."""
+    started = time.perf_counter()
+    everything = sorted(record for name in names
+                        for record in program.split_records(conn.get_object(inputs, name)[1]))
+    size = -(-len(everything) // SORT_REDUCERS)
+    for index in range(SORT_REDUCERS):
+        conn.put_object(results, 'client-%d.txt' % (index + 1),
+                        program.join_records(everything[index * size:(index + 1) * size]))
+    return time.perf_counter() - started, program.join_records(everything)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--sample', choices=('wordcount', 'sort'), default='wordcount')
+    parser.add_argument('--objects', type=int, help='64 (wordcount), 8 (sort)')
+    parser.add_argument('--mib', type=float, help='MiB per object: 16 (wordcount), 4 (sort)')
+    parser.add_argument('--lang', choices=('c', 'python'), default='c', help='wordcount')
+    parser.add_argument('--reducers', type=int, default=3, help='wordcount')
+    parser.add_argument('--every', type=int, default=100, help='sort: sampling interval')
+    parser.add_argument('--runs', type=int, default=3)
+    args = parser.parse_args()
+    objects, mib = DEFAULT_SIZES[args.sample]
+    args.objects, args.mib = args.objects or objects, args.mib or mib
+    reducers = args.reducers if args.sample == 'wordcount' else SORT_REDUCERS
+    with tempfile.TemporaryDirectory(prefix='zc-bench-mr-') as root:
+        print('%s: %d objects of %g MiB...' % (args.sample, args.objects, args.mib), flush=True)
+        aio, spec = start_cluster(os.path.join(root, 'cluster'), args.objects + reducers + 1)
+        try:
+            bench = bench_wordcount if args.sample == 'wordcount' else bench_sort
+            (name, times), (baseline_name, baseline_times) = bench(args, aio, spec, root)
+        finally:
+            aio.stop(spec)
+    median, baseline = statistics.median(times), statistics.median(baseline_times)
+    print('  %-20s %.2f s' % (name, median))
+    print('  %-20s %.2f s' % (baseline_name, baseline))
+    print('  ratio %.2f (%s / %s)%s' % (median / baseline, name, baseline_name,
+                                       ' (goal <= 1.20)' if args.sample == 'wordcount'
+                                       else ''))
 
 
 def _table(data):
