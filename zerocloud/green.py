@@ -10,6 +10,7 @@ import eventlet
 import eventlet.hubs
 import eventlet.semaphore
 import eventlet.timeout
+import eventlet.tpool
 
 Semaphore = eventlet.semaphore.Semaphore
 Timeout = eventlet.timeout.Timeout
@@ -50,6 +51,13 @@ def spawn(function, *args):
 def spawn_after(seconds, function, *args):
     """Run ``function(*args)`` in a green thread after ``seconds``."""
     return eventlet.spawn_after(seconds, function, *args)
+
+
+def run_in_thread(function, *args):
+    """Run the blocking ``function(*args)`` in a real OS thread (eventlet's pool) and return
+    its result or raise its exception; the calling green thread waits, the others run (for
+    disk-heavy work such as unpacking an image)."""
+    return eventlet.tpool.execute(function, *args)
 
 
 def sleep(seconds=0):
