@@ -35,7 +35,7 @@ Its own name comes from ``$SCRIPT_NAME`` (SPEC S6).
 **No deadlock.**  All channel I/O goes through :func:`exchange`, which writes and reads all
 of a program's channels at once with ``poll()`` (the sandbox allows no threads).  Writing
 everything before reading would hang as soon as the data exceeds what the channels buffer
-(about a few MiB per stream): every mapper would wait for a peer that is itself waiting.
+(several MiB per stream): every mapper would wait for a peer that is itself waiting.
 Each outgoing channel is closed as soon as it is written, which gives its reader EOF.
 
 An input line that is not UTF-8 stops the mapper with exit status 1 and a message naming the
