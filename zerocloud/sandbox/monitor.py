@@ -6,7 +6,8 @@ exits; it kills the session (SIGKILL through the pidfd: the program is pid 1 of 
 namespace, so the whole namespace dies) when a limit is crossed, a forbidden system call
 arrives or the wall clock runs out, and records why in :attr:`Monitor.kill_reason`.
 
-Pipe and socket channels are moved by :class:`zerocloud.channels.pump.Pump` (exact byte
+Pipe and socket channels, and ``pipe`` channels backed by a regular file (a job device of
+mode ``pipe`` or ``char``), are moved by :class:`zerocloud.channels.pump.Pump` (exact byte
 limits, see there).
 
 Writable file channels are not pumped: the jail's ``RLIMIT_FSIZE`` is the limit, so they
