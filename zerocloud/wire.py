@@ -78,6 +78,7 @@ VERSION_HEADER = HEADER_PREFIX + 'Version'
 NEED_HEADER = HEADER_PREFIX + 'Need'
 NODE_HEADER = 'X-Nexe-Node'
 CONNECTED_HEADER = HEADER_PREFIX + 'Connected'
+BUSY_HEADER = HEADER_PREFIX + 'Busy'   # on a 503 of a full server: the proxy tries later
 
 # The most channels (devices plus /dev/in and /dev/out streams) one session may have.  Each is
 # a descriptor passed to the sandbox supervisor (in batches of 253, zerocloud.sandbox.fdpass)

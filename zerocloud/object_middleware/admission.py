@@ -1,7 +1,12 @@
-"""Admission control: at most ``max_pool`` sessions run, ``max_queue`` wait, the rest get 503."""
+"""Admission control: at most ``max_pool`` sessions run, ``max_queue`` wait, the rest get 503.
+
+The 503 of a full server carries ``X-Backend-Zerocloud-Busy: 1``
+(:data:`zerocloud.wire.BUSY_HEADER`): the proxy then tries again later instead of counting
+the server as failed (:mod:`zerocloud.proxy_middleware.schedule`).
+"""
 from swift.common import swob
 
-from zerocloud import green
+from zerocloud import green, wire
 
 
 class Admission:
@@ -28,7 +33,7 @@ class Admission:
             raise swob.HTTPServiceUnavailable(
                 body='zerocloud: server busy (%d sessions running, %d waiting); '
                      'try again later\n' % (self.running, self.waiting),
-                content_type='text/plain')
+                content_type='text/plain', headers={wire.BUSY_HEADER: '1'})
         self.waiting += 1
         try:
             self._semaphore.acquire()

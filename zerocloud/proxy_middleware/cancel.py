@@ -1,6 +1,7 @@
 """The green threads of one job's sessions, and how a job is cancelled.
 
-Each session of a job runs in its own green thread (:class:`JobThreads`).  The first failure
+Each session of a job runs in a green thread of its job (:class:`JobThreads`: one per
+session for connected jobs, a bounded window of them for the others).  The first failure
 (a session that fails, one that cannot be placed, our own error) cancels the job: every other
 session's thread is killed with :class:`Cancelled`, which closes its connection to its object
 server (and the GETs feeding it); the object server notices at its next heartbeat write and
@@ -10,6 +11,9 @@ stops the program at once.  A client that hangs up cancels its job the same way
 from swift.common import swob
 
 from zerocloud import green
+
+
+_NOT_RUN = object()
 
 
 class Cancelled(BaseException):
@@ -56,6 +60,37 @@ class JobThreads:
             self.cancel('the job was interrupted')
             raise
         return outcomes
+
+    def run_window(self, function, items, cancelled_result, window):
+        """``function(item)`` for every item of the sequence ``items``, at most ``window``
+        at a time, started in order; outcomes in order, as :meth:`run_all`.
+
+        ``window`` green threads each take the next item until none is left, so a job of
+        100,000 instances holds ``window`` threads, not 100,000.  Once the job is
+        cancelled, items not yet started get ``cancelled_result(item, reason)`` without
+        running.
+        """
+        outcomes = [_NOT_RUN] * len(items)
+        feed = enumerate(items)
+
+        def work():
+            for index, item in feed:
+                if self.reason is not None:
+                    return
+                outcomes[index] = self._guard(function, item, cancelled_result)
+        workers = [green.spawn(work) for _ in range(min(window, len(items)))]
+        self._threads.extend(workers)
+        try:
+            for worker in workers:
+                try:
+                    worker.wait()
+                except Cancelled:  # killed before it started
+                    pass
+        except BaseException:  # the request itself was killed: nothing may run on
+            self.cancel('the job was interrupted')
+            raise
+        return [cancelled_result(item, self.reason) if outcome is _NOT_RUN else outcome
+                for item, outcome in zip(items, outcomes)]
 
     def _guard(self, function, item, cancelled_result):
         try:

@@ -17,7 +17,7 @@ class ProxyConfig:
     max_input_bytes: int = GiB
     max_output_bytes: int = GiB
     max_iops: int = GiB
-    max_instances: int = 100
+    max_instances: int = 100_000
     default_content_type: str = 'application/octet-stream'
     sysimage_devices: tuple = ('python',)
     prevalidate: bool = False
@@ -29,6 +29,8 @@ class ProxyConfig:
     swift_dir: str = '/etc/swift'
     rendezvous_ip: str = '127.0.0.1'
     rendezvous_timeout_seconds: float = 5.0
+    job_timeout_seconds: float = 600.0
+    server_slots: int = 10
 
     @classmethod
     def from_conf(cls, conf):
@@ -63,6 +65,9 @@ class ProxyConfig:
                                             options.default_bind_ip(conf)),
             rendezvous_timeout_seconds=options.parse_seconds(
                 conf, 'zerovm_rendezvous_timeout', d.rendezvous_timeout_seconds),
+            job_timeout_seconds=options.parse_seconds(
+                conf, 'zerovm_job_timeout', d.job_timeout_seconds),
+            server_slots=options.parse_int(conf, 'zerovm_server_slots', d.server_slots, 1),
         )
 
     def info(self):
@@ -75,6 +80,7 @@ class ProxyConfig:
             'max_output_bytes': self.max_output_bytes,
             'max_iops': self.max_iops,
             'max_instances': self.max_instances,
+            'job_timeout_seconds': self.job_timeout_seconds,
             'default_content_type': self.default_content_type,
             'sysimage_devices': list(self.sysimage_devices),
             'prevalidate': self.prevalidate,

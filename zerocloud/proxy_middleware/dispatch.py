@@ -1,12 +1,14 @@
-"""Placing a session on an object server and running it there (object rings, bufferedhttp).
+"""Running a session on one object server (object rings, bufferedhttp).
 
-A session is offered to the primary nodes of its object in ring order, then to handoffs.
-The request asks ``Expect: 100-continue``, so a server that is full (503), lacks the object
-(404) or its disk (507) answers before any byte of the body is sent; the next node is tried.
-Only network failures and those statuses move on: any other refusal (400, 413...) is the
-answer.  A session whose program never started because of its server (the report's
-``retry``, e.g. its sandbox supervisor was lost) is offered to the next node too.  When no
-node runs it, the 503 names every server tried and why.
+A session's candidates are the primary nodes of its object in ring order, then handoffs
+(:class:`Target`); which one is tried when is :mod:`.schedule`'s business, one try on one
+node is :func:`attempt`'s.  The request asks ``Expect: 100-continue``, so a server that is
+full (503 marked busy by its admission control: try later), lacks the object (404) or its
+disk (507), or answers another 503, refuses before any byte of the body is sent; the next
+candidate is tried for all but "busy".  Network failures move on too; any other refusal
+(400, 413...) is the answer.  A session whose program never started because of its server
+(the report's ``retry``, e.g. its sandbox supervisor was lost) is offered to the next node
+too.  When no node runs it, the error names every server tried and why (:class:`Tried`).
 
 The body streams (:class:`RequestBody`): the session description, then the executable and
 remote inputs straight from their GET (left out when the node caches their ETag; a 409
@@ -30,6 +32,7 @@ from swift.common.storage_policy import POLICIES
 
 from zerocloud import green, wire
 from zerocloud.proxy_middleware.results import SessionResult, read_result
+from zerocloud.proxy_middleware.schedule import BUSY, NEXT
 from zerocloud.proxy_middleware.sources import SourceChanged
 from zerocloud.proxy_middleware.spool import OutputTooLarge, SpoolFailed
 from zerocloud import report as rpt
@@ -43,6 +46,14 @@ class NodeTimeouts(NamedTuple):
     """Seconds to connect, and for the whole exchange with one node."""
     connect_seconds: float
     total_seconds: float
+
+
+class Refusal(NamedTuple):
+    """A server's answer other than 200: its status and message; ``busy`` when its
+    admission control says it is full (marked with :data:`zerocloud.wire.BUSY_HEADER`)."""
+    status: int
+    message: bytes
+    busy: bool
 
 
 class NodeUnavailable(Exception):
@@ -185,44 +196,63 @@ class RequestBody:
                     conn.send(chunk)
 
 
-def dispatch(instance, target, session, parts, sent, timeouts, spools, logger):
-    """Run one session on the first node of ``target`` that takes it.
+class Tried:
+    """What the servers that did not run a session said, for the error when none is left:
+    404 naming the object when every one answered 404, else 503 naming each and why."""
 
-    :returns: its :class:`~.results.SessionResult` (a failed program is a result too).
-    :raises HTTPException: 404 naming the object when every node answered 404, another
-        node's refusal (4xx passes through), 503 naming every server tried when none ran it.
+    def __init__(self, instance, target):
+        self.instance = instance
+        self.target = target
+        self.lines = []
+        self.statuses = []
+
+    def note(self, key, text, status=None):
+        self.lines.append('%s: %s' % (key, text) if status is None else text)
+        self.statuses.append(status)
+
+    def error(self):
+        if self.statuses and all(status == 404 for status in self.statuses):
+            return swob.HTTPNotFound(body='Error 404 Not Found while fetching %s\n'
+                                     % self.target.path, content_type='text/plain')
+        return swob.HTTPServiceUnavailable(
+            body='no object server could run %s (%s)\n'
+                 % (self.instance.name, '; '.join(self.lines) or 'no object server available'),
+            content_type='text/plain')
+
+
+def attempt(node, instance, target, session, parts, sent, timeouts, spools, logger, tried):
+    """Try to run one session on ``node`` (one server of its :class:`Target`).
+
+    :returns: its :class:`~.results.SessionResult` when it ran (a failed program is a
+        result too); :data:`~.schedule.BUSY` when the server's admission control said it is
+        full (try later); :data:`~.schedule.NEXT` when this server cannot run it (no object
+        or disk, 503 not from admission, unreachable, program not started), noted in
+        ``tried``.
+    :raises HTTPException: a refusal that is the answer (400, 413...).
     """
-    tried, statuses = [], []
-    for node in target.nodes:
-        key = node_key(node)
-        try:
-            outcome = _on_node(instance, node, target, session, parts,
-                               lambda etag: sent.known(key, etag), timeouts, spools)
-        except NodeUnavailable as err:
-            logger.warning('zerocloud: %s unavailable for %s: %s', key, instance.name, err)
-            tried.append('%s: %s' % (key, err))
-            statuses.append(None)
-            continue
-        if isinstance(outcome, SessionResult):
-            if outcome.retry:
-                tried.append('%s: %s' % (key, outcome.report.status_text))
-                statuses.append(None)
-                continue
-            for etag in parts.etags:
-                sent.remember(key, etag)
-            return outcome
-        status, message = outcome
-        statuses.append(status)
-        if status not in RETRY_STATUSES:
-            raise swob.HTTPException(status=status, body=message, content_type='text/plain')
-        tried.append('%s answered %s %s' % (key, status, _first_line(message)))
-    if statuses and all(status == 404 for status in statuses):
-        raise swob.HTTPNotFound(body='Error 404 Not Found while fetching %s\n' % target.path,
-                                content_type='text/plain')
-    raise swob.HTTPServiceUnavailable(
-        body='no object server could run %s (%s)\n'
-             % (instance.name, '; '.join(tried) or 'no object server available'),
-        content_type='text/plain')
+    key = node_key(node)
+    try:
+        outcome = _on_node(instance, node, target, session, parts,
+                           lambda etag: sent.known(key, etag), timeouts, spools)
+    except NodeUnavailable as err:
+        logger.warning('zerocloud: %s unavailable for %s: %s', key, instance.name, err)
+        tried.note(key, str(err))
+        return NEXT
+    if isinstance(outcome, SessionResult):
+        if outcome.retry:
+            tried.note(key, outcome.report.status_text)
+            return NEXT
+        for etag in parts.etags:
+            sent.remember(key, etag)
+        return outcome
+    if outcome.busy:
+        return BUSY
+    if outcome.status not in RETRY_STATUSES:
+        raise swob.HTTPException(status=outcome.status, body=outcome.message,
+                                 content_type='text/plain')
+    tried.note(key, '%s answered %s %s' % (key, outcome.status, _first_line(outcome.message)),
+               outcome.status)
+    return NEXT
 
 
 def _first_line(message):
@@ -231,8 +261,8 @@ def _first_line(message):
 
 
 def _on_node(instance, node, target, session, parts, known, timeouts, spools, asked=()):
-    """One exchange with one node: a :class:`SessionResult` (it ran), or ``(status,
-    message)`` of a refusal.
+    """One exchange with one node: a :class:`SessionResult` (it ran), or a
+    :class:`Refusal`.
 
     A 409 "need" answer is met once per kind (``asked``): ``executable``/``inputs`` sends
     everything, ``object`` sends the co-located object's bytes from its GET
@@ -264,7 +294,8 @@ def _on_node(instance, node, target, session, parts, known, timeouts, spools, as
                     return _on_node(instance, node, target, session, parts, known,
                                     timeouts, spools, asked + (need,))
                 if response.status != 200:
-                    return response.status, response.read(MAX_ERROR_BODY)
+                    busy = response.status == 503 and bool(response.getheader(wire.BUSY_HEADER))
+                    return Refusal(response.status, response.read(MAX_ERROR_BODY), busy)
         except (OSError, http.client.HTTPException, _Expired) as err:
             raise NodeUnavailable(str(err) or type(err).__name__)
         except SourceChanged as err:

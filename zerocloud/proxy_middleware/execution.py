@@ -1,17 +1,24 @@
-"""Running a validated job: plan, resolve, dispatch, verdict, publish, respond.
+"""Running a validated job: plan, authorize, dispatch, verdict, publish, respond.
 
 One :class:`JobRun` per job request; the middleware's long-lived helpers (rings, the record
-of ETags already sent to each server) come in a :class:`Services`.  The flow goes one way:
+of ETags already sent to each server, the per-server session slots) come in a
+:class:`Services`.  The flow goes one way:
 
 1. **plan** -- parse the job and expand wildcards (:mod:`zerocloud.job`);
-2. **resolve** -- authorize every path as the caller and describe every session
-   (:class:`Prepared`: its placement :class:`~.dispatch.Target`, its
-   :class:`zerocloud.wire.Session` and the :class:`~.dispatch.Parts` its body streams);
-   a 403/404/413 of any input reaches the client as itself before anything runs;
-3. **dispatch** -- every session in its own green thread (:class:`~.cancel.JobThreads`);
-   the first failure, or the client hanging up, cancels the others;
+2. **authorize** -- every path of every instance as the caller, before anything runs: a
+   403/404/413 of any input reaches the client as itself;
+3. **dispatch** -- each instance is described just before it runs (:class:`Prepared`: its
+   placement :class:`~.dispatch.Target`, its :class:`zerocloud.wire.Session` and the
+   :class:`~.dispatch.Parts` its body streams) and placed by :mod:`.schedule` (bounded in
+   flight per object server, fair between jobs, a full server means later).  Independent
+   sessions run in a window of :data:`JOB_WINDOW` green threads (:meth:`.JobThreads.
+   run_window`), so the proxy holds the plan and the results, never a thread or a session
+   description per instance; a connected job reserves a slot for every instance at once
+   (:meth:`.ServerSlots.reserve`) and runs them all together.  The first failure, the
+   client hanging up, or the job's deadline (``zerovm_job_timeout``) cancels the others;
 4. **verdict** -- a job publishes every output or none (:mod:`.publish`) and answers S5
-   (:mod:`.results`), streaming path-less outputs from their spool files.
+   (:mod:`.results`), streaming path-less outputs from their spool files; a job cut by
+   its deadline is a 503 naming it.
 """
 import dataclasses
 
@@ -20,26 +27,34 @@ from swift.common import swob
 from zerocloud import green
 from zerocloud import job as joblib
 from zerocloud.proxy_middleware import connected, describe, dispatch, publish, replicate
-from zerocloud.proxy_middleware import sources
+from zerocloud.proxy_middleware import schedule, sources
 from zerocloud.proxy_middleware.cancel import ClientWatch, JobThreads, error_reason
 from zerocloud.proxy_middleware.results import (
-    LIMIT_STATUSES, build_response, first_failure, header_text, nexe_headers)
+    LIMIT_STATUSES, SessionResult, build_response, first_failure, header_text, nexe_headers)
 from zerocloud.proxy_middleware.spool import Spools
 from zerocloud.proxy_middleware.swift_access import SwiftAccess
 
-MAX_CONCURRENT_DISPATCH = 64
+JOB_WINDOW = 256          # sessions of one job placed or waiting for a slot at a time
 NODE_TIMEOUT_MARGIN = 15  # seconds beyond zerovm_timeout: transfer, queueing, kill grace
 CLIENT_GONE = 499         # Swift's status for a client that disconnected
 
 
 @dataclasses.dataclass
 class Services:
-    """What outlives one request: Swift app, config, logger, rings, ETags sent."""
+    """What outlives one request: Swift app, config, logger, rings, ETags sent, the
+    per-server session slots (``zerovm_server_slots``), and ``attempt``, one try of a
+    session on one server (:func:`.dispatch.attempt`; injectable for tests)."""
     app: object
     config: object
     logger: object
     rings: dispatch.Rings
     sent: dispatch.SentEtags
+    slots: schedule.ServerSlots = None
+    attempt: object = dispatch.attempt
+
+    def __post_init__(self):
+        if self.slots is None:
+            self.slots = schedule.ServerSlots(self.config.server_slots)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,25 +91,40 @@ class JobRun:
         self.swift = SwiftAccess(services.app, req)
         self.sources = {}
         self.spools = Spools(self.config.max_output_bytes)
-        self.threads = JobThreads(self.logger, lambda item: item.instance.name)
-        self.dispatch_slots = green.Semaphore(MAX_CONCURRENT_DISPATCH)
+        self.threads = JobThreads(self.logger, _instance_name)
+        self.locations = SharedLocations()
+        self.reserved = {}    # instance name -> node whose slot a connected job reserved
+        self.expired = False
+        self.finished = 0
 
     def run(self, body):
-        """Plan, resolve, run every session, then publish and answer (all or nothing)."""
+        """Plan, authorize, run every session, then publish and answer (all or nothing)."""
         plan = self._plan(body)
-        prepared = share_locations([self._prepare(instance) for instance in plan.instances])
+        deadline = green.spawn_after(self.config.job_timeout_seconds, self._expire,
+                                     len(plan.instances))
         try:
+            for instance in plan.instances:
+                self._authorize(instance)
             with ClientWatch(self.req.environ, self.threads):
                 if connected.is_connected(plan):
-                    outcomes = connected.run_connected(prepared, self.execute, self.threads,
-                                                       self.config, self.logger)
+                    outcomes = self._run_connected(plan)
                 else:
-                    outcomes = self.threads.run_all(self._run_independent, prepared,
-                                                    connected.cancelled_result)
+                    outcomes = self.threads.run_window(self._run_independent, plan.instances,
+                                                       _cancelled_result, JOB_WINDOW)
             return self._verdict(outcomes)
         except BaseException:
             self.spools.close()
             raise
+        finally:
+            deadline.kill()
+
+    def _expire(self, total):
+        """The job's deadline: cancel what still runs or waits (first cancel only)."""
+        if self.threads.reason is None:
+            self.expired = True
+            self.threads.cancel('the job did not end within zerovm_job_timeout (%g s): '
+                                '%d of %d sessions had ended'
+                                % (self.config.job_timeout_seconds, self.finished, total))
 
     def _plan(self, body):
         try:
@@ -111,17 +141,17 @@ class JobRun:
             describe.check_supported(instance)
         return plan
 
-    def _prepare(self, instance):
-        """Authorize every path as the caller (S7) and describe the session.
+    def _authorize(self, instance):
+        """Authorize every path of ``instance`` as the caller (S7), before anything runs.
 
         The co-located object is authorized from its container's ACL (no request to it: its
         bytes stay on the object server, which answers 404 if it is missing); other readable
-        objects and the executable are checked with HEAD as the caller; writable paths as PUT.
+        objects and the executable are checked with HEAD as the caller (once per path);
+        writable paths as PUT.
 
         :raises HTTPException: 401/403/404/413 naming the path.
         """
         placement = describe.placement_path(instance)
-        remote, local = {}, {}
         for device in instance.devices.values():
             path = describe.swift_path(device.url)
             if path is None:
@@ -130,6 +160,21 @@ class JobRun:
                 self.swift.authorize_write(path)
             elif path == placement:
                 self.swift.authorize_read(path)
+            else:
+                self._source(path)
+        exe_path = describe.swift_path(instance.exec.url)
+        if exe_path is not None:
+            self._source(exe_path)
+
+    def _prepare(self, instance):
+        """Describe the session of an authorized instance, just before it runs."""
+        placement = describe.placement_path(instance)
+        remote, local = {}, {}
+        for device in instance.devices.values():
+            path = describe.swift_path(device.url)
+            if path is None or device.access == joblib.WRITABLE:
+                continue
+            if path == placement:
                 local[device.name] = sources.ObjectSource(
                     self.swift, path, '', None, self.config.max_input_bytes)
             else:
@@ -140,7 +185,7 @@ class JobRun:
             payloads={name: self.payload for name in describe.payload_devices(instance)},
             local=local)
         session = describe.describe(instance, self.req, self.config, parts)
-        return Prepared(instance, self._target(instance), session, parts)
+        return self.locations.apply(Prepared(instance, self._target(instance), session, parts))
 
     def _source(self, path):
         if path not in self.sources:
@@ -159,12 +204,33 @@ class JobRun:
             policy_index, placement.account, placement.container, placement.object)
         return dispatch.Target(placement.path, policy_index, partition, tuple(nodes))
 
-    def _run_independent(self, item):
-        with self.dispatch_slots:
-            result = self.execute(item)
+    def _run_independent(self, instance):
+        result = self.execute(self._prepare(instance))
         if result.failure_reason is not None:
-            self.threads.cancel('%s failed: %s' % (item.instance.name, result.failure_reason))
+            self.threads.cancel('%s failed: %s' % (instance.name, result.failure_reason))
         return result
+
+    def _run_connected(self, plan):
+        """Every session at once, each on a server slot reserved before any starts.
+
+        :raises HTTPServiceUnavailable: the job needs more slots than are free.
+        """
+        prepared = [self._prepare(instance) for instance in plan.instances]
+        try:
+            nodes = self.services.slots.reserve(
+                self, [item.target.nodes[:schedule.offered_count(item.target.nodes)]
+                       for item in prepared])
+        except swob.HTTPException as error:
+            error.headers['X-Nexe-Error'] = header_text(error_reason(error))
+            raise
+        self.reserved = {item.instance.name: node for item, node in zip(prepared, nodes)}
+        try:
+            return connected.run_connected(prepared, self.execute, self.threads,
+                                           self.config, self.logger)
+        finally:
+            for node in self.reserved.values():   # sessions cancelled before they started
+                self.services.slots.release(node)
+            self.reserved = {}
 
     def execute(self, item, session=None):
         """Dispatch one prepared session (``session`` overrides its description, e.g. with
@@ -174,19 +240,36 @@ class JobRun:
         timeouts = dispatch.NodeTimeouts(
             self.config.conn_timeout_seconds,
             self.config.timeout_seconds + NODE_TIMEOUT_MARGIN + mesh_seconds)
+        reserved = self.reserved.pop(item.instance.name, None)
 
         def run_copy(copy):
             target = dataclasses.replace(item.target,
                                          nodes=replicate.rotated(item.target.nodes, copy))
-            return dispatch.dispatch(item.instance, target, session, item.parts,
-                                     self.services.sent, timeouts, self.spools, self.logger)
+            tried = dispatch.Tried(item.instance, target)
+
+            def attempt(node):
+                return self.services.attempt(node, item.instance, target, session, item.parts,
+                                             self.services.sent, timeouts, self.spools,
+                                             self.logger, tried)
+            return schedule.place(self.services.slots, self, target.nodes, attempt, tried,
+                                  wait=session.mesh is None, reserved=reserved)
         if item.instance.replicate > 1:
-            return replicate.run_copies(run_copy, item.instance.replicate)
-        return run_copy(0)
+            result = replicate.run_copies(run_copy, item.instance.replicate)
+        else:
+            result = run_copy(0)
+        self.finished += 1
+        return result
 
     def _verdict(self, outcomes):
-        """Publish when every session succeeded; answer S5 either way."""
+        """Publish when every session succeeded; answer S5 either way (503 when the job's
+        deadline cut it)."""
         errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if self.expired:
+            results = [outcome for outcome in outcomes
+                       if not isinstance(outcome, BaseException)]
+            raise swob.HTTPServiceUnavailable(
+                body='%s\n' % self.threads.reason, content_type='text/plain',
+                headers=nexe_headers(results, self.threads.reason))
         if errors:
             raise _job_error(errors, self.threads.reason)
         results = outcomes
@@ -205,26 +288,36 @@ class JobRun:
         return build_response(results, self.spools, 413 if limited else 200, failure)
 
 
-def share_locations(prepared):
+class SharedLocations:
     """Instances with the same ``location`` (SPEC S2.5) are offered first to the server the
     first of them prefers, when that server is among their own candidates (it holds their
     object; an instance without one has every server as a candidate): they then share it
-    unless it is full or down."""
-    first_choice = {}
-    shared = []
-    for item in prepared:
+    unless it is full or down.  "First" is the first one :meth:`apply` sees."""
+
+    def __init__(self):
+        self._first_choice = {}
+
+    def apply(self, item):
+        """``item`` (a :class:`Prepared`) with its candidates reordered for its location."""
         location, nodes = item.instance.location, item.target.nodes
         if location is None or not nodes:
-            shared.append(item)
-            continue
-        chosen = first_choice.setdefault(location, nodes[0])
+            return item
+        chosen = self._first_choice.setdefault(location, nodes[0])
         key = dispatch.node_key(chosen)
         rest = tuple(node for node in nodes if dispatch.node_key(node) != key)
         if len(rest) < len(nodes):
             nodes = (chosen,) + rest
-        shared.append(dataclasses.replace(
-            item, target=dataclasses.replace(item.target, nodes=nodes)))
-    return shared
+        return dataclasses.replace(item, target=dataclasses.replace(item.target, nodes=nodes))
+
+
+def _instance_name(item):
+    """The instance name of a plan instance or of a :class:`Prepared`."""
+    return getattr(item, 'instance', item).name
+
+
+def _cancelled_result(instance, reason):
+    """The result of an independent session its job cancelled before it ended."""
+    return SessionResult.failure(instance, '', 'cancelled: %s' % reason)
 
 
 def _job_error(errors, reason):
