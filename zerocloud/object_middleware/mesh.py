@@ -33,6 +33,10 @@ HANDSHAKE_MAX = 512
 DEADLINE_MARGIN_SECONDS = 2.0   # the proxy's deadline passes first and says who was missing
 BACKLOG_MARGIN = 16
 UNIX, TCP = 'unix', 'tcp'
+# What a Unix channel may hold in flight (the kernel doubles it, capped at net.core.wmem_max):
+# the default (~208 KiB) made the supervisor's pumps wake up for every ~200 KiB; loopback TCP
+# autotunes its buffers up to tcp_wmem's maximum (4 MiB) anyway.
+UNIX_SEND_BUFFER_BYTES = 1 << 20
 
 
 def host_identity():
@@ -145,6 +149,7 @@ class Mesh:
         it runs on this host, else TCP."""
         if proto.is_local(address, self.host_id):
             sock = green.connect_unix(address[3], self._remaining())
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, UNIX_SEND_BUFFER_BYTES)
             self.transports[device] = UNIX
         else:
             sock = green.connect((address[0], int(address[1])), self._remaining())

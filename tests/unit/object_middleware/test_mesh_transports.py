@@ -8,7 +8,8 @@ import eventlet
 import pytest
 
 from zerocloud.channels import rendezvous as proto
-from zerocloud.object_middleware.mesh import Mesh, TCP, UNIX, host_identity
+from zerocloud.object_middleware.mesh import (Mesh, TCP, UNIX, UNIX_SEND_BUFFER_BYTES,
+                                              host_identity)
 from zerocloud.proxy_middleware.rendezvous import JobRendezvous
 from tests.unit.object_middleware.test_mesh import Ended, connect_all
 
@@ -72,6 +73,10 @@ def test_same_host_channels_are_unix_both_ways_with_end_of_file_on_close():
         assert sessions['a'].transports == {'out/b': UNIX, 'in/b': UNIX}
         assert sessions['b'].transports == {'out/a': UNIX, 'in/a': UNIX}
         assert family(fds['a']['out/b']) == family(fds['b']['in/a']) == socket.AF_UNIX
+        with open('/proc/sys/net/core/wmem_max') as wmem_max:   # the kernel doubles it
+            wanted = 2 * min(UNIX_SEND_BUFFER_BYTES, int(wmem_max.read()))
+        with socket.socket(fileno=os.dup(fds['a']['out/b'])) as sock:
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == wanted
         for source, destination in (('a', 'b'), ('b', 'a')):
             os.write(fds[source]['out/' + destination], b'from ' + source.encode())
             close_for_writing(fds[source]['out/' + destination])
