@@ -60,9 +60,14 @@ function _zerocloud_before_app {
     echo ${padded% *} $ZEROCLOUD_OBJECT_FILTERS ${padded##* }
 }
 
+# _zerocloud_pipeline <conf>: its [pipeline:main] pipeline
+function _zerocloud_pipeline {
+    iniget $1 pipeline:main pipeline
+}
+
 # _zerocloud_set_pipeline <conf> <pipeline>: write [pipeline:main] if it changes
 function _zerocloud_set_pipeline {
-    if [[ "$(iniget $1 pipeline:main pipeline)" != "$2" ]]; then
+    if [[ "$(_zerocloud_pipeline $1)" != "$2" ]]; then
         iniset $1 pipeline:main pipeline "$2"
     fi
 }
@@ -90,7 +95,7 @@ function _zerocloud_remove_section {
 function _zerocloud_unconfigure {
     local conf=$1 section
     [[ -f $conf ]] || return 0
-    _zerocloud_set_pipeline $conf "$(_zerocloud_without "$(iniget $conf pipeline:main pipeline)" ${@:2})"
+    _zerocloud_set_pipeline $conf "$(_zerocloud_without "$(_zerocloud_pipeline $conf)" ${@:2})"
     for section in ${@:2}; do
         _zerocloud_remove_section $conf filter:$section
     done
@@ -113,8 +118,8 @@ function _zerocloud_object_confs {
 function _zerocloud_configure_proxy {
     local conf pipeline
     conf=$(_zerocloud_proxy_conf)
-    pipeline=$(iniget $conf pipeline:main pipeline)
-    pipeline=$(_zerocloud_after_auth "$(_zerocloud_without "$pipeline" $ZEROCLOUD_PROXY_FILTERS)")
+    pipeline=$(_zerocloud_without "$(_zerocloud_pipeline $conf)" $ZEROCLOUD_PROXY_FILTERS)
+    pipeline=$(_zerocloud_after_auth "$pipeline")
     if [[ -z $pipeline ]]; then
         die $LINENO "no authentication filter ($ZEROCLOUD_AUTH_FILTERS) in the pipeline of $conf"
     fi
@@ -126,7 +131,7 @@ function _zerocloud_configure_proxy {
 
 function _zerocloud_configure_object {
     local conf=$1 pipeline
-    pipeline=$(_zerocloud_without "$(iniget $conf pipeline:main pipeline)" $ZEROCLOUD_OBJECT_FILTERS)
+    pipeline=$(_zerocloud_without "$(_zerocloud_pipeline $conf)" $ZEROCLOUD_OBJECT_FILTERS)
     _zerocloud_set_pipeline $conf "$(_zerocloud_before_app "$pipeline")"
     iniset $conf filter:object_middleware use egg:zerocloud#object_middleware
     iniset $conf filter:object_middleware zerovm_sysimage_devices "$ZEROCLOUD_SYSIMAGE_DEVICES"
@@ -160,11 +165,12 @@ function _zerocloud_revoke_capabilities {
 # ------
 
 function check_zerocloud_kernel {
-    local release major minor
+    local release major minor wanted_major wanted_minor
     release=$(uname -r)
     IFS=. read -r major minor _ <<< "$release"
-    if (( major < ${ZEROCLOUD_MIN_KERNEL%%.*} ||
-          (major == ${ZEROCLOUD_MIN_KERNEL%%.*} && ${minor%%[^0-9]*} < ${ZEROCLOUD_MIN_KERNEL#*.}) )); then
+    IFS=. read -r wanted_major wanted_minor <<< "$ZEROCLOUD_MIN_KERNEL"
+    minor=${minor%%[^0-9]*}
+    if (( major < wanted_major || (major == wanted_major && minor < wanted_minor) )); then
         die $LINENO "zerocloud's sandbox needs Linux >= $ZEROCLOUD_MIN_KERNEL, this is $release"
     fi
 }

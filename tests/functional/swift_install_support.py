@@ -20,6 +20,7 @@ import requests
 from zerocloud.aio import cluster, processes
 
 START_ATTEMPTS = 3
+PROXY_FILTERS = ('job_chain', 'proxy_middleware')
 WORDS = b'storage side compute for swift\n'
 SCRIPT = b'#!file://python:python\nimport sys\nprint(len(sys.stdin.read().split()))\n'
 
@@ -47,6 +48,20 @@ def read_conf(path):
 def pipeline(path):
     """The words of ``[pipeline:main]`` in the file at ``path``."""
     return read_conf(path)['pipeline:main']['pipeline'].split()
+
+
+def with_filters(words, after, filters):
+    """The pipeline ``words`` with ``filters`` inserted right after the word ``after``."""
+    at = words.index(after) + 1
+    return words[:at] + list(filters) + words[at:]
+
+
+def write_original(spec, original, name):
+    """Write ``original[name]`` (bytes) beside the cluster; -> its path (to parse it)."""
+    path = os.path.join(spec.root, 'original-' + name.replace('/', '-'))
+    with open(path, 'wb') as f:
+        f.write(original[name])
+    return path
 
 
 def object_confs(spec):

@@ -21,7 +21,6 @@ from tests.functional import swift_install_support as support
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLUGIN_DIR = os.path.join(REPO, 'devstack')
 RUN_PHASE = os.path.join(REPO, 'tests', 'functional', 'devstack_fake', 'run_phase')
-PROXY_FILTERS = ['job_chain', 'proxy_middleware']
 DROP_IN = os.path.join('devstack@s-object.service.d', 'zerocloud.conf')
 
 
@@ -80,19 +79,11 @@ def stacked(tmp_path_factory):
     support.stop(found.spec)
 
 
-def with_filters(words, after, filters):
-    """``words`` with ``filters`` inserted after the word ``after``."""
-    at = words.index(after) + 1
-    return words[:at] + filters + words[at:]
-
-
 def test_proxy_filters_go_right_after_auth(stacked):
     conf = os.path.join(stacked.spec.etc_dir, 'proxy-server.conf')
-    original = os.path.join(stacked.spec.root, 'original-proxy-server.conf')
-    with open(original, 'wb') as f:
-        f.write(stacked.original['proxy-server.conf'])
-    assert support.pipeline(conf) == with_filters(support.pipeline(original), 'tempauth',
-                                                  PROXY_FILTERS)
+    original = support.write_original(stacked.spec, stacked.original, 'proxy-server.conf')
+    assert support.pipeline(conf) == support.with_filters(support.pipeline(original),
+                                                          'tempauth', support.PROXY_FILTERS)
     parsed = support.read_conf(conf)
     assert parsed['filter:job_chain']['use'] == 'egg:zerocloud#job_chain'
     assert parsed['filter:proxy_middleware']['use'] == 'egg:zerocloud#proxy_middleware'
@@ -179,7 +170,8 @@ def test_filters_go_after_the_last_auth_filter_of_devstacks_pipeline(tmp_path):
                ENABLED_SERVICES='s-proxy')
     run_phase(env, 'stack', 'post-config')
     conf = str(tmp_path / 'etc' / 'proxy-server.conf')
-    assert support.pipeline(conf) == with_filters(words, 'tempauth', PROXY_FILTERS)
+    expected = support.with_filters(words, 'tempauth', support.PROXY_FILTERS)
+    assert support.pipeline(conf) == expected
 
 
 def test_a_pipeline_without_auth_stops_post_config(tmp_path):
