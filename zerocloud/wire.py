@@ -70,6 +70,8 @@ import json
 import re
 import typing
 
+from zerocloud.job.model import DEVICE_MODES
+
 WIRE_VERSION = '2'
 EXECUTE_METHOD = 'EXECUTE'
 
@@ -181,11 +183,16 @@ class Device:
     co-located object's file), ``remote`` (an object stored elsewhere, sent in an
     ``in:<name>`` frame or cached by its ``etag``) or ``payload`` (the request payload, sent
     in an ``in:<name>`` frame, possibly empty).  Writable devices have no source.
+
+    ``mode`` is the device mode the job wrote (``file``, ``char``, ``pipe`` or ``block``;
+    how each is shown: :mod:`zerocloud.job`), or ``''`` when it wrote none (the device is
+    shown as the file the server prepares).
     """
     name: str
     access: str
     source: str = ''
     etag: str = ''
+    mode: str = ''
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,9 +357,10 @@ def _devices(items):
     for index, item in enumerate(items):
         where = 'session.devices[%d]' % index
         fields = _Fields(item, where, required=('name', 'access'),
-                         optional=('source', 'etag'))
+                         optional=('source', 'etag', 'mode'))
         device = Device(fields.text('name'), fields.text('access', (READ, WRITE)),
-                        fields.get('source', str), fields.get('etag', str))
+                        fields.get('source', str), fields.get('etag', str),
+                        fields.text('mode', DEVICE_MODES) if 'mode' in item else '')
         sources = (LOCAL, REMOTE, PAYLOAD) if device.access == READ else ('',)
         if device.source not in sources:
             raise WireError('%s.source: must be %s for a %s device' % (
