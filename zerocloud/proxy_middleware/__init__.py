@@ -49,12 +49,24 @@ What happens to a job
 4. Each session goes to an object server holding its object (object ring of the container's
    storage policy: primaries, then handoffs, skipping nodes that answer 404/503/507 or cannot
    be reached, and nodes whose program never started, e.g. their sandbox supervisor was
-   lost); sessions without a swift object run on any object server.  Each session of a job
-   runs in its own green thread.  Request bodies stream: the executable and remote inputs
-   go from their GET into the session request (never held whole); a co-located object whose
-   file is not its bytes (SLO/DLO manifest, erasure-coded fragment, encrypted) is sent the
-   same way when its server asks (``Need: object``).  Answers stream back frame by frame
-   into spool files (unlinked temporary files in ``TMPDIR``), each output counted against
+   lost); sessions without a swift object run on any object server.  Scheduling with
+   back-pressure (:mod:`.schedule`): this proxy keeps at most ``zerovm_server_slots``
+   sessions in flight on each object server, shared by all its jobs; a session waits for a
+   free slot on any of its object's primaries (a handoff joins them only when a primary
+   drops out), and jobs waiting for the same server take turns (round robin).  An object
+   server that is full anyway (its admission control answers 503 marked busy: other
+   proxies use it too) means "later": the session is tried again after a backoff (50 ms
+   doubling to 2 s) on the same or another primary, never failed for it.  Only the job's
+   deadline, ``zerovm_job_timeout`` from its start, ends the wait: the job is then cancelled
+   and answers 503 with ``X-Nexe-Error: the job did not end within zerovm_job_timeout
+   (600 s): 412 of 1000 sessions had ended``.  A job holds its plan and its results, not a
+   green thread or a session description per instance: at most 256 of its sessions are
+   placed or waiting at a time, each described just before it runs, so a job of 100,000
+   instances costs the proxy bounded memory.  Request bodies stream: the executable and
+   remote inputs go from their GET into the session request (never held whole); a
+   co-located object whose file is not its bytes (SLO/DLO manifest, erasure-coded
+   fragment, encrypted) is sent the same way when its server asks (``Need: object``).
+   Answers stream back frame by frame into spool files (unlinked temporary files in ``TMPDIR``), each output counted against
    ``zerovm_maxoutput``: the proxy's memory does not grow with the data.
 4b. Device modes (a device's ``mode``, Servlets.md rule 16) travel with the session: with
    ``file`` or ``block`` the program gets the device's file itself (a regular, seekable
@@ -78,12 +90,16 @@ What happens to a job
    stream connection when both run on the same host, TCP between hosts), wired
    before the programs start by a rendezvous this filter runs for the job
    (:mod:`zerocloud.channels.rendezvous`: a listener on ``zerovm_rendezvous_ip`` with a
-   random per-job token).  Every session of the job is dispatched at once; an object server
-   that has no free slot answers 503 at once (connected sessions never queue), so the
-   instances start together or not at all.  Every instance must register within
-   ``zerovm_rendezvous_timeout``.  The first failure (a session that cannot be placed, a
-   missed deadline, a crash, a non-zero exit, a program that ends with unread input)
-   cancels every other instance (their channels are shut down, their slots released) and
+   random per-job token).  Every session of the job is dispatched at once, each on a slot
+   of ``zerovm_server_slots`` reserved before any starts: a job needing more slots than are
+   free on its servers is a 503 saying how many it needs and how many are free (``a
+   connected job needs 300 session slots at once; its 4 object server(s) have 40 free``),
+   so the largest connected job is about ``zerovm_server_slots`` times the number of object
+   servers.  An object server that has no free slot answers 503 at once (connected
+   sessions never queue or wait), so the instances start together or not at all.  Every
+   instance must register within ``zerovm_rendezvous_timeout``.  The first failure (a
+   session that cannot be placed, a missed deadline, a crash, a non-zero exit, a program
+   that ends with unread input) cancels every other instance (their channels are shut down, their slots released) and
    is named in ``X-Nexe-Error`` (``map-2 failed: killed by signal SIGSEGV``); a placement
    error keeps its status (404 naming the missing object, 503 when no server can take an
    instance).  A connected job with any failure publishes nothing.
@@ -102,7 +118,7 @@ says how to restructure the job, e.g. a combining layer of intermediate reducers
 is ``max_session_channels`` in ``/info``); a missing input -> 404 "Error 404 Not Found while
 fetching /a/c/o"; no
 right -> 401/403; no object server can take a session -> 503 naming every server tried and
-why.  Client-sent
+why; a job not done by ``zerovm_job_timeout`` -> 503 naming the deadline.  Client-sent
 ``X-Backend-Zerocloud-*`` headers are removed.  ``replicate`` on an instance with network
 channels is a 400 naming the instance (each copy would need peers of its own).  Not yet
 supported (501 with a message): the ``image`` device, executables inside a user image.
@@ -142,8 +158,16 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     Bytes a session may read from / write to one channel.
 ``zerovm_maxiops`` [1G]
     Read or write calls a session may make on one channel.
-``zerovm_maxinstances`` [100]
-    Largest number of sessions one job may expand to.
+``zerovm_maxinstances`` [100000]
+    Largest number of sessions one job may expand to (instances times ``replicate``).
+``zerovm_job_timeout`` [600]
+    Seconds a whole job may take from its start, waiting for free servers included; then
+    it is cancelled and answers 503.  Sessions are bounded by ``zerovm_timeout`` besides.
+``zerovm_server_slots`` [10]
+    Sessions this proxy process keeps in flight on one object server, all jobs together
+    (more wait for a slot).  With one proxy, the object servers' ``zerovm_maxpool`` (plus
+    ``zerovm_maxqueue``) avoids 503s altogether; with several proxies, a busy server's 503
+    is retried, so any value is safe.
 ``zerovm_default_content_type`` [application/octet-stream]
     Content-Type of published outputs that do not name one.
 ``zerovm_sysimage_devices`` [python]
