@@ -66,8 +66,9 @@ What happens to a job
    remote inputs go from their GET into the session request (never held whole); a
    co-located object whose file is not its bytes (SLO/DLO manifest, erasure-coded
    fragment, encrypted) is sent the same way when its server asks (``Need: object``).
-   Answers stream back frame by frame into spool files (unlinked temporary files in ``TMPDIR``), each output counted against
-   ``zerovm_maxoutput``: the proxy's memory does not grow with the data.
+   Answers stream back frame by frame into spool files (unlinked temporary files in
+   ``TMPDIR``), each output counted against ``zerovm_maxoutput``: the proxy's memory does
+   not grow with the data.
 4b. Device modes (a device's ``mode``, Servlets.md rule 16) travel with the session: with
    ``file`` or ``block`` the program gets the device's file itself (a regular, seekable
    file; for the co-located object its own data file, zero-copy), with ``pipe`` or ``char``
@@ -99,10 +100,11 @@ What happens to a job
    sessions never queue or wait), so the instances start together or not at all.  Every
    instance must register within ``zerovm_rendezvous_timeout``.  The first failure (a
    session that cannot be placed, a missed deadline, a crash, a non-zero exit, a program
-   that ends with unread input) cancels every other instance (their channels are shut down, their slots released) and
-   is named in ``X-Nexe-Error`` (``map-2 failed: killed by signal SIGSEGV``); a placement
-   error keeps its status (404 naming the missing object, 503 when no server can take an
-   instance).  A connected job with any failure publishes nothing.
+   that ends with unread input) cancels every other instance (their channels are shut
+   down, their slots released) and is named in ``X-Nexe-Error`` (``map-2 failed: killed
+   by signal SIGSEGV``); a placement error keeps its status (404 naming the missing
+   object, 503 when no server can take an instance).  A connected job with any failure
+   publishes nothing.
 6. The response (SPEC S5): status 200 when the sessions ran (a program's non-zero exit is in
    ``X-Nexe-Retcode``), 413 when a session crossed ``zerovm_maxinput``/``zerovm_maxoutput``
    on a channel; ``X-Nexe-System``, ``-Status``, ``-Retcode``, ``-Validation``,
