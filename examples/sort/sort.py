@@ -20,9 +20,10 @@ added).  Records are sorted byte-wise, which for UTF-8 is Unicode code-point ord
    about equally large.  EVERY=1 exchanges every record: exact quantiles, but each mapper
    then receives all the data.
 3. **Map.** Each mapper sends reducer k its sorted records of range k.
-4. **Reduce.** Reducer k merges its M sorted streams, writes range k to standard output (the
-   job publishes it as an object) and sends the manager a one-line JSON summary:
-   ``{"reducer", "records", "bytes", "first", "last"}`` (first/last are null when empty).
+4. **Reduce.** Reducer k merges its M sorted streams (one sort: Timsort finds the sorted
+   runs), writes range k to standard output (the job publishes it as an object) and sends
+   the manager a one-line JSON summary ``{"reducer", "records", "bytes", "first", "last"}``
+   (first/last are null when the range is empty).
 5. **Manage.** The manager gathers the summaries, in reducer order, into a JSON report
    ``{"records", "bytes", "ordered", "ranges": [summaries]}`` (``ordered``: every non-empty
    range starts at or after the end of the one before), written to standard output and, when
@@ -44,7 +45,6 @@ only) because it is uploaded and run as a single object.
 """
 import bisect
 import fcntl
-import heapq
 import json
 import os
 import re
@@ -194,7 +194,7 @@ def run_reducer():
     if len(outputs) != 1:
         raise SortError('expected one /dev/out channel (the manager), found %d' % len(outputs))
     received = exchange({}, [channel('in', name) for name in list_channels('in')])
-    merged = list(heapq.merge(*(split_records(data) for data in received.values())))
+    merged = sorted(record for data in received.values() for record in split_records(data))
     sys.stdout.buffer.write(join_records(merged))
     sys.stdout.buffer.flush()
     summary = {'reducer': os.environ.get('SCRIPT_NAME', ''), 'records': len(merged),
