@@ -12,8 +12,9 @@ channels, the plan's fd numbers) is checked against what arrived.
 
 Used between the object server and the sandbox supervisor (:mod:`.client`,
 :mod:`.supervisor`) and between the supervisor and a warm jail (:mod:`.warm`,
-:mod:`.jail`).  Only ``socket``, ``select`` and ``resource``: green under eventlet's
-monkeypatching, and light enough for the jail factory.
+:mod:`.jail`).  Only ``socket``, ``selectors`` and ``resource``: green under eventlet's
+monkeypatching, and light enough for the jail factory.  Descriptor numbers may exceed 1023
+(a server holding thousands of channels): nothing here uses ``select()``.
 
 Descriptors in flight (sent, not yet received) count against the *sender's*
 ``RLIMIT_NOFILE`` (per user: ``ETOOMANYREFS`` beyond it), and received ones against the
@@ -22,7 +23,7 @@ receiver's: :func:`raise_open_files_limit` lifts a process's soft limit to its h
 import array
 import os
 import resource
-import select
+import selectors
 import socket
 
 MAX_FDS_PER_MESSAGE = 253
@@ -63,8 +64,10 @@ def _send_piece(sock, piece, fds):
                 return
         except BlockingIOError:
             pass
-        if not select.select([], [sock], [], SEND_WAIT_SECONDS)[1]:
-            raise OSError('the receiver took no descriptors for %gs' % SEND_WAIT_SECONDS)
+        with selectors.DefaultSelector() as selector:   # (select() fails above fd 1023)
+            selector.register(sock, selectors.EVENT_WRITE)
+            if not selector.select(SEND_WAIT_SECONDS):
+                raise OSError('the receiver took no descriptors for %gs' % SEND_WAIT_SECONDS)
 
 
 def receive_into(sock, size, fds):

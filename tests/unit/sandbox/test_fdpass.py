@@ -1,11 +1,13 @@
 """Descriptors beside a message in batches (:mod:`zerocloud.sandbox.fdpass`), and the
 supervisor's request reader that receives them without blocking."""
+import fcntl
 import json
 import os
-import select
+import selectors
 import socket
 import struct
 import threading
+import time
 
 import pytest
 
@@ -85,9 +87,11 @@ def test_the_supervisor_reads_a_request_with_its_descriptors_without_blocking(pi
         assert request.read() is None               # nothing sent yet: no wait
         thread = _send_in_thread(sender, struct.pack('>I', len(body)) + body, pipes)
         complete = None
-        while complete is None:     # driven by readiness, like the supervisor's loop
-            select.select([receiver], [], [], 5.0)
-            complete = request.read()
+        with selectors.DefaultSelector() as selector:   # like the supervisor's loop
+            selector.register(receiver, selectors.EVENT_READ)
+            while complete is None:
+                selector.select(5.0)
+                complete = request.read()
         thread.join()
         try:
             assert complete[0] == {'channels': ['c'] * COUNT}
@@ -100,3 +104,36 @@ def test_the_supervisor_reads_a_request_with_its_descriptors_without_blocking(pi
 def test_the_open_files_soft_limit_is_lifted_to_the_hard_limit():
     soft, hard = fdpass.raise_open_files_limit()
     assert soft == hard
+
+
+def test_a_full_non_blocking_socket_waits_for_room_then_sends_every_batch(pipes):
+    """The sender's buffer is full (a green socket's raw fd is non-blocking): each batch
+    waits until the receiver makes room; descriptor numbers above 1023 are fine."""
+    low, receiver = socket.socketpair()
+    with low:
+        sender = socket.socket(fileno=fcntl.fcntl(low.fileno(), fcntl.F_DUPFD_CLOEXEC, 1100))
+    with sender, receiver:
+        assert sender.fileno() >= 1100           # beyond what select() can watch
+        sender.setblocking(False)
+        queued = 0
+        for size in (65536, 1):              # until not even one more byte fits
+            try:
+                while True:
+                    queued += sender.send(b'q' * size)
+            except BlockingIOError:
+                pass
+        received, read = [], []
+
+        def drain():
+            time.sleep(0.2)                  # (let the sender find the buffer full first)
+            read.append(fdpass.receive_into(receiver, queued + 10, received))
+        thread = threading.Thread(target=drain)
+        thread.start()
+        fdpass.send_with_fds(sender, b'0123456789', pipes)
+        thread.join()
+        try:
+            assert read == [b'q' * queued + b'0123456789']
+            assert identities(received) == identities(pipes)
+        finally:
+            for fd in received:
+                os.close(fd)
