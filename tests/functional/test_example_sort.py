@@ -3,10 +3,10 @@ ZeroCloud's Servlets.md (mappers in a mesh exchanging to end-of-file, 5 reducers
 
 The mappers sample every record (EVERY=1), so each mapper-to-mapper stream carries a whole
 object of 12 MiB: more than a channel buffers (a FIFO at each end, loopback TCP with
-autotuned buffers between).  Measured here: the same job with an exchange that writes everything
-before it reads hung until the timeout at 12 MiB per stream (it still passed at 8 MiB).
-The published ranges and the manager's report are checked against a sort done here in
-plain Python.
+autotuned buffers between).  Measured on this cluster: the same job with an exchange that
+writes everything before it reads hung until the timeout at 12 MiB per stream (it still
+passed at 8 MiB).  The published ranges and the manager's report are checked against a sort
+done here in plain Python.
 """
 import importlib.util
 import json
