@@ -162,3 +162,22 @@ def test_a_half_or_malformed_local_address_is_refused(local):
     with pytest.raises(proto.ProtocolError, match='bad local address'):
         registry.register(dict({'op': 'register', 'token': 't0k', 'instance': 'a',
                                 'host': 'h', 'port': 1}, **local))
+
+
+def test_a_destination_accepts_three_hundred_sources_on_both_listeners():
+    """More incoming channels than one descriptor message carries, half of them from
+    "another host": every one is accepted on its listener and carries its bytes."""
+    sources = ['s%03d' % n for n in range(300)]
+    hosts = {name: ELSEWHERE for name in sources[::2]}
+    with JobRendezvous(sources + ['d'], '127.0.0.1', 20, LOG) as rendezvous:
+        sessions = meshes(rendezvous, {name: ['d'] for name in sources}, hosts)
+        fds = connect_all(sessions)
+        transports = sessions['d'].transports
+        assert len(transports) == 300
+        assert [transports['in/' + name] for name in sources] == [TCP, UNIX] * 150
+        for name in sources:
+            os.write(fds[name]['out/d'], name.encode())
+            close_for_writing(fds[name]['out/d'])
+        assert [read_all(fds['d']['in/' + name]) for name in sources] == \
+            [name.encode() for name in sources]
+        finish(sessions)
