@@ -9,6 +9,8 @@ the command's help text.  Sub-command modules keep heavy imports inside ``main``
     zerocloud validate  validate an executable and print the verdict
     zerocloud check     validate a job description offline and print its plan
     zerocloud aio       start/stop a local all-in-one Swift cluster with zerocloud
+    zerocloud zapp      bundle a directory into a zapp, or upload a zapp to Swift
+    zerocloud submit    run a job, zapp or script on a cluster and report each instance
 """
 import argparse
 import importlib
@@ -16,7 +18,7 @@ import os
 import signal
 import sys
 
-COMMANDS = ('run', 'validate', 'check', 'aio')
+COMMANDS = ('run', 'validate', 'check', 'aio', 'zapp', 'submit')
 
 
 def build_parser():
