@@ -8,8 +8,8 @@ its peers.  Each object server, after admitting its session:
    socket with a random name;
 2. connects to the rendezvous and sends ``register`` (token, instance, host, port, and its
    ``host_id`` with the Unix socket's name);
-3. receives ``peers`` (the listening addresses of every instance) once *every* instance has
-   registered, or ``cancel`` (a peer could not be placed, the registration deadline passed);
+3. receives ``peers`` (the listening addresses of its sources and destinations) once
+   *every* instance has registered, or ``cancel`` (a peer could not be placed, the registration deadline passed);
 4. connects each outgoing channel to its destination's listener and sends the channel
    handshake (:func:`encode_handshake`), accepts and checks its incoming ones.  A channel
    between two sessions with the same ``host_id`` (:func:`is_local`) is a Unix stream
@@ -47,7 +47,7 @@ import json
 import re
 import secrets
 
-MAX_LINE = 4 << 20        # a peers message for 10,000 instances fits
+MAX_LINE = 4 << 20        # the peers of a session with 4096 channels fit
 HANDSHAKE_WORD = 'zerocloud-channel'
 REGISTER, PEERS, ENDED, CANCEL = 'register', 'peers', 'ended', 'cancel'
 _NAME = re.compile(r'^[A-Za-z0-9_.-]{1,128}$')
@@ -148,10 +148,12 @@ class Registry:
         """Instances that have not registered yet, in instance order."""
         return [name for name in self.expected if name not in self.addresses]
 
-    def peers_message(self):
-        """The ``peers`` message sent to everyone once :attr:`complete`."""
-        return encode(PEERS, peers={name: list(address)
-                                    for name, address in self.addresses.items()})
+    def peers_message(self, neighbours=None):
+        """The ``peers`` message sent once :attr:`complete`: the addresses of the instances
+        named in ``neighbours`` (an instance's sources and destinations: its message stays
+        small in a big job), or of every instance."""
+        names = self.addresses if neighbours is None else neighbours
+        return encode(PEERS, peers={name: list(self.addresses[name]) for name in names})
 
     def fail(self, instance, reason):
         """Record a failure; only the first one is kept.  Returns True if it was the first."""

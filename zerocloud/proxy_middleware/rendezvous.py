@@ -2,7 +2,8 @@
 
 See :mod:`zerocloud.channels.rendezvous` for the protocol.  One :class:`JobRendezvous` per
 connected job: it listens on ``zerovm_rendezvous_ip`` (a free port), waits for every instance
-to register (``zerovm_rendezvous_timeout``), hands out the address map, keeps every
+to register (``zerovm_rendezvous_timeout``), gives each instance the addresses of the peers
+its channels name (not the whole job's: a big job's messages stay small), keeps every
 connection open while the programs run and cancels all of them at the first failure::
 
     with JobRendezvous(names, config.rendezvous_ip, config.rendezvous_timeout, logger) as rv:
@@ -24,6 +25,7 @@ class JobRendezvous:
         self.timeout_seconds = timeout_seconds
         self.logger = logger
         self.connections = {}        # instance -> socket
+        self.neighbours = {}         # instance -> the peers its channels name (see mesh())
         self.ended = set()
         self._accepted = []          # every connection, registered or not
         self._listener = green.listen(bind_ip)
@@ -43,6 +45,8 @@ class JobRendezvous:
 
     def mesh(self, name, in_sources, out_destinations):
         """The :class:`zerocloud.wire.Mesh` of an instance's session description."""
+        self.neighbours[name] = {peer for _device, peer in
+                                 tuple(in_sources) + tuple(out_destinations)}
         return wire.Mesh(rendezvous=tuple(self.address), token=self.registry.token,
                          instance=name, timeout_seconds=self.timeout_seconds,
                          ins=tuple(in_sources), outs=tuple(out_destinations))
@@ -88,9 +92,9 @@ class JobRendezvous:
             if self.registry.failure is not None:
                 _send_quietly(conn, self.registry.cancel_message())
             elif self.registry.complete:
-                message = self.registry.peers_message()
-                for peer in self.connections.values():
-                    _send_quietly(peer, message)
+                for peer, peer_conn in self.connections.items():
+                    _send_quietly(peer_conn, self.registry.peers_message(
+                        self.neighbours.get(peer)))
             self._follow(name, reader)
         except (proto.ProtocolError, OSError) as err:
             self.logger.warning('zerocloud: rendezvous: %s: %s', name or 'unregistered', err)

@@ -181,3 +181,22 @@ def test_a_destination_accepts_three_hundred_sources_on_both_listeners():
         assert [read_all(fds['d']['in/' + name]) for name in sources] == \
             [name.encode() for name in sources]
         finish(sessions)
+
+
+def test_each_instance_is_told_only_the_addresses_of_its_own_peers():
+    with JobRendezvous(['a', 'b', 'c'], '127.0.0.1', 5, LOG) as rendezvous:
+        for name, ins, outs in (('a', (), [('out/b', 'b')]),
+                                ('b', [('in/a', 'a'), ('in/c', 'c')], ()),
+                                ('c', (), [('out/b', 'b')])):
+            rendezvous.mesh(name, ins, outs)
+        clients = {}
+        for port, name in enumerate('abc', start=1000):
+            clients[name] = eventlet.connect(tuple(rendezvous.address))
+            clients[name].sendall(proto.encode(
+                proto.REGISTER, token=rendezvous.registry.token, instance=name,
+                host='127.0.0.1', port=port))
+        told = {}
+        for name, sock in clients.items():
+            with sock, sock.makefile('rb') as reader:
+                told[name] = sorted(proto.decode(reader.readline())['peers'])
+    assert told == {'a': ['b'], 'b': ['a', 'c'], 'c': ['b']}
