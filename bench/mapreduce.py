@@ -157,20 +157,18 @@ def run_cluster_job(url, token, job):
     return seconds
 
 
-def bench_wordcount(args, aio, spec, root):
-    """Time the word count job against the same programs run directly; two medians."""
+def bench_wordcount(args, spec, conn, root):
+    """Time the word count job and the same programs run directly: two lists of seconds."""
     corpus_module = load_example('corpus')
     local = load_example('local')
     paths = corpus_module.write_corpus(os.path.join(root, 'corpus'), args.objects,
                                        int(args.mib * (1 << 20)))
-    url, token = aio.get_token(spec, 'test', 'tester', 'testing')
-    conn = swiftclient.client.Connection(preauthurl=url, preauthtoken=token)
     job, corpus, results = upload(conn, paths, args.lang, args.reducers, root)
     names = [os.path.basename(path) for path in paths]
-    files = data_files(spec.devices, url.rsplit('/', 1)[1], corpus, names)
+    files = data_files(spec.devices, conn.url.rsplit('/', 1)[1], corpus, names)
     cluster_times, direct_times = [], []
     for run in range(args.runs):
-        cluster_times.append(run_cluster_job(url, token, job))
+        cluster_times.append(run_cluster_job(conn.url, conn.token, job))
         result = local.run_wordcount(files, lang=args.lang, reducers=args.reducers,
                                      top=20, direct=True, timeout=1200,
                                      work_dir=os.path.join(root, 'direct-%d' % run))
@@ -185,12 +183,10 @@ def bench_wordcount(args, aio, spec, root):
     return ('cluster job', cluster_times), ('direct on files', direct_times)
 
 
-def bench_sort(args, aio, spec, _root):
-    """Time the mesh sort job against a client's download-sort-upload; two medians."""
+def bench_sort(args, _spec, conn, _root):
+    """Time the mesh sort job and a client's download-sort-upload: two lists of seconds."""
     records = load_example('records', SORT)
     program = load_example('sort', SORT)
-    url, token = aio.get_token(spec, 'test', 'tester', 'testing')
-    conn = swiftclient.client.Connection(preauthurl=url, preauthtoken=token)
     tag = uuid.uuid4().hex[:8]
     inputs, apps, results = 'records-' + tag, 'apps-' + tag, 'sorted-' + tag
     for container in (inputs, apps, results):
@@ -203,7 +199,7 @@ def bench_sort(args, aio, spec, _root):
     job = records.job(inputs, apps, results, every=args.every)
     cluster_times, client_times = [], []
     for run in range(args.runs):
-        cluster_times.append(run_cluster_job(url, token, job))
+        cluster_times.append(run_cluster_job(conn.url, conn.token, job))
         seconds, expected = sort_on_client(conn, program, inputs, names, results)
         client_times.append(seconds)
         print('run %d: cluster %.2f s, client %.2f s' % (
@@ -247,8 +243,10 @@ def main():
         print('%s: %d objects of %g MiB...' % (args.sample, args.objects, args.mib), flush=True)
         aio, spec = start_cluster(os.path.join(root, 'cluster'), args.objects + reducers + 1)
         try:
+            url, token = aio.get_token(spec, 'test', 'tester', 'testing')
+            conn = swiftclient.client.Connection(preauthurl=url, preauthtoken=token)
             bench = bench_wordcount if args.sample == 'wordcount' else bench_sort
-            (name, times), (baseline_name, baseline_times) = bench(args, aio, spec, root)
+            (name, times), (baseline_name, baseline_times) = bench(args, spec, conn, root)
         finally:
             aio.stop(spec)
     median, baseline = statistics.median(times), statistics.median(baseline_times)
