@@ -35,6 +35,7 @@ from zerocloud.proxy_middleware.spool import Spools
 from zerocloud.proxy_middleware.swift_access import SwiftAccess
 
 JOB_WINDOW = 256          # sessions of one job placed or waiting for a slot at a time
+AUTHORIZE_BATCH = 100     # instances authorized between two yields to other requests
 NODE_TIMEOUT_MARGIN = 15  # seconds beyond zerovm_timeout: transfer, queueing, kill grace
 CLIENT_GONE = 499         # Swift's status for a client that disconnected
 
@@ -88,6 +89,9 @@ class JobRun:
         self.logger = services.logger
         self.req = req
         self.route = route
+        # one container/account info cache for the whole job (its subrequests and the env
+        # copies of container_info share this dict): not a HEAD or memcache get per instance
+        req.environ.setdefault('swift.infocache', {})
         self.swift = SwiftAccess(services.app, req)
         self.sources = {}
         self.spools = Spools(self.config.max_output_bytes)
@@ -103,8 +107,7 @@ class JobRun:
         deadline = green.spawn_after(self.config.job_timeout_seconds, self._expire,
                                      len(plan.instances))
         try:
-            for instance in plan.instances:
-                self._authorize(instance)
+            self._authorize_all(plan.instances)
             with ClientWatch(self.req.environ, self.threads):
                 if connected.is_connected(plan):
                     outcomes = self._run_connected(plan)
@@ -140,6 +143,14 @@ class JobRun:
         for instance in plan.instances:
             describe.check_supported(instance)
         return plan
+
+    def _authorize_all(self, instances):
+        """:meth:`_authorize` every instance, letting the proxy's other requests run every
+        :data:`AUTHORIZE_BATCH` instances (a big job's checks take seconds of CPU)."""
+        for count, instance in enumerate(instances, 1):
+            self._authorize(instance)
+            if count % AUTHORIZE_BATCH == 0:
+                green.sleep(0)
 
     def _authorize(self, instance):
         """Authorize every path of ``instance`` as the caller (S7), before anything runs.
