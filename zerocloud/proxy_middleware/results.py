@@ -151,17 +151,33 @@ def build_response(results, spools, status=200, error=None):
 
 class SpoolBody:
     """An ``app_iter`` over the bodies of output parts (:class:`.http_output.OutputPart`)
-    that closes every spool of the job when it is closed."""
+    that closes every spool of the job when it is closed or read to its end.
+
+    It is its own iterator: a middleware that takes ``iter(app_iter)`` and later closes
+    what it took (Swift's ``reiterate`` does) closes this object, so the spools' files are
+    closed with the response, not when the garbage collector finds them.
+    """
 
     def __init__(self, parts, spools):
-        self._parts = parts
         self._spools = spools
+        self._chunks = self._generate(parts)
 
-    def __iter__(self):
-        for part in self._parts:
+    def _generate(self, parts):
+        for part in parts:
             yield from part.spool.chunks(part.offset)
 
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self._chunks)
+        except StopIteration:
+            self.close()
+            raise
+
     def close(self):
+        self._chunks.close()
         self._spools.close()
 
 
