@@ -311,3 +311,33 @@ def test_native_code_loads_without_the_sandbox(shared_object):
                            'print(ctypes.CDLL(sys.argv[1]).zc_probe())', str(shared_object)],
                           capture_output=True, timeout=30)
     assert done.stdout == b'ESCAPED native code from a channel ran\n1337\n'
+
+
+def test_python_sets_flags_of_its_own_descriptors_but_no_other_ioctl(run_python):
+    """FIONBIO/FIOCLEX/FIONCLEX (os.set_blocking, os.set_inheritable: what asyncio and
+    selectors need) run; every other ioctl, even one carrying FIONBIO in its low 32 bits
+    with high bits set, is ENOTTY."""
+    result = run_python(ATTEMPT + '''
+import ctypes, fcntl, os, termios
+r = os.open('/dev/script', os.O_RDONLY)
+os.set_blocking(r, False)
+print('NONBLOCK', bool(fcntl.fcntl(r, fcntl.F_GETFL) & os.O_NONBLOCK), flush=True)
+os.set_blocking(r, True)
+print('BLOCK', not fcntl.fcntl(r, fcntl.F_GETFL) & os.O_NONBLOCK, flush=True)
+os.set_inheritable(r, True)
+print('INHERITABLE', os.get_inheritable(r), flush=True)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_ulong, ctypes.c_void_p]
+one = ctypes.c_int(1)
+for name, request in [('fionbio-hi32', (1 << 32) | termios.FIONBIO),
+                      ('tiocsti', termios.TIOCSTI), ('fionread', termios.FIONREAD),
+                      ('fioasync', termios.FIOASYNC), ('tcgets', termios.TCGETS)]:
+    rc = libc.syscall(16, r, request, ctypes.addressof(one))
+    print('IOCTL', name, rc, ctypes.get_errno(), flush=True)
+''')
+    assert_ran_ok(result)
+    out = result.stdout.decode()
+    assert 'NONBLOCK True' in out and 'BLOCK True' in out and 'INHERITABLE True' in out, \
+        result.describe()
+    for name in ('fionbio-hi32', 'tiocsti', 'fionread', 'fioasync', 'tcgets'):
+        assert 'IOCTL %s -1 25' % name in out, result.describe()

@@ -8,8 +8,11 @@ human-readable form used by golden tests.
 Actions, in order of precedence for a call:
 
 * allowed calls (``allow``) and allowed argument patterns (``allow_args``) run;
-* ``errno`` calls fail with the given errno (``ioctl`` -> ENOTTY, ``socket``/``clone``/...
+* ``errno`` calls fail with the given errno (``socket``/``clone``/...
   -> EPERM, ``clone3`` -> ENOSYS) so programs get an error instead of dying;
+* ``errno_except`` calls run only with one of a few argument values and fail with an errno
+  otherwise: ``ioctl`` runs FIONBIO, FIOCLEX and FIONCLEX (flags of the caller's own
+  descriptor: ``os.set_blocking``, ``os.set_inheritable``), every other request is ENOTTY;
 * ``execveat`` goes to the supervisor (user notification), which lets the launch through and
   kills any later exec; so do ``kill``/``tkill``/``tgkill``, which the supervisor answers
   (ESRCH for other targets; a fatal signal the program sends itself ends the session with
@@ -36,6 +39,9 @@ MAP_ANONYMOUS = 0x20
 ARCH_SET_FS = 0x1002
 ARCH_GET_FS = 0x1003
 PERSONALITY_QUERY = 0xffffffff
+# ioctl requests that only change a flag of the caller's own descriptor (O_NONBLOCK and
+# close-on-exec: what os.set_blocking() and os.set_inheritable() use).
+FIONBIO, FIONCLEX, FIOCLEX = 0x5421, 0x5450, 0x5451
 
 STATIC_ALLOW = (
     'read', 'write', 'readv', 'writev', 'pread64', 'pwrite64', 'lseek', 'close', 'fstat',
@@ -54,10 +60,16 @@ PYTHON_EXTRA_ALLOW = (
     'epoll_wait', 'epoll_pwait', 'ftruncate', 'fsync', 'fdatasync')
 
 FRIENDLY_ERRNO = (
-    ('ioctl', errno_codes.ENOTTY),
     ('socket', errno_codes.EPERM), ('socketpair', errno_codes.EPERM),
     ('clone', errno_codes.EPERM), ('fork', errno_codes.EPERM), ('vfork', errno_codes.EPERM),
     ('clone3', errno_codes.ENOSYS))
+
+# (syscall, errno, arg index, values): the call runs when the argument is exactly one of
+# ``values``, else fails with errno.  The whole 64-bit argument is compared: a request with
+# high bits set (which the kernel would drop) fails too.
+EXCEPT_VALUES = (
+    ('ioctl', errno_codes.ENOTTY, 1, (FIONBIO, FIONCLEX, FIOCLEX)),
+)
 
 # (syscall, ((arg index, mask, value), ...)): allowed when every masked arg equals value.
 COMMON_ARG_RULES = (
@@ -82,6 +94,7 @@ class SyscallPolicy:
     allow: tuple
     allow_args: tuple = COMMON_ARG_RULES
     errno: tuple = FRIENDLY_ERRNO
+    errno_except: tuple = EXCEPT_VALUES
     errno_unless: tuple = (('readlink', errno_codes.ENOENT),
                            ('readlinkat', errno_codes.ENOENT))
     supervised: tuple = ('execveat', 'kill', 'tkill', 'tgkill', 'exit', 'exit_group')
@@ -112,8 +125,35 @@ def build_filter(policy):
     for name, code in tuple(policy.errno) + tuple(policy.errno_unless):
         if name not in allowed:
             flt.add_rule(pyseccomp.ERRNO(code), name)
+    for name, code, index, values in policy.errno_except:
+        for value in values:
+            flt.add_rule(pyseccomp.ALLOW, name, pyseccomp.Arg(index, pyseccomp.EQ, value))
+        for op, mask, value in complement_tests(values):
+            flt.add_rule(pyseccomp.ERRNO(code), name, pyseccomp.Arg(index, op, mask, value)
+                         if op == pyseccomp.MASKED_EQ else pyseccomp.Arg(index, op, value))
     # ``policy.supervised`` calls need no rule: the default action already notifies.
     return flt
+
+
+def complement_tests(values):
+    """Argument tests matching every 64-bit value except ``values``, as
+    ``(op, mask, value)`` (mask used by ``MASKED_EQ`` only).
+
+    libseccomp allows one test per argument in a rule, so "none of these" becomes several
+    rules: below the smallest, above the largest, and each gap between two values split
+    into aligned power-of-two blocks (one masked equality each).
+    """
+    values = sorted(set(values))
+    tests = [(pyseccomp.LT, 0, values[0]), (pyseccomp.GT, 0, values[-1])]
+    for low, high in zip(values, values[1:]):
+        start, end = low + 1, high      # the gap [start, end)
+        while start < end:
+            size = start & -start if start else 1 << 63
+            while start + size > end:
+                size >>= 1
+            tests.append((pyseccomp.MASKED_EQ, (~(size - 1)) & 0xffffffffffffffff, start))
+            start += size
+    return tests
 
 
 def compile_bpf(policy):

@@ -38,10 +38,38 @@ def test_dangerous_calls_have_no_rule_so_they_notify_and_die(policy, syscall):
     assert action_of(pfc(policy), syscall) is None
 
 
-@pytest.mark.parametrize('syscall,errno_value', [('ioctl', 25), ('socket', 1), ('clone', 1),
+@pytest.mark.parametrize('syscall,errno_value', [('socket', 1), ('clone', 1),
                                                  ('fork', 1), ('clone3', 38)])
 def test_friendly_errors(syscall, errno_value):
     assert action_of(pfc(sp.STATIC_POLICY), syscall) == 'action ERRNO(%d);' % errno_value
+
+
+@pytest.mark.parametrize('policy', [sp.STATIC_POLICY, sp.PYTHON_POLICY])
+def test_ioctl_runs_three_flag_requests_and_answers_enotty_to_the_rest(policy):
+    text = pfc(policy)
+    block = text[text.index('"ioctl"'):].split('# filter for syscall')[0].split('# default')[0]
+    for value in (sp.FIONBIO, sp.FIONCLEX, sp.FIOCLEX):
+        assert '$a1.lo32 == %d)\n        action ALLOW;' % value in block
+    assert block.count('action ALLOW;') == 3 and 'ERRNO(25)' in block
+    assert 'action 0x7fc' not in block, 'no ioctl reaches the supervisor'
+
+
+@pytest.mark.parametrize('values', [(5,), (0x5421, 0x5450, 0x5451), (1, 2, 3, 100, 1 << 40)])
+def test_complement_tests_match_every_value_but_the_given_ones(values):
+    import pyseccomp
+
+    def matches(value):
+        for op, mask, operand in sp.complement_tests(values):
+            if (op == pyseccomp.LT and value < operand) or \
+                    (op == pyseccomp.GT and value > operand) or \
+                    (op == pyseccomp.MASKED_EQ and value & mask == operand):
+                return True
+        return False
+    probes = set(values) | {0, (1 << 64) - 1, 1 << 32} | {
+        v + d for v in values for d in (-2, -1, 1, 2, 1 << 32) if 0 <= v + d < 1 << 64}
+    probes |= set(range(min(values), min(max(values), min(values) + 200) + 1))
+    for value in probes:
+        assert matches(value) != (value in values), hex(value)
 
 
 def test_mmap_exec_rules_differ_between_static_and_python():
