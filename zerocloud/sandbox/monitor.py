@@ -154,10 +154,15 @@ class Monitor:
         if id(pump) in self.settle_ids:
             return True
         try:
-            if self.settling is None:
-                self.settling = self.sys.inotify_init1(linux.IN_NONBLOCK | linux.IN_CLOEXEC)
-                self.selector.register(self.settling, selectors.EVENT_READ, (self, 'settle'))
-            wd = self.sys.inotify_add_watch(self.settling, '/proc/%d/root/dev/%s'
+            if self.closes is not None:
+                inotify = self.closes[0]    # one instance per session (128 per user)
+            else:
+                if self.settling is None:
+                    self.settling = self.sys.inotify_init1(linux.IN_NONBLOCK | linux.IN_CLOEXEC)
+                    self.selector.register(self.settling, selectors.EVENT_READ,
+                                           (self, 'closed'))
+                inotify = self.settling
+            wd = self.sys.inotify_add_watch(inotify, '/proc/%d/root/dev/%s'
                                             % (self.pid, pump.channel.device),
                                             IN_OPEN | IN_ACCESS)
         except OSError:
@@ -166,18 +171,27 @@ class Monitor:
         self.settle_ids.add(id(pump))
         return True
 
-    def _settle_inbound(self):
-        """The program opened or read watched FIFOs: close those it has emptied."""
+    def _inotify_events(self):
+        """Watch descriptors with events waiting on the session's inotify instance."""
         wds = set()
         try:
             while True:
-                wds.update(linux.unpack_inotify_events(os.read(self.settling, 65536)))
+                wds.update(linux.unpack_inotify_events(
+                    os.read(self.closes[0] if self.closes else self.settling, 65536)))
         except BlockingIOError:
             pass
-        for wd in wds:
-            pump = self.settle_watched.get(wd)
-            if pump is not None and not pump.closed:
-                pump.settle(self.pid)
+        return wds
+
+    def _inotify_event(self):
+        """The program closed outbound FIFOs (``IN_CLOSE_WRITE``), or opened or read inbound
+        ones at end-of-file (``IN_OPEN``, ``IN_ACCESS``)."""
+        for wd in self._inotify_events():
+            outbound = self.closes[1].get(wd) if self.closes else None
+            if outbound is not None and not outbound.closed:
+                self._writer_closed(outbound)
+            inbound = self.settle_watched.get(wd)
+            if inbound is not None and not inbound.closed:
+                inbound.settle(self.pid)
 
     def on_event(self, key):
         """Handle one ready fd registered by :meth:`attach`."""
@@ -216,9 +230,7 @@ class Monitor:
         if what == 'notify':
             self._notification(selector)
         elif what == 'closed':
-            self._writers_closed()
-        elif what == 'settle':
-            self._settle_inbound()
+            self._inotify_event()
         elif what == 'status':
             data = os.read(self.status_fd, 4096)
             self.child_error += data
@@ -233,18 +245,11 @@ class Monitor:
                 pump.close()
         return False
 
-    def _writers_closed(self):
-        """The program closed outbound FIFOs (inotify ``IN_CLOSE_WRITE``): their pumps read
-        to end-of-file from now on (:meth:`~zerocloud.channels.pump.Pump.writer_closed`)."""
-        try:
-            data = os.read(self.closes[0], 4096)
-        except BlockingIOError:
-            return
-        for wd in linux.unpack_inotify_events(data):
-            pump = self.closes[1].get(wd)
-            if pump is not None and not pump.closed:
-                self._forget(pump)      # its fd is replaced: register it anew next tick
-                pump.writer_closed()
+    def _writer_closed(self, pump):
+        """The program closed an outbound FIFO: its pump reads to end-of-file from now on
+        (:meth:`~zerocloud.channels.pump.Pump.writer_closed`)."""
+        self._forget(pump)      # its fd is replaced: register it anew next tick
+        pump.writer_closed()
 
     def _notification(self, selector):
         buffer = linux.notification_buffer()
