@@ -53,6 +53,14 @@ def spawn_after(seconds, function, *args):
     return eventlet.spawn_after(seconds, function, *args)
 
 
+def call_after(seconds, function, *args):
+    """Run ``function(*args)`` in a new green thread after ``seconds``, unless the returned
+    timer's ``cancel()`` is called first, which also drops ``function`` and ``args`` at once
+    (a killed :func:`spawn_after` keeps them referenced until its time would have come)."""
+    return eventlet.hubs.get_hub().schedule_call_global(seconds, eventlet.spawn, function,
+                                                        *args)
+
+
 def run_in_thread(function, *args):
     """Run the blocking ``function(*args)`` in a real OS thread (eventlet's pool) and return
     its result or raise its exception; the calling green thread waits, the others run (for

@@ -104,8 +104,8 @@ class JobRun:
     def run(self, body):
         """Plan, authorize, run every session, then publish and answer (all or nothing)."""
         plan = self._plan(body)
-        deadline = green.spawn_after(self.config.job_timeout_seconds, self._expire,
-                                     len(plan.instances))
+        deadline = green.call_after(self.config.job_timeout_seconds, self._expire,
+                                    len(plan.instances))
         try:
             self._authorize_all(plan.instances)
             with ClientWatch(self.req.environ, self.threads):
@@ -119,7 +119,7 @@ class JobRun:
             self.spools.close()
             raise
         finally:
-            deadline.kill()
+            deadline.cancel()   # drops this job at once: a job's memory ends with it
 
     def _expire(self, total):
         """The job's deadline: cancel what still runs or waits (first cancel only)."""
