@@ -229,8 +229,8 @@ class JobRun:
         prepared = [self._prepare(instance) for instance in plan.instances]
         try:
             nodes = self.services.slots.reserve(
-                self, [item.target.nodes[:schedule.offered_count(item.target.nodes)]
-                       for item in prepared])
+                [item.target.nodes[:schedule.offered_count(item.target.nodes)]
+                 for item in prepared])
         except swob.HTTPException as error:
             error.headers['X-Nexe-Error'] = header_text(error_reason(error))
             raise

@@ -126,7 +126,7 @@ class ServerSlots:
         finally:
             self._release(node)
 
-    def reserve(self, job, candidate_lists):
+    def reserve(self, candidate_lists):
         """Take one slot for each list of candidates, all at once, without waiting: the
         chosen nodes in order (give each back with :meth:`held` or :meth:`release`).
 
@@ -144,10 +144,9 @@ class ServerSlots:
                            for key in servers)
                 raise swob.HTTPServiceUnavailable(
                     body='a connected job needs %d session slots at once; its %d object '
-                         'server(s) have %d free (zerovm_server_slots = %d each, %d of them '
-                         'placed before one found none): try again later\n'
-                         % (len(candidate_lists), len(servers), free, self.per_server,
-                            len(taken)), content_type='text/plain')
+                         'server(s) have %d free (zerovm_server_slots = %d each): try again '
+                         'later\n' % (len(candidate_lists), len(servers), free,
+                                      self.per_server), content_type='text/plain')
             taken.append(node)
         return taken
 

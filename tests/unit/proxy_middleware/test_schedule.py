@@ -210,14 +210,14 @@ def test_without_waiting_a_full_proxy_is_a_refusal_naming_the_bound():
 
 def test_a_connected_job_reserves_every_slot_or_none():
     slots = ServerSlots(2)
-    chosen = slots.reserve('job', [[A, B]] * 4)
+    chosen = slots.reserve([[A, B]] * 4)
     assert [schedule.server_key(n) for n in chosen] == ['10.0.0.1:6010'] * 2 + \
         ['10.0.0.1:6020'] * 2
     for taken in chosen:
         slots.release(taken)
     with slots.take('other', [A]):
         with pytest.raises(swob.HTTPException) as raised:
-            slots.reserve('job', [[A, B]] * 4)
+            slots.reserve([[A, B]] * 4)
     error = raised.value
     assert error.status_int == 503
     assert b'needs 4 session slots at once' in error.body
