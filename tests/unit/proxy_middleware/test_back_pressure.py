@@ -71,17 +71,25 @@ def counted_job(count, **extra):
     return json.dumps([node]).encode()
 
 
-def post(nodes, body, **options):
-    """POST ``body`` to a proxy filter configured with ``options`` whose ring offers
-    ``nodes``; ``(status, headers, body)``."""
+def proxy(nodes, **options):
+    """A proxy filter configured with ``options`` whose ring offers ``nodes``."""
     middleware = proxy_middleware.ZerocloudProxy(
         fake_swift(), ProxyConfig.from_conf(options), get_logger({}))
     middleware.services.rings = FakeRings(nodes)
+    return middleware
+
+
+def send(middleware, body):
+    """POST the job ``body``; ``(status, headers, body)``."""
     req = swob.Request.blank('/v1/AUTH_test', method='POST', body=body, headers={
         'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
     req.environ['swift.authorize'] = FakeAuth((('POST', '/v1/AUTH_test'),))
     req.environ['REMOTE_USER'] = 'test,test:tester,AUTH_test'
     return call_app(middleware, req)
+
+
+def post(nodes, body, **options):
+    return send(proxy(nodes, **options), body)
 
 
 def test_a_full_server_is_tried_again_until_every_session_ran(small_server):
@@ -99,6 +107,25 @@ def test_the_proxy_keeps_no_more_than_its_bound_in_flight(small_server):
     status, headers, _ = post([node], counted_job(6), zerovm_server_slots='1')
     assert status == 200 and headers['X-Nexe-Status'] == ','.join(['ok'] * 6)
     assert app.seen == [200] * 6   # never more sent than the server can take: no 503 at all
+
+
+def test_a_small_job_is_not_starved_by_a_big_one_on_the_same_server(small_server):
+    node, runner, _, _ = small_server
+    middleware, ended = proxy([node], zerovm_server_slots='1'), []
+
+    def job(name, count):
+        status, headers, _ = send(middleware, counted_job(count, name=name))
+        ended.append(name)
+        return status, headers['X-Nexe-Status']
+    big = eventlet.spawn(job, 'big', 40)
+    while len(runner.sessions) < 2:   # the big job holds the slot, the rest of it waits
+        eventlet.sleep(0.005)
+    small = eventlet.spawn(job, 'small', 3)
+    assert small.wait() == (200, 'ok,ok,ok')
+    assert big.wait() == (200, ','.join(['ok'] * 40))
+    assert ended == ['small', 'big']   # it took turns with the big job's waiting sessions
+    order = [session.name.split('-')[0] for session, _ in runner.sessions]
+    assert order.count('small') == 3 and order.index('small') < 8
 
 
 def always(status, headers=()):
