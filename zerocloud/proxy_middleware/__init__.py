@@ -191,16 +191,20 @@ Options (``[filter:zerocloud]``; defaults in brackets)
 A bad value stops the proxy at start-up with a ``ValueError`` naming the option.  The
 effective limits are advertised in ``/info`` under ``zerocloud``.
 """
+import dataclasses
+import functools
 import traceback
 
 from swift.common import swob
 from swift.common.registry import register_swift_info
 from swift.common.utils import get_logger
+from swift.proxy.controllers.base import get_container_info
 
 from zerocloud.job.errors import encodable
-from zerocloud.proxy_middleware import dispatch, execution
+from zerocloud.proxy_middleware import cors, dispatch, execution, setuid, webapps
 from zerocloud.proxy_middleware import request as requests
 from zerocloud.proxy_middleware.config import ProxyConfig
+from zerocloud.proxy_middleware.swift_access import SWIFT_SOURCE
 
 
 class ZerocloudProxy:
@@ -227,8 +231,12 @@ class ZerocloudProxy:
             return self.app(env, start_response)
         requests.strip_forged_headers(req)
         requests.request_protocol(env)
+        cors_container = cors.remember_container(env, route)
         try:
-            response = self.handle_job(req, route)
+            if route.kind in requests.OPEN_SEGMENTS:
+                response = self.handle_webapp(req, route)
+            else:
+                response = self.handle_job(req, route)
         except swob.HTTPException as error:
             response = error
             if response.content_type == 'text/plain' and not response.charset:
@@ -241,7 +249,18 @@ class ZerocloudProxy:
             response = swob.HTTPInternalServerError(
                 body='zerocloud: internal error (logged as %s)\n'
                      % env.get('swift.trans_id', '-'), content_type='text/plain')
+        if self.config.use_cors and cors_container is not None:
+            response = cors.add_headers(req, response, self.cors_info(env, cors_container))
         return response(env, start_response)
+
+    def cors_info(self, env, container):
+        """The ``cors`` part of the container info of ``(account, container)``."""
+        return self.container_info(env, *container).get('cors')
+
+    def container_info(self, env, account, container):
+        """Swift's container info (memcached), as the request's subrequests see it."""
+        info_env = dict(env, PATH_INFO=swob.str_to_wsgi('/v1/%s/%s' % (account, container)))
+        return get_container_info(info_env, self.app, swift_source=SWIFT_SOURCE)
 
     def handle_job(self, req, route):
         """Check, authorize and read a job POST, then run it.
@@ -249,11 +268,33 @@ class ZerocloudProxy:
         :raises HTTPException: for every refusal (see :mod:`.request`).
         """
         route = requests.check_job_form(req, route)
-        version = req.split_path(2, 4, True)[0]
-        requests.authorize(req, 'POST', '/%s/%s' % (version, route.account))
+        setuid.authorize_run(req, route.account,
+                             functools.partial(self.container_info, req.environ))
         body = requests.read_body(req, self.config.max_config_bytes)
         self.logger.increment('jobs')
         return self.run_job(self.services, req, route, body)
+
+    def handle_webapp(self, req, route):
+        """Answer an ``/open/`` or ``/api/`` request (:mod:`.webapps`); ``OPTIONS`` is the
+        pre-flight (:mod:`.cors`).
+
+        :raises HTTPException: for every refusal.
+        """
+        requests.check_webapp_form(req, route)
+        methods = webapps.OPEN_METHODS if route.kind == 'open' else webapps.API_METHODS
+        if req.method == 'OPTIONS':
+            info = None if route.container is None else \
+                self.cors_info(req.environ, (route.account, route.container))
+            return cors.preflight(req, methods, info, self.config.use_cors)
+        build = webapps.open_object if route.kind == 'open' else webapps.call_api
+        job_route, body, data = build(self.services, req, route)
+        self.logger.increment(route.kind)
+        try:
+            response = self.run_job(self.services, req,
+                                    dataclasses.replace(job_route, kind='job'), body, data)
+        finally:
+            getattr(data, 'close', lambda: None)()
+        return webapps.ranged(req, response) if route.kind == 'open' else response
 
 
 def filter_factory(global_conf, **local_conf):

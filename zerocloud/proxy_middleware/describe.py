@@ -12,6 +12,9 @@ from zerocloud import limits
 from zerocloud import wire
 from zerocloud.proxy_middleware import request as requests
 
+#: Environ key of a ``PATH_INFO`` other than the request's path (``/api/``: the part after
+#: the container), set by :mod:`.webapps`.
+PATH_INFO_KEY = 'zerocloud.path_info'
 EXCLUDED_HEADERS = ('HTTP_X_AUTH_TOKEN', 'HTTP_X_STORAGE_TOKEN', 'HTTP_AUTHORIZATION',
                     'HTTP_COOKIE', 'HTTP_X_SERVICE_TOKEN', 'HTTP_X_AUTH_KEY')
 
@@ -137,7 +140,7 @@ def cgi_environment(instance, req):
         'GATEWAY_INTERFACE': 'CGI/1.1',
         'REQUEST_METHOD': req.method,
         'REQUEST_URI': req.path_qs,
-        'PATH_INFO': req.path,
+        'PATH_INFO': env.get(PATH_INFO_KEY, req.path),
         'QUERY_STRING': req.query_string or '',
         'SCRIPT_NAME': instance.name,
         'SCRIPT_FILENAME': str(instance.exec.url),

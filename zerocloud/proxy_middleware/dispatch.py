@@ -122,7 +122,8 @@ class Target:
 @dataclasses.dataclass(frozen=True)
 class Parts:
     """What a session's body carries beside its description: the executable and remote
-    inputs (:class:`~.sources.ObjectSource`, by device name) and payloads (bytes).
+    inputs (:class:`~.sources.ObjectSource`, by device name) and payloads (bytes, or a
+    :class:`~.payload.SpooledPayload`).
 
     ``local`` holds a source for each co-located device, sent only if the server answers
     that its file is not the object's bytes (``Need: object``)."""
@@ -165,7 +166,10 @@ class RequestBody:
             if not self.known(source.etag):
                 self._add_stream(wire.INPUT_PREFIX + device, source)
         for device, payload in sorted(self.parts.payloads.items()):
-            self._add(wire.INPUT_PREFIX + device, [payload])
+            if hasattr(payload, 'open'):   # a spooled request body (.payload)
+                self._add_stream(wire.INPUT_PREFIX + device, payload)
+            else:
+                self._add(wire.INPUT_PREFIX + device, [payload])
         self._add(wire.END, [b''])
         return self
 

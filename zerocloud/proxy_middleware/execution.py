@@ -67,8 +67,9 @@ class Prepared:
     parts: dispatch.Parts
 
 
-def run_job(services, req, route, body):
-    """Run the job in ``body`` for ``req`` and return the response (S5).
+def run_job(services, req, route, body, payload=b''):
+    """Run the job in ``body`` for ``req`` and return the response (S5); ``payload`` is what
+    its path-less readable devices read (an ``/api/`` request body).
 
     :raises HTTPException: 400/413 for a bad job, 403/404/413 for paths, 501 for features
         not yet supported, 503 when no server can run a session.
@@ -76,7 +77,7 @@ def run_job(services, req, route, body):
     if route.kind == 'script':
         body, payload = describe.script_job(body, route)
         return JobRun(services, req, route, payload).run(body)
-    return JobRun(services, req, route).run(body)
+    return JobRun(services, req, route, payload).run(body)
 
 
 class JobRun:

@@ -106,19 +106,12 @@ def check_job_form(req, route):
 
     :raises HTTPException: 412 for a path that is not UTF-8 or holds NUL (as Swift answers
         it), 400 for an unknown ``X-Zerovm-Execute`` version or a JSON job posted to an
-        object path, 405 for a method other than POST, 501 for zapps, ``/open/``,
-        ``/api/`` and ``X-Zerovm-Source`` (not yet supported).
+        object path, 405 for a method other than POST, 501 for zapps and
+        ``X-Zerovm-Source`` (not yet supported).
     """
-    if not constraints.check_utf8(swob.wsgi_to_str(req.path_info)):
-        raise swob.HTTPPreconditionFailed(
-            body='request path %s: not valid UTF-8, or holds NUL\n' % req.path,
-            content_type='text/plain')
-    if route.kind in OPEN_SEGMENTS:
-        raise _not_yet('/%s/ requests (X-Zerovm-Execute: %s/1.0)' % (route.kind, route.kind))
+    _check_path(req)
     if route.kind != 'job' or route.version not in JOB_VERSIONS:
-        raise swob.HTTPBadRequest(
-            body='X-Zerovm-Execute: unsupported value %s (expected 1.0)\n'
-                 % _shown(req.headers.get(EXECUTE_HEADER)), content_type='text/plain')
+        raise _unsupported_version(req, '1.0')
     if req.method != 'POST':
         raise swob.HTTPMethodNotAllowed(
             body='jobs are submitted with POST\n', content_type='text/plain',
@@ -139,6 +132,30 @@ def check_job_form(req, route):
                                        'not to a container (%s)\n' % req.path,
                                   content_type='text/plain')
     return dataclasses.replace(route, kind='script')
+
+
+def check_webapp_form(req, route):
+    """Check the form of an ``/open/`` or ``/api/`` request (:mod:`.webapps`).
+
+    :raises HTTPException: 412 for a path that is not UTF-8 or holds NUL, 400 for an
+        ``X-Zerovm-Execute`` other than ``open/1.0`` or ``api/1.0``.
+    """
+    _check_path(req)
+    if route.version != '1.0':
+        raise _unsupported_version(req, '%s/1.0' % route.kind)
+
+
+def _check_path(req):
+    if not constraints.check_utf8(swob.wsgi_to_str(req.path_info)):
+        raise swob.HTTPPreconditionFailed(
+            body='request path %s: not valid UTF-8, or holds NUL\n' % req.path,
+            content_type='text/plain')
+
+
+def _unsupported_version(req, expected):
+    return swob.HTTPBadRequest(
+        body='X-Zerovm-Execute: unsupported value %s (expected %s)\n'
+             % (_shown(req.headers.get(EXECUTE_HEADER)), expected), content_type='text/plain')
 
 
 def _shown(header_value, limit=80):

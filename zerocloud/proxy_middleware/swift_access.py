@@ -1,7 +1,11 @@
 """Everything a job does to Swift as the caller: listings, checks, reads, publishing (S7).
 
 All requests are subrequests through the rest of the pipeline (``make_subrequest``) carrying
-the caller's identity, so Swift's own auth and container ACLs decide.
+the caller's identity, so Swift's own auth and container ACLs decide.  The one exception is
+setuid (:mod:`.setuid`): a container whose ``Zerovm-Suid`` ACL admits the caller and whose
+``Rest-Endpoint`` is the job's source is *granted* once the caller has been refused there,
+and from then on this job's requests to that container are pre-authorized (made as its
+owner).
 """
 import json
 
@@ -11,6 +15,7 @@ from swift.common.wsgi import make_subrequest
 from swift.proxy.controllers.base import get_container_info
 
 from zerocloud.proxy_middleware import request as requests
+from zerocloud.proxy_middleware import setuid
 
 SWIFT_SOURCE = 'ZC'
 LISTING_PAGE = 10000
@@ -21,17 +26,51 @@ def _quoted(path):
 
 
 class SwiftAccess:
-    """The caller's view of Swift for one job (``req`` is the job's POST)."""
+    """The caller's view of Swift for one job (``req`` is the job's request); the job's
+    setuid :class:`~.setuid.Origin` comes from its environ."""
 
     def __init__(self, app, req):
         self.app = app
         self.req = req
+        self.origin = setuid.origin_of(req.environ)
+        self.granted = set()   # (account, container) where this job acts as the owner
 
     def _call(self, method, path, headers=None, body=None, query=''):
+        sub = self._subrequest(method, path, headers, body, query)
+        return sub.get_response(self.app)
+
+    def _subrequest(self, method, path, headers=None, body=None, query=''):
+        """A subrequest as the caller, or pre-authorized in a granted container."""
         sub = make_subrequest(self.req.environ, method=method, path=_quoted(path) + query,
                               headers=headers or {}, body=body, agent='%(orig)s ZeroCloud',
                               swift_source=SWIFT_SOURCE)
-        return sub.get_response(self.app)
+        if _container_of(path) in self.granted:
+            sub.environ['swift.authorize'] = _allow
+            sub.environ['swift.authorize_override'] = True
+        return sub
+
+    def _read(self, method, path, query=''):
+        """``method`` (GET/HEAD) ``/v1`` + path as the caller; refused (401/403), once more
+        as the owner when setuid grants the container."""
+        resp = self._call(method, '/v1' + path, query=query)
+        if resp.status_int in (401, 403) and self._setuid_grants(path):
+            _close(resp)
+            resp = self._call(method, '/v1' + path, query=query)
+        return resp
+
+    def _setuid_grants(self, path, info=None):
+        """True when the job's setuid applies to the container of ``path`` (``/a/c[/o]``),
+        remembered for the rest of the job."""
+        key = _container_of('/v1' + path)
+        if key in self.granted:
+            return True
+        if self.origin is None or key[1] is None:
+            return False
+        info = info or self.container_info(*key)
+        if not setuid.admits(self.req, info, path, self.origin.source):
+            return False
+        self.granted.add(key)
+        return True
 
     def list_objects(self, account, container, prefix=None):
         """Every object name of a container, all pages, in listing order.
@@ -53,7 +92,7 @@ class SwiftAccess:
         while True:
             query = '?format=json&limit=%d&prefix=%s&marker=%s' % (
                 LISTING_PAGE, _quoted(prefix or ''), _quoted(marker))
-            resp = self._call('GET', '/v1' + path, query=query)
+            resp = self._read('GET', path, query=query)
             if not is_success(resp.status_int):
                 _close(resp)
                 raise _error(resp.status_int, 'listing %s' % path)
@@ -70,7 +109,7 @@ class SwiftAccess:
         :returns: the response headers.
         :raises HTTPException: 404 "Error 404 Not Found while fetching <path>", 403...
         """
-        resp = self._call('HEAD', '/v1' + path)
+        resp = self._read('HEAD', path)
         _close(resp)
         if not is_success(resp.status_int):
             raise _error(resp.status_int, 'fetching %s' % path)
@@ -83,7 +122,7 @@ class SwiftAccess:
         :raises HTTPException: the GET's error naming the path, 413 when larger than
             ``max_bytes`` (``zerovm_maxinput``).
         """
-        resp = self._call('GET', '/v1' + path)
+        resp = self._read('GET', path)
         if not is_success(resp.status_int):
             _close(resp)
             raise _error(resp.status_int, 'fetching %s' % path)
@@ -96,14 +135,55 @@ class SwiftAccess:
                 content_type='text/plain')
         return length, resp.app_iter
 
+    def read_small(self, path, max_bytes, option, as_owner=False):
+        """GET a small object (a job, a handler template) whole, as the caller (``as_owner``:
+        pre-authorized, for the account's own configuration).
+
+        :returns: ``(main content type in lower case, body bytes)``.
+        :raises HTTPException: the GET's error naming the path; 413 naming ``option`` when
+            it is larger than ``max_bytes``.
+        """
+        if as_owner:
+            sub = self._subrequest('GET', '/v1' + path)
+            sub.environ['swift.authorize'] = _allow
+            resp = sub.get_response(self.app)
+        else:
+            resp = self._read('GET', path)
+        try:
+            if not is_success(resp.status_int):
+                raise _error(resp.status_int, 'fetching %s' % path)
+            body = b''
+            for chunk in resp.app_iter:
+                body += chunk
+                if len(body) > max_bytes:
+                    raise swob.HTTPRequestEntityTooLarge(
+                        body='%s is larger than %s (%d bytes)\n' % (path, option, max_bytes),
+                        content_type='text/plain')
+        finally:
+            _close(resp)
+        content_type = (resp.headers.get('Content-Type') or '').split(';')[0]
+        return content_type.strip().lower(), body
+
     def authorize_read(self, path):
         """Check that the caller may GET ``path`` (account owner or container read ACL),
         without touching the object itself.
 
         :raises HTTPException: 401/403 from the auth system, 404 for a missing container.
         """
+        self._authorize(path, 'GET', 'read_acl')
+
+    def _authorize(self, path, method, acl_name):
+        """Authorize ``method path`` as the caller, else by setuid (:mod:`.setuid`).
+
+        :raises HTTPException: the caller's denial when setuid does not apply, 404 for a
+            missing container.
+        """
         info = self._existing_container(path)
-        requests.authorize(self.req, 'GET', '/v1' + path, acl=info.get('read_acl'))
+        try:
+            requests.authorize(self.req, method, '/v1' + path, acl=info.get(acl_name))
+        except swob.HTTPException as denial:
+            if denial.status_int not in (401, 403) or not self._setuid_grants(path, info):
+                raise
 
     def _existing_container(self, path):
         _, account, container, _ = swob.split_path('/v1' + path, 4, 4, True)
@@ -119,8 +199,7 @@ class SwiftAccess:
 
         :raises HTTPException: 401/403 from the auth system, 404 for a missing container.
         """
-        info = self._existing_container(path)
-        requests.authorize(self.req, 'PUT', '/v1' + path, acl=info.get('write_acl'))
+        self._authorize(path, 'PUT', 'write_acl')
 
     def container_info(self, account, container):
         env = dict(self.req.environ,
@@ -136,9 +215,7 @@ class SwiftAccess:
         headers.update(('X-Object-Meta-%s' % key, value) for key, value in meta.items())
         headers = {swob.str_to_wsgi(key): swob.str_to_wsgi(value)  # UTF-8, as Swift keeps it
                    for key, value in headers.items()}
-        sub = make_subrequest(self.req.environ, method='PUT', path=_quoted('/v1' + path),
-                              headers=headers, agent='%(orig)s ZeroCloud',
-                              swift_source=SWIFT_SOURCE)
+        sub = self._subrequest('PUT', '/v1' + path, headers)
         sub.environ['wsgi.input'] = handle
         sub.content_length = size
         resp = sub.get_response(self.app)
@@ -150,6 +227,17 @@ class SwiftAccess:
         resp = self._call('DELETE', '/v1' + path)
         _close(resp)
         return resp.status_int
+
+
+def _container_of(path):
+    """``(account, container)`` of a ``/v1/a/c[/o]`` path (native strings)."""
+    parts = path.split('/', 4)
+    return parts[2], parts[3] if len(parts) > 3 else None
+
+
+def _allow(req):
+    """``swift.authorize`` of a pre-authorized subrequest: everything is allowed."""
+    return None
 
 
 def _close(resp):

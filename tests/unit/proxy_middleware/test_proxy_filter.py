@@ -120,10 +120,11 @@ def test_other_job_forms_say_not_yet_supported(content_type, status, words):
 
 def test_open_and_api_segments_are_ours():
     middleware, app, runner, auth = make()
-    for path in ('/open/AUTH_test/c/o', '/api/AUTH_test/c/app'):
+    for path, words in (('/open/AUTH_test/c', b'/open/ requests name an object'),
+                        ('/api/AUTH_test', b'/api/ requests name a container')):
         req = swob.Request.blank(path)
         status, _, body = call_app(middleware, req)
-        assert status == 501 and b'not yet supported' in body
+        assert status == 400 and words in body
     assert app.calls == []
 
 
