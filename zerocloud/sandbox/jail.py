@@ -13,13 +13,16 @@ Steps, each failing closed (0, 1 and 2 happen before the session's plan arrives)
 1. write its own uid/gid maps: the jail's root is the supervisor's own uid outside, without
    any capability once set-up ends; default signal dispositions and an empty signal mask
    (only step 5 changes them: SIGXFSZ blocked);
-2. make every mount private, mount an empty tmpfs, ``pivot_root`` into it and detach the
-   old root: the warm jail waits in an empty root;
-3. (the plan has arrived) create ``/dev/<channel>`` for each channel: the channel's regular
-   file (a detached bind mount the parent made from the fd with ``open_tree`` and marked
-   read-only unless writable, always ``nosuid,nodev,noexec``) or a FIFO that the
-   supervisor pumps for pipes and sockets; attach every image (read-only); remount the
-   root read-only;
+2. make every mount a slave (host mounts still propagate in: a device mounted after the
+   jail was cloned is found), mount an empty tmpfs and ``pivot_root`` into it, keeping the
+   old root at ``/.old-root``: the warm jail waits in an empty root;
+3. (the plan has arrived) bind each file channel and each image from its host path under
+   the old root (:func:`attach_binds`: ``openat2`` with no symlinks and nothing outside the
+   old root, then ``fstat`` must give the device and inode of the descriptor the
+   supervisor passed: the path alone is never trusted), as a ``open_tree`` copy marked
+   read-only unless writable, always ``nosuid,nodev,noexec`` (images may keep exec); then
+   detach the whole old root recursively and make every mount private; create FIFOs for
+   pipes and sockets, symlinks, empty tmpfs masks; remount the root read-only;
 4. (with FIFOs) tell the parent they exist, wait for it to open their other ends; open the
    standard channels through their ``/dev`` paths onto fds 0, 1, 2 (so even those fds live on
    ``noexec`` mounts);
@@ -31,6 +34,15 @@ Steps, each failing closed (0, 1 and 2 happen before the session's plan arrives)
 6. load the seccomp filter with a user-notification listener, tell the parent its number
    and ``execveat`` the program's fd: the exec waits for the parent, which takes the
    listener with ``pidfd_getfd`` and lets exactly that exec through.
+
+Why binds are made here, by path, and not by the supervisor from its descriptors: the
+kernel lets ``open_tree(OPEN_TREE_CLONE)`` copy only mounts of the caller's own mount
+namespace, and copying in the host's namespace needs ``CAP_SYS_ADMIN`` there, which Swift's
+servers running as ``user = swift`` do not have.  Inside its own user and mount namespaces
+the jail holds every capability over its copy of the mounts, but a descriptor opened before
+the copy refers to the host's mounts (refused, EINVAL); a path opened after it refers to the
+copy.  Hence: the same code for root and for unprivileged servers (the ``rootless`` design,
+measured in :mod:`zerocloud.sandbox.isolation`).
 """
 import dataclasses
 import fcntl
@@ -55,10 +67,16 @@ PLAN_HEADER_BYTES = 8        # the plan's length, big-endian, before the pickled
 
 @dataclasses.dataclass(frozen=True)
 class Bind:
-    """Attach the detached mount ``fd`` (prepared by the parent) at ``target``."""
+    """Bind the host path ``source`` at ``target`` with ``attributes`` (``MOUNT_ATTR_*``).
+
+    ``fd`` is the descriptor the supervisor holds for it (a channel's own fd, or an
+    ``O_PATH`` fd of an image directory): ``source`` must still be that file.
+    """
     fd: int
+    source: str
     target: str
     directory: bool
+    attributes: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,11 +120,9 @@ def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid
         status_fd = 5
         sys.close_range(6)
         fdpass.raise_open_files_limit()          # room for a plan's thousands of fds
-        _write_id_maps(outside_uid, outside_gid)
-        os.setresgid(0, 0, 0)
-        os.setresuid(0, 0, 0)
+        become_root_inside(outside_uid, outside_gid)
         sys.sethostname(HOSTNAME)                # the uts namespace hides the host's name
-        _prepare_root(sys)
+        stage_root(sys)
         _reset_signals()
         _rehearse_plan()
         plan = _receive_plan(3)
@@ -161,8 +177,9 @@ def _launch_program(plan, sys):
     sys.execveat(fds['exec'], plan.argv, plan.env)
 
 
-def _write_id_maps(uid, gid):
-    """Map the jail's root to our own uid/gid outside (allowed without privilege)."""
+def become_root_inside(uid, gid):
+    """Map the jail's root to our own uid/gid outside (allowed without privilege) and
+    become it (every capability, over this user namespace only)."""
     for name, text in (('setgroups', 'deny'), ('uid_map', '0 %d 1' % uid),
                        ('gid_map', '0 %d 1' % gid)):
         fd = os.open('/proc/self/' + name, os.O_WRONLY)
@@ -170,6 +187,8 @@ def _write_id_maps(uid, gid):
             os.write(fd, text.encode())
         finally:
             os.close(fd)
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
 
 
 def _expect(fd, token):
@@ -192,31 +211,43 @@ def _rehearse_plan():
     it first writes (Python writes reference counts everywhere), so the decoding code and
     objects are copied now, not while a session waits (it halves the plan's decoding)."""
     dummy = JailPlan(
-        binds=(Bind(7, '/dev/stdin', False),), fifos=('/dev/stdout',),
+        binds=(Bind(7, '/s', '/dev/stdin', False, 0),), fifos=('/dev/stdout',),
         symlinks=(('/a', 'b'),), masks=('/m',), std_opens=((0, '/dev/stdin', 0, 7),),
         exec_fd=8, argv=('a',), env=('A=b',), bpf=b'\0' * 8, rlimits=((0, 1, 1),),
         outside_uid=0, outside_gid=0, from_parent=4, to_parent=5)
     _translate_plan(*pickle.loads(pickle.dumps(([7, 8], dummy))), [7, 8])
 
 
-def _prepare_root(sys):
-    """Private mounts; an empty tmpfs with /dev, /dev/in and /dev/out becomes the root
-    (``pivot_root``; the old root is detached).  Session-independent: done while warm."""
-    sys.mount(None, '/', None, linux.MS_REC | linux.MS_PRIVATE)
+def stage_root(sys):
+    """Slave mounts; an empty tmpfs with /dev, /dev/in and /dev/out becomes the root
+    (``pivot_root``), the old root stays at ``/.old-root`` until :func:`attach_binds`.
+    Session-independent: done while warm."""
+    sys.mount(None, '/', None, linux.MS_REC | linux.MS_SLAVE)
     sys.mount('tmpfs', STAGING_DIR, 'tmpfs', SAFE_FLAGS | linux.MS_NOEXEC, 'size=1m,mode=0755')
     for path in ('/dev', '/dev/in', '/dev/out', '/' + OLD_ROOT):
         os.mkdir(STAGING_DIR + path, 0o755)
     sys.pivot_root(STAGING_DIR, STAGING_DIR + '/' + OLD_ROOT)
     os.chdir('/')
+
+
+def attach_binds(sys, binds):
+    """Bind every :class:`Bind` from the old root, then detach the old root (all of it) and
+    make every remaining mount private (nothing propagates in or out any more)."""
+    old_root = os.open('/' + OLD_ROOT, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for bind in binds:
+            _bind(sys, old_root, bind)
+    finally:
+        os.close(old_root)
     sys.umount2('/' + OLD_ROOT, linux.MNT_DETACH)
     os.rmdir('/' + OLD_ROOT)
+    sys.mount(None, '/', None, linux.MS_REC | linux.MS_PRIVATE)
 
 
 def _populate_root(plan, sys):
-    """Channels, images, masks, FIFOs, symlinks in the (pivoted, empty) root; then remount
-    the root read-only."""
-    for bind in plan.binds:
-        _bind(sys, bind, bind.target)
+    """Channels and images (:func:`attach_binds`), masks, FIFOs, symlinks in the (pivoted,
+    empty) root; then remount the root read-only."""
+    attach_binds(sys, plan.binds)
     for path in plan.masks:
         sys.mount('tmpfs', path, 'tmpfs',
                   SAFE_FLAGS | linux.MS_NOEXEC | linux.MS_RDONLY, 'size=4k,mode=0555')
@@ -232,13 +263,38 @@ def _make_parents(path):
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
 
 
-def _bind(sys, bind, target):
-    _make_parents(target)
-    if bind.directory:
-        os.makedirs(target, mode=0o755, exist_ok=True)
-    elif not os.path.exists(target):
-        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
-    sys.attach(bind.fd, target)
+def _bind(sys, old_root, bind):
+    """Bind ``bind.source`` (found under ``old_root`` without following any symlink, and
+    checked to be the file of ``bind.fd``) at ``bind.target``."""
+    flags = os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW | (os.O_DIRECTORY if bind.directory else 0)
+    resolve = linux.RESOLVE_NO_SYMLINKS | linux.RESOLVE_NO_MAGICLINKS | linux.RESOLVE_BENEATH
+    try:
+        found = sys.openat2(old_root, bind.source.lstrip('/'), flags, resolve)
+    except OSError as exc:
+        raise OSError(exc.errno, 'cannot bind %s for %s: %s'
+                      % (bind.source, bind.target, os.strerror(exc.errno)))
+    try:
+        if not same_file(os.fstat(found), os.fstat(bind.fd)):
+            raise OSError('cannot bind %s for %s: the path no longer leads to the file the '
+                          'supervisor holds' % (bind.source, bind.target))
+        tree = sys.detached_copy(fd=found, recursive=bind.directory,
+                                 attributes=bind.attributes)
+    finally:
+        os.close(found)
+    try:
+        _make_parents(bind.target)
+        if bind.directory:
+            os.makedirs(bind.target, mode=0o755, exist_ok=True)
+        elif not os.path.exists(bind.target):
+            os.close(os.open(bind.target, os.O_CREAT | os.O_WRONLY, 0o600))
+        sys.attach(tree, bind.target)
+    finally:
+        os.close(tree)
+
+
+def same_file(one, other):
+    """True when two ``os.stat_result`` are the same file (device and inode)."""
+    return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
 
 
 def _open_std_channels(plan):

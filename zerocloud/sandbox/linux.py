@@ -30,6 +30,7 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
 MNT_DETACH = 2
 
 # prctl
@@ -53,7 +54,7 @@ AT_EMPTY_PATH = 0x1000
 NR = {'clone': 56, 'mount': 165, 'umount2': 166, 'pivot_root': 155, 'seccomp': 317,
       'pidfd_open': 434, 'pidfd_send_signal': 424, 'pidfd_getfd': 438,
       'close_range': 436, 'execveat': 322, 'capset': 126, 'open_tree': 428,
-      'move_mount': 429, 'mount_setattr': 442}
+      'move_mount': 429, 'mount_setattr': 442, 'openat2': 437}
 OPEN_TREE_CLONE = 1
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
@@ -62,10 +63,18 @@ MOUNT_ATTR_RDONLY = 1
 MOUNT_ATTR_NOSUID = 2
 MOUNT_ATTR_NODEV = 4
 MOUNT_ATTR_NOEXEC = 8
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
 
 
 class _SockFprog(ctypes.Structure):
     _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_void_p)]
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [('flags', ctypes.c_uint64), ('mode', ctypes.c_uint64),
+                ('resolve', ctypes.c_uint64)]
 
 
 class _CapHeader(ctypes.Structure):
@@ -126,11 +135,19 @@ class Syscalls:
             err = ctypes.get_errno()
             raise OSError(err, 'mount %s on %s: %s' % (source, target, os.strerror(err)))
 
+    def openat2(self, dir_fd, path, flags, resolve):
+        """``openat2(dir_fd, path, {flags, 0, resolve})``: an fd (``RESOLVE_*`` bound the
+        path walk, e.g. no symlinks, nothing outside ``dir_fd``)."""
+        how = _OpenHow(flags, 0, resolve)
+        return self._call('openat2', ctypes.c_int(dir_fd), os.fsencode(path),
+                          ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
+
     def detached_copy(self, fd=None, path=None, recursive=False, attributes=0):
         """A detached bind mount (``open_tree(OPEN_TREE_CLONE)``) of an fd or a path.
 
-        ``attributes`` (``MOUNT_ATTR_*``) are set on the copy here, by the privileged
-        parent; the jail then only moves it into place (:meth:`attach`).  Returns its fd.
+        The fd or path must belong to this process's own mount namespace (the kernel
+        refuses others: EINVAL).  ``attributes`` (``MOUNT_ATTR_*``) are set on the copy
+        before it is attached (:meth:`attach`).  Returns its fd.
         """
         flags = OPEN_TREE_CLONE | os.O_CLOEXEC | (AT_RECURSIVE if recursive else 0)
         if fd is None:

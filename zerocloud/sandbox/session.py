@@ -13,10 +13,10 @@ uid/gid maps, reports its seccomp listener's number and calls ``execveat``, whic
 the supervisor to take the listener (``pidfd_getfd``) and let exactly that exec through.
 A failure of any isolation step ends the session with ``isolation`` and the step's error.
 
-Channels: a regular-file fd of a ``file`` channel is bound into the jail directly
-(zero-copy; random access; writable ones limited by ``RLIMIT_FSIZE``); any other fd (pipe,
-socket, terminal), and every ``pipe`` or ``socket`` channel even when its fd is a regular
-file (a job's device mode ``pipe`` or ``char``; an inbound file is pumped from its start),
+Channels: a regular-file fd of a ``file`` channel is bound into the jail directly, from the
+path that leads to it (:mod:`.binds`; zero-copy; random access; writable ones limited by
+``RLIMIT_FSIZE``); any other fd (pipe, socket, terminal, a file without a path), and every
+``pipe`` or ``socket`` channel even when its fd is a regular file (a job's device mode ``pipe`` or ``char``; an inbound file is pumped from its start),
 is pumped through a FIFO by :mod:`zerocloud.sandbox.monitor`, which passes at most the
 limit.  Limits are exact: a channel never holds more than its limit, and a program that
 wrote exactly the limit is ``ok``.  Readable file channels larger than ``max_input_bytes``
@@ -43,7 +43,9 @@ import stat
 import tempfile
 import time
 
+from zerocloud.sandbox import binds
 from zerocloud.sandbox import images
+from zerocloud.sandbox import isolation
 from zerocloud.sandbox import jail
 from zerocloud.sandbox import linux
 from zerocloud.sandbox import monitor
@@ -54,7 +56,6 @@ from zerocloud.sandbox import offload
 from zerocloud.sandbox import warm
 from zerocloud.sandbox.spec import SpecError, STD_DEVICES
 
-SAFE_ATTRS = linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV | linux.MOUNT_ATTR_NOEXEC
 SETUP_TIMEOUT_SECONDS = 5.0
 STD_FD = {'stdin': 0, 'stdout': 1, 'stderr': 2}
 
@@ -74,10 +75,13 @@ class SessionRunner:
 
     def __init__(self, verdicts=None, workdir=None, prewarm=False):
         self.sys = linux.Syscalls()
+        # what this machine and these privileges allow (every session fails closed without)
+        self.isolation = isolation.probe(self.sys)
         self.bpf = offload.run_in_child(offload.compile_policies)
         self.verdicts = verdicts if verdicts is not None else offload.OffloadedVerdicts()
         self.workdir = workdir
         # prewarm: keep warm jails cloned ahead by a factory process (the supervisor does)
+        prewarm = prewarm and self.isolation.available
         self.warm_pool = warm.WarmPool(self.sys, warm.POOL_SIZE if prewarm else 0)
 
     def run(self, spec, fds, verdict=None):
@@ -103,6 +107,8 @@ class SessionRunner:
         ``fds`` must stay open until then.
         """
         started = time.monotonic()
+        if not self.isolation.available:
+            return rpt.Report(status=rpt.STATUS_ISOLATION, reason=self.isolation.reason)
         with contextlib.ExitStack() as cleanup:
             try:
                 prepared = self._prepare(spec, list(fds), cleanup, verdict)
@@ -179,8 +185,14 @@ class SessionRunner:
             masks.extend(images.python_image_masks())
         exec_fd, verdict = self._open_program(program, spec, cleanup, verdict)
         self._check_input_sizes(spec, fds)
+        try:
+            image_binds = binds.image_binds(mounts, cleanup)
+        except OSError as exc:
+            raise SessionFailed(rpt.STATUS_ISOLATION, 'isolation: cannot prepare mounts: %s'
+                                % exc)
         return {'program': program, 'exec_fd': exec_fd, 'verdict': verdict, 'fds': fds,
-                'mounts': mounts, 'symlinks': symlinks, 'masks': masks}
+                'file_binds': binds.file_channel_binds(spec, fds), 'image_binds': image_binds,
+                'symlinks': symlinks, 'masks': masks}
 
     def _open_program(self, program, spec, cleanup, verdict):
         fd = os.open(program.host_path, os.O_RDONLY | os.O_CLOEXEC)
@@ -225,7 +237,7 @@ class SessionRunner:
     # -- launch ------------------------------------------------------------------------
     def _launch(self, spec, prepared, cleanup):
         fds = prepared['fds']
-        plan, pumped = _plan(spec, prepared, self._detached_mounts(spec, prepared, cleanup))
+        plan, pumped = _plan(spec, prepared)
         plan = plan.__class__(**{**plan.__dict__, 'bpf': self.bpf[prepared['program'].policy]})
         ready = self.warm_pool.take()
         pid, pidfd, p2c_write, c2p_read = ready.pid, ready.pidfd, ready.to_child, \
@@ -241,31 +253,11 @@ class SessionRunner:
             raise SessionFailed(rpt.STATUS_ISOLATION, 'isolation: the jail is gone: %s' % exc)
         listener, pumps, closes = self._handshake(session, pumped, p2c_write, c2p_read,
                                                   cleanup)
-        watched_files = [(c, fd) for c, fd in zip(spec.channels, fds)
-                         if c.writable and shown_as_file(c, fd)]
+        watched_files = [(c, fd) for index, (c, fd) in enumerate(zip(spec.channels, fds))
+                         if c.writable and index in prepared['file_binds']]
         session.monitor = monitor.Monitor(self.sys, pid, pidfd, listener, c2p_read, pumps,
                                           spec.limits, watched_files, closes)
         return session
-
-    def _detached_mounts(self, spec, prepared, cleanup):
-        """Detached, flagged bind mounts: ``{device or jail path: tree fd}``."""
-        trees = {}
-        try:
-            for channel, fd in zip(spec.channels, prepared['fds']):
-                if shown_as_file(channel, fd):
-                    flags = SAFE_ATTRS | (0 if channel.writable else linux.MOUNT_ATTR_RDONLY)
-                    trees[channel.device] = self.sys.detached_copy(fd=fd, attributes=flags)
-                    cleanup.callback(os.close, trees[channel.device])
-            for mount in prepared['mounts']:
-                flags = linux.MOUNT_ATTR_RDONLY | linux.MOUNT_ATTR_NOSUID | \
-                    linux.MOUNT_ATTR_NODEV | (0 if mount.executable else linux.MOUNT_ATTR_NOEXEC)
-                trees[mount.jail_path] = self.sys.detached_copy(
-                    path=mount.host_path, recursive=mount.directory, attributes=flags)
-                cleanup.callback(os.close, trees[mount.jail_path])
-        except OSError as exc:
-            raise SessionFailed(rpt.STATUS_ISOLATION, 'isolation: cannot prepare mounts: %s'
-                                % exc)
-        return trees
 
     def _handshake(self, session, pumped, to_child, from_child, cleanup):
         """Open the FIFO ends (when there are FIFOs), take the seccomp listener."""
@@ -369,20 +361,14 @@ def _read_line(fd):
     return data
 
 
-def shown_as_file(channel, fd):
-    """True when the channel's fd is bound into the jail as a file: a ``file`` channel whose
-    fd is a regular file.  Every other channel is pumped through a FIFO."""
-    return channel.kind == 'file' and jail.is_regular_file(fd)
-
-
-def _plan(spec, prepared, trees):
+def _plan(spec, prepared):
     """The JailPlan (without sync fds) and the list of (channel, fd) to pump."""
-    binds, fifos, std_opens, pumped = [], [], [], []
-    for channel, fd in zip(spec.channels, prepared['fds']):
+    mounted, fifos, std_opens, pumped = [], [], [], []
+    for index, (channel, fd) in enumerate(zip(spec.channels, prepared['fds'])):
         path = '/dev/' + channel.device
         original = None
-        if shown_as_file(channel, fd):
-            binds.append(jail.Bind(trees[channel.device], path, False))
+        if index in prepared['file_binds']:
+            mounted.append(prepared['file_binds'][index])
             flags = {'r': os.O_RDONLY, 'w': os.O_WRONLY, 'rw': os.O_RDWR}[channel.access]
             original = fd
         else:
@@ -391,8 +377,7 @@ def _plan(spec, prepared, trees):
             flags = os.O_RDONLY if channel.readable else os.O_WRONLY
         if channel.device in STD_DEVICES:
             std_opens.append((STD_FD[channel.device], path, flags, original))
-    for mount in prepared['mounts']:
-        binds.append(jail.Bind(trees[mount.jail_path], mount.jail_path, mount.directory))
+    mounted.extend(prepared['image_binds'])
     program = prepared['program']
     argv = list(spec.argv) or [os.path.basename(spec.program.split(':')[-1])]
     argv[1:1] = program.interpreter_args
@@ -400,7 +385,7 @@ def _plan(spec, prepared, trees):
     if program.policy == 'python':
         env = [(k, v) for k, v in env if not k.startswith('PYTHON')] + [('PYTHONHASHSEED', '0')]
     plan = jail.JailPlan(
-        binds=tuple(binds), fifos=tuple(fifos), symlinks=tuple(prepared['symlinks']),
+        binds=tuple(mounted), fifos=tuple(fifos), symlinks=tuple(prepared['symlinks']),
         masks=tuple(prepared['masks']),
         std_opens=tuple(std_opens), exec_fd=prepared['exec_fd'], argv=tuple(argv),
         env=tuple('%s=%s' % pair for pair in env), bpf=b'',
