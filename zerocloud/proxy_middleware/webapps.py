@@ -76,7 +76,7 @@ def open_object(services, req, route):
     :raises HTTPException: 400 without an object path or for a bad query, the object's
         HEAD error, 501 for a zapp, 405 for a method other than GET, 404 without a handler.
     """
-    if route.obj is None:
+    if not route.obj:
         raise swob.HTTPBadRequest(body=_text('/open/ requests name an object: '
                                              '/open/<account>/<container>/<object>'),
                                   content_type='text/plain')
@@ -235,7 +235,7 @@ def call_api(services, req, route):
         endpoint, 409 for a bad endpoint, 401/403 when the caller may not run it or read
         it, 501 for a zapp, 413 for a body over ``zerovm_maxinput``.
     """
-    if route.container is None:
+    if not route.container:
         raise swob.HTTPBadRequest(body=_text('/api/ requests name a container: '
                                              '/api/<account>/<container>[/<path>]'),
                                   content_type='text/plain')
@@ -282,9 +282,13 @@ def ranged(req, response):
     (on a 200 with a known length)."""
     if req.range is not None and response.status_int == 200 \
             and response.content_length is not None:
-        response.app_iter = RangedBody(response.app_iter)
-        response.conditional_response = True
-        response.request = req
+        # a new response: swob's app_iter setter would close the body it replaces
+        ranged_response = swob.Response(status=response.status, request=req,
+                                        headers=dict(response.headers),
+                                        app_iter=RangedBody(response.app_iter),
+                                        conditional_response=True)
+        ranged_response.content_length = response.content_length
+        return ranged_response
     return response
 
 
