@@ -20,7 +20,7 @@ for _ in range(int(sys.argv[1])):
 @pytest.fixture(scope='module')
 def small_disk(start_cluster, tmp_path_factory):
     work = tmp_path_factory.mktemp('small-work')
-    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=8m', 'zc-test-full', str(work)],
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'zc-test-full', str(work)],
                    check=True)
     try:
         cluster = start_cluster('small-disk', filter_options={

@@ -108,9 +108,12 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     path is the sandbox's built-in image of the host's CPython.
 ``zerovm_debug`` [no]
     Log every session's description and report.
-``zerovm_work_dir`` [a private temporary directory]
-    Absolute directory for the supervisor socket, the spools of running sessions and the
-    caches.
+``zerovm_work_dir`` [/var/cache/zerocloud, or $TMPDIR/zerocloud-<uid> where that cannot be made]
+    Absolute base directory (mode 0700, owned by the server's user; anything else is
+    refused) for the supervisor socket, the spools of running sessions and the caches: one
+    directory per server process, removed when that process stops or dies (also after
+    ``kill -9``), leftovers of a crashed machine swept at the next start
+    (:mod:`zerocloud.object_middleware.workdir`).
 ``zerovm_executable_cache_entries`` [64]
     Executables kept by ETag so repeated runs do not transfer them again.
 ``zerovm_channel_ip`` [``bind_ip`` when it names one address, else 127.0.0.1]
@@ -133,11 +136,8 @@ fails with its reason (``Too many open files``); the others go on.
 
 A bad value stops the object server at start-up with a ``ValueError`` naming the option.
 """
-import atexit
 import os
-import shutil
 import socket
-import tempfile
 
 from swift.common import swob
 from swift.common.utils import get_logger
@@ -148,6 +148,7 @@ from zerocloud.object_middleware.config import ObjectConfig
 from zerocloud.object_middleware.etag_cache import EtagCache
 from zerocloud.object_middleware.execute import ExecuteRequest
 from zerocloud.object_middleware.runner import raise_open_files_limit
+from zerocloud.object_middleware.workdir import WorkDir, WorkDirError, checked_base, default_base
 
 
 class ZerocloudObject:
@@ -170,21 +171,34 @@ class ZerocloudObject:
         self.admission = Admission(config.max_pool, config.max_queue)
         self.node_name = '%s:%s' % (conf.get('bind_ip', socket.gethostname()),
                                     conf.get('bind_port', ''))
-        self._work_dir = config.work_dir
-        self.executables = EtagCache(os.path.join(self.work_dir(), 'executables'),
-                                     config.executable_cache_entries)
-        self.inputs = EtagCache(os.path.join(self.work_dir(), 'inputs'),
-                                config.input_cache_entries)
+        self.workdir = WorkDir(config.work_dir, logger)
+        self._caches = None
         self._runner = runner
         self._local_objects = local_objects
 
     def work_dir(self):
-        """The directory for sockets, spools and the executable cache (made on first use)."""
-        if not self._work_dir:
-            self._work_dir = tempfile.mkdtemp(prefix='zerocloud-object-')
-            atexit.register(shutil.rmtree, self._work_dir, True)  # ours: remove it at exit
-        os.makedirs(self._work_dir, mode=0o700, exist_ok=True)
-        return self._work_dir
+        """This process's directory for sockets, spools and caches (made on first use;
+        removed when the process is gone, see :mod:`.workdir`)."""
+        return self.workdir.path()
+
+    @property
+    def executables(self):
+        return self._etag_caches()[0]
+
+    @property
+    def inputs(self):
+        return self._etag_caches()[1]
+
+    def _etag_caches(self):
+        """The executable and input caches of this process's work directory."""
+        work_dir = self.work_dir()
+        if self._caches is None or self._caches[0].directory != os.path.join(
+                work_dir, 'executables'):
+            self._caches = (
+                EtagCache(os.path.join(work_dir, 'executables'),
+                          self.config.executable_cache_entries),
+                EtagCache(os.path.join(work_dir, 'inputs'), self.config.input_cache_entries))
+        return self._caches
 
     @property
     def runner(self):
@@ -235,6 +249,10 @@ def filter_factory(global_conf, **local_conf):
     conf = dict(global_conf)
     conf.update(local_conf)
     config = ObjectConfig.from_conf(conf)
+    try:
+        checked_base(config.work_dir or default_base())
+    except WorkDirError as exc:
+        raise ValueError(str(exc)) from exc
     logger = get_logger(conf, log_route='zerocloud-object')
     soft, hard = raise_open_files_limit()
     logger.info('zerocloud: open files limit %s (hard limit %s)', soft, hard)

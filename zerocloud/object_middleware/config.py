@@ -15,8 +15,8 @@ class ObjectConfig:
 
     ``sysimage_devices`` maps each system image name to its absolute host path (``python``
     without a path is the sandbox's built-in image of the host's CPython, the default);
-    ``work_dir`` holds the supervisor socket and the executable cache ('' = a private
-    temporary directory created at first use).
+    ``work_dir`` is the base of the per-process work directories ('' = the default of
+    :func:`zerocloud.object_middleware.workdir.default_base`).
     """
     max_nexe_bytes: int = limits.DEFAULT_MAX_EXECUTABLE_BYTES
     max_nexe_memory_bytes: int = 4 * GiB

@@ -128,7 +128,16 @@ def report_of(payload):
 
 
 def spools_left(tmp_path):
-    return [name for name in os.listdir(tmp_path) if name.startswith('channel-')]
+    """Spool files anywhere under the work directory base (the process directory is
+    ``<base>/w-<pid>-<random>``)."""
+    return [name for _root, _dirs, names in os.walk(tmp_path) for name in names
+            if name.startswith('channel-')]
+
+
+def process_dir(middleware, tmp_path):
+    path = middleware.work_dir()
+    assert os.path.dirname(path) == str(tmp_path) and os.path.basename(path).startswith('w-')
+    return path
 
 
 def test_session_runs_on_local_object_and_streams_back(tmp_path):
@@ -159,7 +168,7 @@ def test_executable_is_cached_and_not_needed_again(tmp_path):
     middleware, _, runner, _ = make(tmp_path)
     first = wire.encode_request(SESSION, executable=EXE)
     assert call_app(middleware, execute_request(first))[0] == 200
-    cached = os.path.join(str(tmp_path), 'executables', EXE_ETAG)
+    cached = os.path.join(process_dir(middleware, tmp_path), 'executables', EXE_ETAG)
     assert runner.sessions[0][1] == cached and os.stat(cached).st_mode & 0o777 == 0o555
     status, _, payload = call_app(middleware, execute_request(wire.encode_request(SESSION)))
     assert status == 200 and parts_of(payload)['out:stderr'] == EXE
@@ -172,7 +181,7 @@ def test_executable_without_etag_runs_from_its_spool_and_is_not_cached(tmp_path)
     status, _, payload = call_app(middleware, execute_request(
         wire.encode_request(session, executable=EXE), etag=''))
     assert status == 200 and parts_of(payload)['out:stderr'] == EXE
-    assert not os.path.exists(os.path.join(str(tmp_path), 'executables'))
+    assert not os.path.exists(os.path.join(process_dir(middleware, tmp_path), 'executables'))
     assert spools_left(tmp_path) == []
 
 
