@@ -33,8 +33,39 @@ its stdout is the text/plain response)::
          --data-binary $'#!file://python:python\\nimport sys; print(len(sys.stdin.read()))' \\
          "$STORAGE_URL/logs/today.log"
 
-Zapps (tar), ``X-Zerovm-Source``, ``/open/`` and ``/api/`` answer ``501 Not Implemented``
-with a message.
+Zapps (tar) and ``X-Zerovm-Source`` answer ``501 Not Implemented`` with a message.
+
+Web apps on stored data (:mod:`.webapps`, :mod:`.setuid`, :mod:`.cors`)
+----------------------------------------------------------------------
+``GET /open/<account>/<container>/<object>`` (or ``X-Zerovm-Execute: open/1.0`` on the
+``/v1/`` path) runs the object: an ``application/x-nexe`` object directly (query ``args``
+and ``content_type``), any other object through the job template registered for its
+Content-Type at ``/<account>/.zvm/<type>/<subtype>/config`` (cached 60 s in memcache),
+whose ``{.name=default}`` variables are filled from the query string and
+``{.object_path}`` with the object's URL, in the decoded JSON values (a query value cannot
+change the job's structure).  The object is checked as the caller: an anonymous GET of a
+public (``.r:*``) object works.  ``Range`` applies to the program's output.  Other methods
+are 405; zapp objects 501 (not yet supported)::
+
+    curl "$PROXY/open/AUTH_test/pub/report.csv?columns=2"
+
+``<METHOD> /api/<account>/<container>/<path>`` (or ``X-Zerovm-Execute: api/1.0``) runs the
+JSON job named by the container's ``X-Container-Meta-Rest-Endpoint``
+(``swift://account/container/object``) with the CGI environment (``REQUEST_METHOD``,
+``PATH_INFO`` = ``/<path>``, ``QUERY_STRING``, ``HTTP_*``) and the request body (spooled up
+to ``zerovm_maxinput``) on its path-less ``stdin``; it answers through ``message/cgi`` or
+``message/http`` output::
+
+    swift post -H "X-Container-Meta-Rest-Endpoint: swift://AUTH_test/notes/app.json" notes
+    curl -X PUT -H "X-Auth-Token: $TOKEN" --data-binary @note.txt "$PROXY/api/AUTH_test/notes/2024/01/note.txt"
+
+Running an app needs POST rights on the account unless the container's
+``X-Container-Meta-Zerovm-Suid`` ACL admits the caller (``.r:*``: anyone): then the app's
+job reads and writes, as the container's owner, the containers whose Zerovm-Suid admits
+the caller and whose Rest-Endpoint is that same app, and nothing else (SPEC S7; carried
+through job chains).  With ``zerovm_use_cors``, answers to requests that name a container
+carry its CORS headers, and ``OPTIONS`` on ``/api/`` and ``/open/`` paths is the
+pre-flight.
 
 What happens to a job
 ---------------------
@@ -175,8 +206,12 @@ Options (``[filter:zerocloud]``; defaults in brackets)
 ``zerovm_sysimage_devices`` [python]
     System image names the object servers provide (``python`` ...); ``name path`` pairs are
     accepted too so the object server's line can be copied.
-``zerovm_prevalidate`` [no], ``zerovm_uses_newest`` [no], ``zerovm_use_cors`` [no]
-    Validate executables at PUT; read the newest replica; answer CORS for jobs.
+``zerovm_prevalidate`` [no], ``zerovm_uses_newest`` [no]
+    Validate executables at PUT; read the newest replica.
+``zerovm_use_cors`` [no]
+    Give job, ``/open/`` and ``/api/`` answers the CORS headers of the container they name
+    (``X-Container-Meta-Access-Control-*``) and answer CORS pre-flights for ``/open/`` and
+    ``/api/`` (:mod:`.cors`).
 ``zerovm_accounting_enabled`` [no], ``user_stats_account`` [userstats]
     Store per-session accounting records as objects in that account.
 ``zerovm_conn_timeout`` [0.5]
