@@ -6,6 +6,10 @@ when the process exits.  The client speaks to it over a Unix socket only, so wai
 session is green: other requests keep being served, and killing the green thread that waits
 closes the socket, which makes the supervisor stop the session.
 
+The supervisor runs with this server's uid (Swift's ``user``): it needs no privilege where
+the kernel allows unprivileged user namespaces; at start it logs the isolation it found
+("sandbox: rootless user namespaces ..." or, as an error, what is missing).
+
 Starting the supervisor (about 0.3 s) happens in the server's main thread: the supervisor's
 ``--die-with-parent`` is tied to the thread that started it.  The supervisor starts a session
 only once it has read the whole request, so:
@@ -106,8 +110,17 @@ class SandboxRunner:
             self._supervisor = start_supervisor(path)
             self._owner_pid = os.getpid()
             atexit.register(self._supervisor.stop)
-            self.logger.info('zerocloud: sandbox supervisor started on %s (pid %s)',
-                             path, self._supervisor.pid)
+            self._log_isolation(path)
+
+    def _log_isolation(self, path):
+        """Log which isolation the new supervisor found (an error when none: every
+        session fails closed, ``isolation``, naming what is missing)."""
+        from zerocloud.sandbox import isolation
+        described = isolation.recorded(path) or 'sandbox: isolation not recorded'
+        log = self.logger.info if described.startswith(isolation.AVAILABLE) \
+            else self.logger.error
+        log('zerocloud: sandbox supervisor started on %s (pid %s, uid %d): %s',
+            path, self._supervisor.pid, os.geteuid(), described)
 
     def __call__(self, session, executable_path, fds, config):
         from zerocloud.sandbox import SupervisorClient, SupervisorError

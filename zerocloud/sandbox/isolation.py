@@ -25,8 +25,10 @@ allow-list) that unprivileged servers would talk to, is **not built**: it would 
 :func:`probe` clones a child into the jail's namespaces that does what every jail does
 (maps, tmpfs root, ``pivot_root``, binds one file by path, detaches the old root) and
 returns an :class:`Isolation`.  The supervisor probes once at start (and ``zerocloud run``
-once per run, ~2 ms); when the probe fails, no jail is ever cloned and every session ends
-``isolation`` with :attr:`Isolation.reason`, which names what is missing.
+once per run, 2-7 ms) and records the verdict beside its socket (:func:`record`), where the
+object server reads it to log which mode runs ("sandbox: rootless user namespaces ...");
+when the probe fails, no jail is ever cloned and every session ends ``isolation`` with
+:attr:`Isolation.reason`, which names what is missing.
 """
 import dataclasses
 import errno
@@ -35,12 +37,14 @@ import os
 from zerocloud.sandbox import binds, jail, linux
 
 CAP_SYS_ADMIN = 21
+RECORD_SUFFIX = '.isolation'     # beside a supervisor's socket: its verdict, for the log
 SYSCTLS = {
     'unprivileged_userns_clone': '/proc/sys/kernel/unprivileged_userns_clone',
     'apparmor_restrict': '/proc/sys/kernel/apparmor_restrict_unprivileged_userns',
     'max_user_namespaces': '/proc/sys/user/max_user_namespaces',
 }
 ROOTLESS = 'rootless user namespaces'
+AVAILABLE = 'sandbox: ' + ROOTLESS      # how a recorded description of a usable sandbox begins
 PROBE_TARGET = '/probe'
 
 
@@ -154,6 +158,28 @@ def has_cap_sys_admin(read=None):
         if line.startswith('CapEff:'):
             return bool(int(line.split()[1], 16) >> CAP_SYS_ADMIN & 1)
     return False
+
+
+def record(socket_path, isolation):
+    """Write the verdict's description beside a supervisor's socket (before it listens:
+    whoever can connect finds it); :func:`recorded` reads it back."""
+    path = socket_path + RECORD_SUFFIX
+    with open(path + '.tmp', 'w') as f:
+        f.write(isolation.description + '\n')
+    os.replace(path + '.tmp', path)
+
+
+def recorded(socket_path):
+    """The description a supervisor recorded (:func:`record`), or ''."""
+    return _read_text(socket_path + RECORD_SUFFIX)
+
+
+def forget(socket_path):
+    """Remove the record of a supervisor that stops."""
+    try:
+        os.unlink(socket_path + RECORD_SUFFIX)
+    except FileNotFoundError:
+        pass
 
 
 def _read_text(path):

@@ -8,7 +8,10 @@ connection it reads one request (from the event loop, without blocking it: a cli
 5 s to send it whole), validates the program (cached by file identity and hash), hands the
 session to a pre-warmed jail (:mod:`zerocloud.sandbox.warm`, made by the jail factory) and
 drives every running session (pumps, seccomp notifications, timeouts) from one event loop,
-writing each report back when its program is done.  One
+writing each report back when its program is done.  At start it probes what isolation
+the machine allows (:mod:`zerocloud.sandbox.isolation`; rootless user namespaces, no
+privilege needed) and records the verdict beside its socket; when no jail can be built,
+every session's report is ``isolation`` naming what is missing.  One
 session's failure is contained (it ends with an ``error`` report), jails die with the
 supervisor (``PR_SET_PDEATHSIG``), and the supervisor exits when its socket file is
 removed or replaced, on SIGTERM, and (``--die-with-parent``) when its parent dies.
@@ -31,7 +34,7 @@ import struct
 import sys
 import time
 
-from zerocloud.sandbox import fdpass, linux
+from zerocloud.sandbox import fdpass, isolation, linux
 from zerocloud import report as rpt
 from zerocloud.sandbox.session import SessionRunner
 from zerocloud.sandbox.spec import SessionSpec, SpecError
@@ -90,6 +93,7 @@ class Supervisor:
     def __init__(self, socket_path):
         self.socket_path = socket_path
         self.runner = SessionRunner(prewarm=True)
+        isolation.record(socket_path, self.runner.isolation)   # before anyone can connect
         self.sessions = {}          # Monitor -> (connection, ActiveSession, channel fds)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         if os.path.exists(socket_path):
@@ -130,6 +134,7 @@ class Supervisor:
                 monitor.kill(rpt.STATUS_ERROR, 'error: the sandbox supervisor stopped')
                 self._finish(monitor)
         self.runner.close()
+        isolation.forget(self.socket_path)
 
     def _collect_warm_jail(self, selector, key):
         """A jail from the factory joins the pool (a dead factory is unwatched)."""
