@@ -52,17 +52,15 @@ def hand_over(directory):
 
 def python_wrapper(directory, disable_userns=False):
     """The path of an executable in ``directory`` that runs this Python (``"$@"`` passed
-    on) as :data:`UID` in :func:`reachable_view`, or, with ``disable_userns``, as root of a
-    user namespace whose ``user.max_user_namespaces`` is 0 (no capability outside it, no
-    user namespace inside: a machine where they are disabled).  Use it as
-    ``start_supervisor(python=...)`` or as ``subprocess``'s ``executable``."""
+    on) as :data:`UID` in :func:`reachable_view`; with ``disable_userns``, as root of a
+    user namespace of that uid whose ``user.max_user_namespaces`` is 0 (the uid's files and
+    no capability outside it, no user namespace inside: a machine where they are
+    disabled).  Use it as ``start_supervisor(python=...)`` or as ``subprocess``'s
+    ``executable``."""
     path = os.path.join(directory, 'python-no-userns' if disable_userns else 'python-as-user')
-    if disable_userns:
-        command = NO_USERNS + sys.executable
-    else:
-        command = ' '.join(reachable_view() + [
-            'setpriv', '--reuid=%d' % UID, '--regid=%d' % GID, '--clear-groups',
-            sys.executable])
+    command = ' '.join(reachable_view() + [
+        'setpriv', '--reuid=%d' % UID, '--regid=%d' % GID, '--clear-groups'])
+    command += ' ' + (NO_USERNS if disable_userns else '') + sys.executable
     with open(path, 'w') as f:
         f.write('#!/bin/sh\nexec %s "$@"\n' % command)
     os.chmod(path, 0o755)
