@@ -9,7 +9,7 @@ else is refused instead of silently meaning "no" as ``config_true_value`` would.
 from swift.common.utils import TRUE_VALUES
 
 _TRUE = tuple(TRUE_VALUES)
-_FALSE = ('false', '0', 'no', 'off', 'f', 'n')
+FALSE_WORDS = _FALSE = ('false', '0', 'no', 'off', 'f', 'n')
 _SIZE_SUFFIXES = {'k': 1024, 'm': 1024 ** 2, 'g': 1024 ** 3, 't': 1024 ** 4}
 
 
@@ -62,6 +62,16 @@ def parse_seconds(conf, name, default, minimum=0.0):
         raise ValueError('%s: must be a finite number above %s, got %r'
                          % (name, minimum, value))
     return number
+
+
+def refuse_unbuilt(conf, name, why, allowed=()):
+    """Refuse an option this version does not implement (a server must not start believing
+    it applies): ``ValueError`` when ``name`` is set to anything but one of ``allowed``
+    (e.g. ``('no', 'false', ...)`` for a feature switch that may stay off)."""
+    value = _raw(conf, name)
+    if value is not None and value.lower() not in allowed:
+        raise ValueError('%s: not supported by this version of zerocloud (%s); remove it'
+                         % (name, why))
 
 
 def parse_str(conf, name, default):

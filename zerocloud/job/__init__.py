@@ -97,7 +97,7 @@ variables (:mod:`zerocloud.limits`: ``MAX_JOB_ARGV_ENV_BYTES``, ``MAX_ARGV_ITEMS
 add); beyond, a 400 located at ``[i].exec`` (size), ``[i].exec.args`` or ``[i].exec.env``
 (counts).  The JSON text is at most ``max_config_bytes`` (65536, ``zerovm_maxconfig``; 413
 beyond); ``count`` at most 2**31-1; a job expands to at most ``max_instances`` instances x
-replicas (:data:`DEFAULT_MAX_INSTANCES`, 10,000) and ``max_channels`` connect channels
+replicas (:data:`DEFAULT_MAX_INSTANCES`, 100,000) and ``max_channels`` connect channels
 (:data:`DEFAULT_MAX_CHANNELS`, 250,000); the listing is not read further than needed to
 tell that the limit is exceeded.
 

@@ -28,7 +28,7 @@ from zerocloud.job.errors import JobError, Problems, show
 from zerocloud.job.model import WRITABLE, Device, Exec, Instance, Plan
 from zerocloud.job.urls import MAX_OBJECT_NAME, SwiftUrl, ZvmUrl
 
-DEFAULT_MAX_INSTANCES = 10_000
+DEFAULT_MAX_INSTANCES = 100_000
 _PLACEMENT_RANK = {'stdin': 0, 'input': 0, 'image': 1,
                    'stdout': 2, 'stderr': 2, 'output': 2}
 

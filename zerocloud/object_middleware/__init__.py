@@ -97,8 +97,6 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     Address-space limit of a session.
 ``zerovm_timeout`` [10]
     Wall-clock (and CPU) seconds a session may run before it is killed, at most.
-``zerovm_kill_timeout`` [1]
-    Grace seconds between the timeout and the hard kill.
 ``zerovm_maxpool`` [10] / ``zerovm_maxqueue`` [3]
     Sessions running / waiting per server process.
 ``zerovm_maxinput`` / ``zerovm_maxoutput`` [1G / 1G]
@@ -134,7 +132,10 @@ start-up the filter lifts the server's soft ``RLIMIT_NOFILE`` to its hard limit 
 full pool of the largest sessions.  Below that, a session that finds no descriptor left
 fails with its reason (``Too many open files``); the others go on.
 
-A bad value stops the object server at start-up with a ``ValueError`` naming the option.
+A bad value stops the object server at start-up with a ``ValueError`` naming the option;
+so do ZeroCloud's ``zerovm_kill_timeout`` (sessions are killed at once at their timeout)
+and ``zerovm_prevalidate`` other than "no" (executables are validated when a session
+starts), which this version does not implement.
 """
 import os
 import socket

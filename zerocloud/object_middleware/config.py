@@ -21,7 +21,6 @@ class ObjectConfig:
     max_nexe_bytes: int = limits.DEFAULT_MAX_EXECUTABLE_BYTES
     max_nexe_memory_bytes: int = 4 * GiB
     timeout_seconds: float = 10.0
-    kill_timeout_seconds: float = 1.0
     max_pool: int = 10
     max_queue: int = 3
     sysimage_devices: tuple = (('python', ''),)
@@ -39,6 +38,10 @@ class ObjectConfig:
 
         :raises ValueError: naming the first bad option.
         """
+        options.refuse_unbuilt(conf, 'zerovm_kill_timeout', 'a session is killed at once when '
+                               'its zerovm_timeout passes; there is no grace period')
+        options.refuse_unbuilt(conf, 'zerovm_prevalidate', 'executables are validated when a '
+                               'session starts', allowed=options.FALSE_WORDS)
         d = cls()
         images = options.parse_sysimages(conf, 'zerovm_sysimage_devices')
         images = tuple((name, '' if path is None and name == BUILTIN_IMAGE else path)
@@ -55,8 +58,6 @@ class ObjectConfig:
             max_nexe_memory_bytes=options.parse_int(
                 conf, 'zerovm_maxnexemem', d.max_nexe_memory_bytes, MiB),
             timeout_seconds=options.parse_seconds(conf, 'zerovm_timeout', d.timeout_seconds),
-            kill_timeout_seconds=options.parse_seconds(
-                conf, 'zerovm_kill_timeout', d.kill_timeout_seconds),
             max_pool=options.parse_int(conf, 'zerovm_maxpool', d.max_pool, 1),
             max_queue=options.parse_int(conf, 'zerovm_maxqueue', d.max_queue, 0),
             sysimage_devices=images,

@@ -189,8 +189,6 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     Wall-clock seconds a session may run; clients cannot raise it.
 ``zerovm_maxinput`` / ``zerovm_maxoutput`` [1G / 1G]
     Bytes a session may read from / write to one channel.
-``zerovm_maxiops`` [1G]
-    Read or write calls a session may make on one channel.
 ``zerovm_maxinstances`` [100000]
     Largest number of sessions one job may expand to (instances times ``replicate``).
 ``zerovm_job_timeout`` [600]
@@ -206,18 +204,23 @@ Options (``[filter:zerocloud]``; defaults in brackets)
 ``zerovm_sysimage_devices`` [python]
     System image names the object servers provide (``python`` ...); ``name path`` pairs are
     accepted too so the object server's line can be copied.
-``zerovm_prevalidate`` [no], ``zerovm_uses_newest`` [no]
-    Validate executables at PUT; read the newest replica.
+``zerovm_uses_newest`` [no]
+    Read inputs, executables and listings with ``X-Newest: true`` (every replica is asked,
+    the newest answers).
 ``zerovm_use_cors`` [no]
     Give job, ``/open/`` and ``/api/`` answers the CORS headers of the container they name
     (``X-Container-Meta-Access-Control-*``) and answer CORS pre-flights for ``/open/`` and
     ``/api/`` (:mod:`.cors`).
-``zerovm_accounting_enabled`` [no], ``user_stats_account`` [userstats]
-    Store per-session accounting records as objects in that account.
 ``zerovm_conn_timeout`` [0.5]
     Seconds to connect to an object server when dispatching a session.
 ``swift_dir`` [/etc/swift]
     Where the object rings are (usually inherited from ``[DEFAULT]``).
+
+Not supported (a ZeroCloud configuration may keep them at "no"; any other value stops the
+proxy at start-up, naming the option): ``zerovm_maxiops`` (channels are limited in bytes),
+``zerovm_prevalidate`` (executables are validated when a session starts),
+``zerovm_accounting_enabled`` and ``user_stats_account`` (per-session figures are in
+``X-Nexe-Cdr-Line``).
 ``zerovm_rendezvous_ip`` [``bind_ip`` when it names one address, else 127.0.0.1]
     Address of the per-job rendezvous of connected jobs; object servers must reach it.
 ``zerovm_rendezvous_timeout`` [5]

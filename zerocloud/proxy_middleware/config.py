@@ -16,15 +16,12 @@ class ProxyConfig:
     timeout_seconds: float = 10.0
     max_input_bytes: int = GiB
     max_output_bytes: int = GiB
-    max_iops: int = GiB
     max_instances: int = 100_000
     default_content_type: str = 'application/octet-stream'
     sysimage_devices: tuple = ('python',)
-    prevalidate: bool = False
+    prevalidate: bool = False       # refused when set (see refuse_unbuilt_options)
     uses_newest: bool = False
     use_cors: bool = False
-    accounting_enabled: bool = False
-    user_stats_account: str = 'userstats'
     conn_timeout_seconds: float = 0.5
     swift_dir: str = '/etc/swift'
     rendezvous_ip: str = '127.0.0.1'
@@ -38,26 +35,21 @@ class ProxyConfig:
 
         :raises ValueError: naming the first bad option.
         """
+        refuse_unbuilt_options(conf)
         d = cls()
         return cls(
             max_config_bytes=options.parse_int(conf, 'zerovm_maxconfig', d.max_config_bytes, 1),
             timeout_seconds=options.parse_seconds(conf, 'zerovm_timeout', d.timeout_seconds),
             max_input_bytes=options.parse_int(conf, 'zerovm_maxinput', d.max_input_bytes),
             max_output_bytes=options.parse_int(conf, 'zerovm_maxoutput', d.max_output_bytes),
-            max_iops=options.parse_int(conf, 'zerovm_maxiops', d.max_iops),
             max_instances=options.parse_int(conf, 'zerovm_maxinstances', d.max_instances, 1),
             default_content_type=options.parse_str(
                 conf, 'zerovm_default_content_type', d.default_content_type),
             sysimage_devices=tuple(
                 name for name, _ in options.parse_sysimages(conf, 'zerovm_sysimage_devices')
             ) or d.sysimage_devices,
-            prevalidate=options.parse_bool(conf, 'zerovm_prevalidate', d.prevalidate),
             uses_newest=options.parse_bool(conf, 'zerovm_uses_newest', d.uses_newest),
             use_cors=options.parse_bool(conf, 'zerovm_use_cors', d.use_cors),
-            accounting_enabled=options.parse_bool(
-                conf, 'zerovm_accounting_enabled', d.accounting_enabled),
-            user_stats_account=options.parse_str(
-                conf, 'user_stats_account', d.user_stats_account),
             conn_timeout_seconds=options.parse_seconds(
                 conf, 'zerovm_conn_timeout', d.conn_timeout_seconds),
             swift_dir=options.parse_str(conf, 'swift_dir', d.swift_dir),
@@ -78,7 +70,6 @@ class ProxyConfig:
             'timeout_seconds': self.timeout_seconds,
             'max_input_bytes': self.max_input_bytes,
             'max_output_bytes': self.max_output_bytes,
-            'max_iops': self.max_iops,
             'max_instances': self.max_instances,
             'job_timeout_seconds': self.job_timeout_seconds,
             'default_content_type': self.default_content_type,
@@ -89,3 +80,16 @@ class ProxyConfig:
             'max_session_channels': wire.MAX_SESSION_CHANNELS,
         }
 
+
+def refuse_unbuilt_options(conf):
+    """ZeroCloud options this version does not implement stop the proxy at start-up when set
+    (left at their "off" value they are accepted, so a ZeroCloud config keeps working)."""
+    options.refuse_unbuilt(conf, 'zerovm_maxiops', 'channels are limited in bytes, not in '
+                           'I/O calls: use zerovm_maxinput/zerovm_maxoutput')
+    options.refuse_unbuilt(conf, 'zerovm_prevalidate', 'executables are validated when a '
+                           'session starts', allowed=options.FALSE_WORDS)
+    options.refuse_unbuilt(conf, 'zerovm_accounting_enabled', 'no accounting objects are '
+                           'written; per-session figures are in X-Nexe-Cdr-Line',
+                           allowed=options.FALSE_WORDS)
+    options.refuse_unbuilt(conf, 'user_stats_account', 'it only serves '
+                           'zerovm_accounting_enabled')

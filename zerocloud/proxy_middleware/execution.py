@@ -93,7 +93,7 @@ class JobRun:
         # one container/account info cache for the whole job (its subrequests and the env
         # copies of container_info share this dict): not a HEAD or memcache get per instance
         req.environ.setdefault('swift.infocache', {})
-        self.swift = SwiftAccess(services.app, req)
+        self.swift = SwiftAccess(services.app, req, services.config.uses_newest)
         self.sources = {}
         self.spools = Spools(self.config.max_output_bytes)
         self.threads = JobThreads(self.logger, _instance_name)

@@ -27,11 +27,14 @@ def _quoted(path):
 
 class SwiftAccess:
     """The caller's view of Swift for one job (``req`` is the job's request); the job's
-    setuid :class:`~.setuid.Origin` comes from its environ."""
+    setuid :class:`~.setuid.Origin` comes from its environ.  ``newest``
+    (``zerovm_uses_newest``) reads objects with ``X-Newest: true``: every replica is asked
+    and the newest answers, as for a client that sends the header."""
 
-    def __init__(self, app, req):
+    def __init__(self, app, req, newest=False):
         self.app = app
         self.req = req
+        self.read_headers = {'X-Newest': 'true'} if newest else {}  # zerovm_uses_newest
         self.origin = setuid.origin_of(req.environ)
         self.granted = set()   # (account, container) where this job acts as the owner
 
@@ -52,10 +55,10 @@ class SwiftAccess:
     def _read(self, method, path, query=''):
         """``method`` (GET/HEAD) ``/v1`` + path as the caller; refused (401/403), once more
         as the owner when setuid grants the container."""
-        resp = self._call(method, '/v1' + path, query=query)
+        resp = self._call(method, '/v1' + path, dict(self.read_headers), query=query)
         if resp.status_int in (401, 403) and self._setuid_grants(path):
             _close(resp)
-            resp = self._call(method, '/v1' + path, query=query)
+            resp = self._call(method, '/v1' + path, dict(self.read_headers), query=query)
         return resp
 
     def _setuid_grants(self, path, info=None):

@@ -82,7 +82,7 @@ def open_object(services, req, route):
                                   content_type='text/plain')
     path = '/%s/%s/%s' % (route.account, route.container, route.obj)
     setuid.set_origin(req.environ, setuid.Origin(path))
-    swift = SwiftAccess(services.app, req)
+    swift = SwiftAccess(services.app, req, services.config.uses_newest)
     content_type = _main_type(swift.head(path).get('Content-Type'))
     if zapp.is_zapp_content_type(content_type):
         raise swob.HTTPNotImplemented(body=_text('/open/ of a zapp (%s) is not yet supported'
@@ -243,9 +243,9 @@ def call_api(services, req, route):
         raise swob.HTTPMethodNotAllowed(
             body=_text('/api/ apps answer %s' % ', '.join(API_METHODS)),
             content_type='text/plain', headers={'Allow': ', '.join(API_METHODS)})
-    source = endpoint_of(SwiftAccess(services.app, req), route)
+    source = endpoint_of(SwiftAccess(services.app, req, services.config.uses_newest), route)
     setuid.set_origin(req.environ, setuid.Origin(source, route.account, route.container))
-    swift = SwiftAccess(services.app, req)
+    swift = SwiftAccess(services.app, req, services.config.uses_newest)
     setuid.authorize_run(req, route.account, swift.container_info)
     swift.authorize_read(source)
     body = _cached_json(services, swift, req, source).encode('utf-8', 'surrogateescape')

@@ -413,7 +413,21 @@ def test_options_are_typed(tmp_path):
     assert (config.max_pool, config.max_nexe_bytes) == (4, 1024 ** 2)
     assert config.sysimages == {'python': '/usr/x'}
     defaults = ObjectConfig.from_conf({})
-    assert (defaults.max_pool, defaults.max_queue, defaults.kill_timeout_seconds) == (10, 3, 1.0)
+    assert (defaults.max_pool, defaults.max_queue) == (10, 3)
+
+
+@pytest.mark.parametrize('option, value', [('zerovm_kill_timeout', '1'),
+                                           ('zerovm_prevalidate', 'yes')])
+def test_options_this_version_does_not_implement_stop_the_server(option, value):
+    with pytest.raises(ValueError) as info:
+        object_middleware.filter_factory({}, **{option: value})
+    assert option in str(info.value) and 'not supported' in str(info.value)
+
+
+def test_prevalidate_may_stay_off(tmp_path):
+    factory = object_middleware.filter_factory({}, zerovm_prevalidate='no',
+                                               zerovm_work_dir=str(tmp_path))
+    assert factory(FakeSwift()).config.max_pool == 10
 
 
 def test_session_limits_are_the_smaller_of_proxy_and_server():

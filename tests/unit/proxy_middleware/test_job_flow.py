@@ -3,9 +3,10 @@
 The proxy side talks to a fake Swift (listings, HEAD/GET/PUT as the caller) and a fake ring
 that points at an eventlet WSGI server running the object filter with a fake sandbox runner.
 """
+import glob
 import hashlib
-import os
 import json
+import os
 
 import eventlet
 import eventlet.wsgi
@@ -83,8 +84,8 @@ def job(**stdout):
                     dict({'name': 'stdout'}, **stdout), {'name': 'stderr'}]}]).encode()
 
 
-def run(app, rings, body, allowed=(('POST', '/v1/AUTH_test'),)):
-    config = ProxyConfig.from_conf({})
+def run(app, rings, body, allowed=(('POST', '/v1/AUTH_test'),), conf=None):
+    config = ProxyConfig.from_conf(conf or {})
     middleware = proxy_middleware.ZerocloudProxy(app, config, get_logger({}))
     middleware.services.rings = rings
     req = swob.Request.blank('/v1/AUTH_test', method='POST', body=body, headers={
@@ -115,6 +116,20 @@ def test_job_runs_next_to_its_object_and_answers(object_server):
     assert rings.asked == [(0, 'AUTH_test', 'data', 'in.txt')]
     assert not [c for c in app.calls if c.path == '/v1/AUTH_test/data/in.txt'], \
         'the input must not travel through the proxy'
+
+
+@pytest.mark.parametrize('uses_newest', ['yes', 'no'])
+def test_uses_newest_reads_what_the_proxy_reads_with_x_newest(object_server, uses_newest):
+    port, _, _ = object_server
+    rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
+    app = fake_swift()
+    _, (status, _, body) = run(app, rings, job(), conf={'zerovm_uses_newest': uses_newest})
+    assert status == 200, body
+    reads = [c for c in app.calls if c.method in ('GET', 'HEAD') and
+             c.path == '/v1/AUTH_test/bin/exe']   # stdin is co-located: read from disk
+    assert {c.method for c in reads} == {'GET', 'HEAD'}
+    assert all(c.headers.get('X-Newest') == ('true' if uses_newest == 'yes' else None)
+               for c in reads), [(c.method, c.path, c.headers.get('X-Newest')) for c in reads]
 
 
 def test_output_is_published_with_type_and_meta(object_server):
@@ -238,8 +253,9 @@ def test_server_that_lost_its_cache_gets_the_executable_again(recorded_server, t
     port, recorder, runner = recorded_server
     rings = FakeRings([{'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'}])
     middleware, (status, _, _) = run(fake_swift(), rings, job())
-    for name in os.listdir(tmp_path / 'executables'):
-        os.unlink(tmp_path / 'executables' / name)
+    (cache,) = glob.glob(str(tmp_path / 'w-*' / 'executables'))  # the server's process dir
+    for name in os.listdir(cache):
+        os.unlink(os.path.join(cache, name))
     req = swob.Request.blank('/v1/AUTH_test', method='POST', body=job(), headers={
         'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
     req.environ['swift.authorize'] = FakeAuth((('POST', '/v1/AUTH_test'),
@@ -361,8 +377,8 @@ def test_remote_input_reaches_a_server_once(recorded_server, tmp_path):
     assert len(reads) == 1  # read from Swift once, for the first run only
     assert [s.device('input') for s, _ in runner.sessions] == [
         wire.Device('input', wire.READ, wire.REMOTE, OTHER_ETAG)] * 3
-    cached = tmp_path / 'inputs' / OTHER_ETAG
-    assert cached.read_bytes() == OTHER
+    (cached,) = glob.glob(str(tmp_path / 'w-*' / 'inputs' / OTHER_ETAG))
+    assert open(cached, 'rb').read() == OTHER
 
 
 def test_remote_input_not_matching_its_etag_is_refused(recorded_server):

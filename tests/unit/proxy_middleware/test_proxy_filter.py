@@ -152,6 +152,22 @@ def test_bad_option_fails_at_load_naming_it(option, value):
         proxy_middleware.filter_factory({}, **{option: value})
 
 
+@pytest.mark.parametrize('option,value', [
+    ('zerovm_maxiops', '1G'), ('zerovm_prevalidate', 'yes'),
+    ('zerovm_accounting_enabled', 'true'), ('user_stats_account', 'userstats'),
+])
+def test_options_this_version_does_not_implement_stop_the_proxy(option, value):
+    with pytest.raises(ValueError) as info:
+        proxy_middleware.filter_factory({}, **{option: value})
+    assert option in str(info.value) and 'not supported' in str(info.value)
+
+
+def test_feature_switches_not_implemented_may_stay_off():
+    config = ProxyConfig.from_conf({'zerovm_prevalidate': 'no',
+                                    'zerovm_accounting_enabled': 'false'})
+    assert config.prevalidate is False
+
+
 def test_options_are_typed_and_advertised_in_info():
     factory = proxy_middleware.filter_factory(
         {'swift_dir': '/tmp/x'}, zerovm_maxconfig='64K', zerovm_timeout='2.5',
@@ -164,6 +180,7 @@ def test_options_are_typed_and_advertised_in_info():
     info = get_swift_info()['zerocloud']
     assert info['max_config_bytes'] == 65536 and info['sysimage_devices'] == ['python', 'tools']
     assert info['max_session_channels'] == wire.MAX_SESSION_CHANNELS == 4096
+    assert 'max_iops' not in info, 'nothing advertised that does not exist'
 
 
 def test_defaults_match_the_spec():
