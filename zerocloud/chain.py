@@ -29,7 +29,10 @@ whose program writes to its stdout::
 Every job of the chain is an ordinary job POSTed through the rest of the pipeline: it is
 parsed, limited (``zerovm_maxconfig`` bounds the job text, read from the previous answer as
 a stream) and authorized as the caller (the caller's identity, ``swift.authorize``, travels
-with each job; a chained job that reads an object the caller may not read gets 403).  A
+with each job; a chained job that reads an object the caller may not read gets 403).  The
+jobs an ``/api/`` app answers with keep its setuid (SPEC S7, the ``zerocloud.origin`` entry
+travels with the identity): they may run in the app's account and touch what the app
+itself may touch as the owner, nothing more.  A
 job whose sessions failed never chains (its answer is not parsed for a head).  The caller's
 request body is the first job (or script) itself and is consumed by it: the path-less
 readable devices (``stdin``) of the jobs it chains to read nothing.

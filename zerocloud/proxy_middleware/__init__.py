@@ -69,7 +69,8 @@ pre-flight.
 
 What happens to a job
 ---------------------
-1. The caller needs POST rights on the account (the account owner, with tempauth or keystone).
+1. The caller needs POST rights on the account (the account owner, with tempauth or keystone),
+   or, for an ``/api/`` app and the jobs it chains to, the container's setuid grant.
 2. The JSON is parsed and validated (:mod:`zerocloud.job`); wildcards expand through container
    listings (all pages), read as the caller.
 3. Every path is authorized as the caller before anything runs (SPEC S7): writable paths as
