@@ -32,10 +32,10 @@ a stream) and authorized as the caller (the caller's identity, ``swift.authorize
 with each job; a chained job that reads an object the caller may not read gets 403).  The
 jobs an ``/api/`` app answers with keep its setuid (SPEC S7, the ``zerocloud.origin`` entry
 travels with the identity): they may run in the app's account and touch what the app
-itself may touch as the owner, nothing more.  A
-job whose sessions failed never chains (its answer is not parsed for a head).  The caller's
-request body is the first job (or script) itself and is consumed by it: the path-less
-readable devices (``stdin``) of the jobs it chains to read nothing.
+itself may touch as the owner, nothing more.  A job whose sessions failed never chains (its
+answer is not parsed for a head).  The caller's request body is consumed by the first job
+(it is that job, script, or the ``/api/`` app's data): the path-less readable devices
+(``stdin``) of the jobs it chains to read nothing.
 
 Every response to a zerocloud request (``X-Zerovm-Execute``, ``/open/``, ``/api/``) that
 passes this filter carries:
