@@ -58,7 +58,7 @@ def python_wrapper(directory, disable_userns=False):
     disabled).  Use it as ``start_supervisor(python=...)`` or as ``subprocess``'s
     ``executable``."""
     path = os.path.join(directory, 'python-no-userns' if disable_userns else 'python-as-user')
-    command = ' '.join(reachable_view() + [
+    command = shlex.join(reachable_view() + [
         'setpriv', '--reuid=%d' % UID, '--regid=%d' % GID, '--clear-groups'])
     command += ' ' + (NO_USERNS if disable_userns else '') + sys.executable
     with open(path, 'w') as f:
@@ -74,7 +74,7 @@ def as_user(directory):
 
 
 def reachable_view():
-    """An argv prefix (a shell command line, quoted) that runs its command in a private
+    """An argv prefix that runs its command in a private
     mount namespace where this Python and zerocloud are reachable by every user; empty
     when they already are.
 
@@ -92,8 +92,7 @@ def reachable_view():
     if not steps:
         return []
     script = ' && '.join(steps) + ' && exec "$@"'
-    return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-            shlex.quote(script), 'sh']
+    return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh']
 
 
 def _hidden_on_the_way():

@@ -20,7 +20,7 @@ import types
 import urllib.error
 import urllib.request
 
-from zerocloud.aio import config, pipelines, processes, rings
+from zerocloud.aio import config, pipelines, processes, rings, server_user
 from zerocloud.aio.spec import STORAGE_KINDS, USERS, ClusterSpec, spec_from_json
 
 HEALTH_TIMEOUT_SECONDS = 60.0
@@ -192,8 +192,11 @@ def spec_with_free_ports(root, port_range=None, attempts=50, **fields):
     raise ClusterError('no free block of ports in %d-%d' % port_range)
 
 
-def prepare(spec):
-    """Create directories, configuration and rings; return the zerocloud filters included."""
+def prepare(spec, account=None):
+    """Create directories, configuration and rings; return the zerocloud filters included.
+
+    ``account``: the ``pwd`` entry of the user the servers switch to (``--user``), who then
+    gets the devices, run and log directories (:mod:`zerocloud.aio.server_user`)."""
     for directory in (spec.etc_dir, spec.run_dir, spec.log_dir):
         os.makedirs(directory, exist_ok=True)
     for node in spec.node_numbers():
@@ -203,7 +206,8 @@ def prepare(spec):
     except pipelines.FilterImportError as exc:
         raise ClusterError(str(exc)) from exc
     room = probe_xattr_room(spec.node_devices(1))
-    for path, text in config.render_configs(spec, zerocloud_filters, room).items():
+    user_name = account.pw_name if account else None
+    for path, text in config.render_configs(spec, zerocloud_filters, room, user_name).items():
         os.makedirs(os.path.dirname(os.path.join(spec.etc_dir, path)), exist_ok=True)
         with open(os.path.join(spec.etc_dir, path), 'w') as f:
             f.write(text)
@@ -211,6 +215,9 @@ def prepare(spec):
         rings.write_rings(spec)
     with open(spec.state_file, 'w') as f:
         f.write(spec.to_json())
+    if account is not None:
+        server_user.hand_over(spec, account)
+        server_user.check_can_run(spec, account)
     return zerocloud_filters
 
 
@@ -287,13 +294,21 @@ def create_accounts(spec):
         urllib.request.urlopen(request, timeout=10).close()
 
 
-def start(spec):
+def start(spec, user=None):
     """Start the cluster; return a summary dict (see :func:`describe`).
+
+    ``user``: the system user every server runs as (:mod:`zerocloud.aio.server_user`;
+    the caller must be root), None for whoever calls.
 
     :raises ClusterError: the directory holds another topology, the cluster is partly
         running, a port is taken, a server does not come up (everything started is stopped
-        again).  A cluster that fully runs already is left alone (``already_running``).
+        again), ``user`` cannot be used.  A cluster that fully runs already is left alone
+        (``already_running``).
     """
+    try:
+        account = server_user.lookup(user) if user else None
+    except server_user.ServerUserError as exc:
+        raise ClusterError(str(exc)) from exc
     check_topology(spec)
     alive, names = running(spec), process_names(spec)
     if len(alive) == len(names):
@@ -304,7 +319,10 @@ def start(spec):
                            '%s): stop it first' % (spec.root, len(alive), len(names),
                                                    ', '.join(n for n in names if n not in alive)))
     check_ports_free(spec)
-    zerocloud_filters = prepare(spec)
+    try:
+        zerocloud_filters = prepare(spec, account)
+    except server_user.ServerUserError as exc:
+        raise ClusterError(str(exc)) from exc
     try:
         for name in process_names(spec):
             processes.launch(spec.run_dir, spec.log_dir, name, command_of(spec, name))
@@ -315,7 +333,8 @@ def start(spec):
         if isinstance(exc, ClusterError):
             raise
         raise ClusterError('cluster start failed: %s (logs in %s)' % (exc, spec.log_dir)) from exc
-    return dict(describe(spec), already_running=False, zerocloud_filters=zerocloud_filters)
+    return dict(describe(spec), already_running=False, zerocloud_filters=zerocloud_filters,
+                server_user=user or pwd.getpwuid(os.getuid()).pw_name)
 
 
 def stop(spec):

@@ -103,9 +103,12 @@ def _filter_sections(pipeline, spec, extra=None):
     return sections
 
 
-def _default_section(spec, log_name, port, workers=0):
-    options = {'bind_ip': '127.0.0.1', 'bind_port': port, 'workers': workers,
-               'swift_dir': spec.etc_dir, 'user': _current_user()}
+def _default_section(spec, log_name, port, server_user=None):
+    """``[DEFAULT]``: with ``server_user``, Swift's ``user`` and one worker (Swift switches
+    to its user only in worker processes: :mod:`zerocloud.aio.server_user`); else one
+    process per server, as whoever starts the cluster."""
+    options = {'bind_ip': '127.0.0.1', 'bind_port': port, 'workers': 1 if server_user else 0,
+               'swift_dir': spec.etc_dir, 'user': server_user or _current_user()}
     options.update(log_options(spec, log_name))
     return ('DEFAULT', options)
 
@@ -115,10 +118,11 @@ def _current_user():
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def proxy_conf(spec, zerocloud_filters):
+def proxy_conf(spec, zerocloud_filters, server_user=None):
     """Text of ``proxy-server.conf``.
 
     :param zerocloud_filters: names of the zerocloud filters to put in the pipeline.
+    :param server_user: the user the server switches to (None: whoever starts it).
     """
     pipeline = pipelines.proxy_pipeline(zerocloud_filters, spec.encryption)
     extra = {'cache': {'use': 'egg:swift#memcache',
@@ -129,24 +133,26 @@ def proxy_conf(spec, zerocloud_filters):
              'encryption': {'use': 'egg:swift#encryption'}}
     app = {'use': 'egg:swift#proxy', 'allow_account_management': 'true',
            'account_autocreate': 'true', 'expose_info': 'true'}
-    sections = [_default_section(spec, 'proxy-server', spec.port),
+    sections = [_default_section(spec, 'proxy-server', spec.port, server_user),
                 ('pipeline:main', {'pipeline': ' '.join(pipeline)})]
     sections += _filter_sections(pipeline, spec, extra)
     sections.append(('app:proxy-server', app))
     return _sections(sections)
 
 
-def storage_conf(spec, kind, node, zerocloud_filters):
+def storage_conf(spec, kind, node, zerocloud_filters, server_user=None):
     """Text of the ``kind`` server configuration of node ``node`` (1-based).
 
     :param kind: 'account', 'container' or 'object'.
+    :param server_user: the user the server switches to (None: whoever starts it).
     """
     app_name = '%s-server' % kind
     if kind == 'object':
         pipeline = pipelines.object_pipeline(zerocloud_filters)
     else:
         pipeline = pipelines.plain_pipeline(app_name)
-    default = _default_section(spec, '%s-%d' % (app_name, node), spec.server_port(kind, node))
+    default = _default_section(spec, '%s-%d' % (app_name, node), spec.server_port(kind, node),
+                               server_user)
     default[1].update({'devices': spec.node_devices(node), 'mount_check': 'false'})
     app = {'use': 'egg:swift#%s' % kind}
     if kind == 'container':
@@ -166,17 +172,18 @@ def storage_conf_path(kind, node):
     return '%s-server/%d.conf' % (kind, node)
 
 
-def render_configs(spec, zerocloud_filters, xattr_room):
+def render_configs(spec, zerocloud_filters, xattr_room, server_user=None):
     """Return {path relative to DIR/etc: text} of every configuration file of the cluster.
 
     :param zerocloud_filters: the zerocloud filter names to include (see
         :func:`zerocloud.aio.pipelines.available_zerocloud_filters`).
     :param xattr_room: bytes of xattr one file holds on the devices' filesystem.
+    :param server_user: the user every server switches to (``aio start --user``), or None.
     """
     files = {'swift.conf': swift_conf(spec, xattr_room),
-             'proxy-server.conf': proxy_conf(spec, zerocloud_filters)}
+             'proxy-server.conf': proxy_conf(spec, zerocloud_filters, server_user)}
     for node in spec.node_numbers():
         for kind in STORAGE_KINDS:
             files[storage_conf_path(kind, node)] = storage_conf(
-                spec, kind, node, zerocloud_filters)
+                spec, kind, node, zerocloud_filters, server_user)
     return files

@@ -2,6 +2,7 @@
 
     zerocloud aio start  [--dir DIR] [--nodes N] [--replicas R] [--port P] [--devices PATH]
                          [--no-zerocloud] [--encryption] [--set SERVER:OPTION=VALUE ...]
+                         [--user NAME]
     zerocloud aio stop   [--dir DIR]
     zerocloud aio status [--dir DIR]
     zerocloud aio env    [--dir DIR] [--user ACCOUNT:USER]
@@ -26,6 +27,14 @@ bad value stops the start with the filter's message (from the server's log).
 encryption with a fixed, public test key: never for real data); it is kept like the settings.
 Changing settings or encryption of a running cluster is refused: stop it first.
 
+``start --user NAME`` runs every server as the system user NAME, exactly as production does:
+started as root (run ``start`` as root), each server switches to NAME through Swift's own
+``user`` option in its worker process (so the servers run ``workers = 1``); the devices, run
+and log directories belong to NAME; the sandbox needs nothing more where the kernel allows
+unprivileged user namespaces (see ``doc/install.md``).  Without ``--user`` the servers run as
+whoever starts the cluster, one process each.  ``--user`` means something else for ``env``:
+the ``ACCOUNT:USER`` whose credentials it prints.
+
 ``start`` waits until every server answers /healthcheck and prints the auth URL and users; a
 second ``start`` says the cluster already runs.  ``stop`` stops exactly the processes it
 started (idempotent).  ``env`` prints ``export ST_AUTH=... ST_USER=... ST_KEY=...``:
@@ -37,6 +46,7 @@ import shlex
 import sys
 
 ACTIONS = ('start', 'stop', 'status', 'env')
+DEFAULT_ENV_USER = 'test:tester'
 #: ``--set`` server names -> the zerocloud filter whose section gets the option.
 SET_TARGETS = {'proxy': 'proxy_middleware', 'object': 'object_middleware',
                'chain': 'job_chain'}
@@ -67,8 +77,10 @@ def add_arguments(parser):
                         metavar='SERVER:OPTION=VALUE',
                         help='set a zerocloud filter option (SERVER: %s; repeatable; an '
                              'empty VALUE removes it)' % ', '.join(SET_TARGETS))
-    parser.add_argument('--user', default='test:tester',
-                        help='user whose credentials "env" prints (default test:tester)')
+    parser.add_argument('--user', default=None,
+                        help='start: the system user every server runs as (started as root, '
+                             'switched by Swift\'s "user" option); env: the ACCOUNT:USER whose '
+                             'credentials it prints (default %s)' % DEFAULT_ENV_USER)
 
 
 def parse_setting(text):
@@ -131,8 +143,9 @@ def print_start(summary):
         print('zerocloud aio: the cluster in %s is already running' % summary['dir'])
     else:
         print('zerocloud aio: cluster started in %s (%d nodes, %d replicas; zerocloud '
-              'filters: %s)' % (summary['dir'], summary['nodes'], summary['replicas'],
-                                ' '.join(summary['zerocloud_filters']) or 'none'))
+              'filters: %s; servers run as %s)'
+              % (summary['dir'], summary['nodes'], summary['replicas'],
+                 ' '.join(summary['zerocloud_filters']) or 'none', summary['server_user']))
     print('  proxy: %s\n  auth:  %s\n  users: %s\n  logs:  %s\n  cache: %s'
           % (summary['proxy_url'], summary['auth_url'], users, summary['log_dir'],
              summary['memcache']))
@@ -144,7 +157,7 @@ def run_action(args, spec):
     from zerocloud.aio import cluster
     from zerocloud.aio.spec import USERS
     if args.action == 'start':
-        print_start(cluster.start(spec))
+        print_start(cluster.start(spec, args.user))
     elif args.action == 'stop':
         stopped = cluster.stop(spec)
         print('zerocloud aio: stopped %d processes' % len(stopped) if stopped
@@ -156,11 +169,12 @@ def run_action(args, spec):
         return 0 if all(state == 'healthy' for _n, _p, state in rows) else 3
     else:
         keys = {'%s:%s' % (a, u): k for a, u, k, _g in USERS}
-        if args.user not in keys:
+        user = args.user or DEFAULT_ENV_USER
+        if user not in keys:
             print('zerocloud aio: --user must be one of %s' % ', '.join(keys), file=sys.stderr)
             return 2
         print('export ST_AUTH=%s ST_USER=%s ST_KEY=%s'
-              % (spec.auth_url, shlex.quote(args.user), shlex.quote(keys[args.user])))
+              % (spec.auth_url, shlex.quote(user), shlex.quote(keys[user])))
     return 0
 
 
