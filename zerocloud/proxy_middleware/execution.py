@@ -27,7 +27,7 @@ from swift.common import swob
 from zerocloud import green
 from zerocloud import job as joblib
 from zerocloud.proxy_middleware import connected, describe, dispatch, publish, replicate
-from zerocloud.proxy_middleware import schedule, sources
+from zerocloud.proxy_middleware import report_object, schedule, sources
 from zerocloud.proxy_middleware.cancel import ClientWatch, JobThreads, error_reason
 from zerocloud.proxy_middleware.results import (
     LIMIT_STATUSES, SessionResult, build_response, first_failure, header_text, nexe_headers)
@@ -101,6 +101,8 @@ class JobRun:
         self.reserved = {}    # instance name -> node whose slot a connected job reserved
         self.expired = False
         self.finished = 0
+        self.job_id = report_object.new_job_id()
+        self.store_report = report_object.ReportStore(self.swift, route.account, self.job_id)
 
     def run(self, body):
         """Plan, authorize, run every session, then publish and answer (all or nothing)."""
@@ -281,7 +283,7 @@ class JobRun:
                        if not isinstance(outcome, BaseException)]
             raise swob.HTTPServiceUnavailable(
                 body='%s\n' % self.threads.reason, content_type='text/plain',
-                headers=nexe_headers(results, self.threads.reason))
+                headers=nexe_headers(results, self.threads.reason, self.store_report))
         if errors:
             raise _job_error(errors, self.threads.reason)
         results = outcomes
@@ -294,10 +296,12 @@ class JobRun:
             try:
                 publish.publish_all(self.swift, outputs, self.logger)
             except swob.HTTPException as error:
-                error.headers.update(nexe_headers(results, error.headers['X-Nexe-Error']))
+                error.headers.update(nexe_headers(results, error.headers['X-Nexe-Error'],
+                                                  self.store_report))
                 raise
         limited = any(r.report.status in LIMIT_STATUSES for r in results)
-        return build_response(results, self.spools, 413 if limited else 200, failure)
+        return build_response(results, self.spools, 413 if limited else 200, failure,
+                              self.store_report)
 
 
 class SharedLocations:

@@ -6,6 +6,7 @@ last.  The response (:func:`build_response`) carries the ``X-Nexe-*`` headers an
 path-less outputs from their spools (``message/http``/``message/cgi`` outputs give it their
 status and safe headers, :mod:`.http_output`); the spools are closed when the response is.
 """
+import collections
 import dataclasses
 import uuid
 
@@ -13,7 +14,7 @@ from swift.common import swob
 
 from zerocloud import report as rpt
 from zerocloud import wire
-from zerocloud.proxy_middleware import http_output
+from zerocloud.proxy_middleware import http_output, report_object
 
 MAX_ERROR_HEADER = 4000
 LIMIT_STATUSES = (rpt.STATUS_OUTPUT_LIMIT, rpt.STATUS_INPUT_LIMIT)
@@ -99,31 +100,89 @@ def header_text(text, limit=MAX_ERROR_HEADER):
     return text.encode('utf-8', 'backslashreplace').decode('latin-1')
 
 
-def nexe_headers(results, error=None):
-    """The ``X-Nexe-*`` headers of the results, in instance order (S5)."""
-    headers = {
-        'X-Nexe-System': _joined(results, lambda r: r.instance.name),
-        'X-Nexe-Status': header_text(_joined(
-            results, lambda r: r.report.status_text.replace(',', ';')), 1 << 16),
-        'X-Nexe-Retcode': _joined(results, lambda r: '' if r.report.retcode is None
-                                  else r.report.retcode),
-        'X-Nexe-Validation': _joined(results, lambda r: r.report.validation),
-        'X-Nexe-Etag': _joined(results, lambda r: uuid.uuid4().hex),
-        'X-Nexe-Cdr-Line': cdr_line(results),
-        'X-Nexe-Colocated': _joined(results, lambda r: int(r.local_object)),
-        'X-Nexe-Node': _joined(results, lambda r: r.node),
-        'Etag': uuid.uuid4().hex,
-        'Cache-Control': 'no-cache',
-    }
+# The per-instance headers that a summary counts by value (the others are summarised apart).
+COUNTED_HEADERS = (
+    ('X-Nexe-Status', lambda r: r.report.status_text.replace(',', ';')),
+    ('X-Nexe-Retcode', lambda r: '' if r.report.retcode is None else r.report.retcode),
+    ('X-Nexe-Validation', lambda r: r.report.validation),
+    ('X-Nexe-Colocated', lambda r: int(r.local_object)),
+    ('X-Nexe-Node', lambda r: r.node),
+)
+SUMMARY_VALUES = 10   # distinct values a summary header lists (then ``other*N``)
+SUMMARY_VALUE_CHARS = 256
+
+
+def nexe_headers(results, error=None, store_report=None):
+    """The ``X-Nexe-*`` headers of the results (S5), in instance order.
+
+    Beyond :data:`.report_object.INLINE_INSTANCES` instances (or when a per-instance header
+    would pass :data:`.report_object.INLINE_HEADER_BYTES`), they are summaries
+    (:func:`summary_headers`) and ``store_report(results, error)`` (a
+    :class:`.report_object.ReportStore`) stores the full report and returns the headers
+    that link it; without one, ``X-Nexe-Report-Error`` says it was not stored.
+    """
     error = error or first_failure(results)
+    headers = None
+    if len(results) <= report_object.INLINE_INSTANCES:
+        headers = inline_headers(results)
+    if headers is None or not report_object.fits_inline(headers):
+        headers = summary_headers(results)
+        headers.update(store_report(results, error) if store_report else
+                       {'X-Nexe-Report-Error': 'report not stored: no place to store it'})
+    headers.update({'Etag': uuid.uuid4().hex, 'Cache-Control': 'no-cache'})
     if error:
         headers['X-Nexe-Error'] = header_text(error)
     return headers
 
 
-def build_response(results, spools, status=200, error=None):
-    """The job response: headers from the results, body streamed from the path-less
-    outputs' spools (closed with the response).
+def inline_headers(results):
+    """S5's per-instance headers: one comma-joined value per instance."""
+    headers = {'X-Nexe-System': _joined(results, lambda r: r.instance.name),
+               'X-Nexe-Etag': _joined(results, lambda r: uuid.uuid4().hex),
+               'X-Nexe-Cdr-Line': cdr_line(results)}
+    headers.update((name, header_text(_joined(results, value), 1 << 16))
+                   for name, value in COUNTED_HEADERS)
+    return headers
+
+
+def summary_headers(results):
+    """Bounded headers for a job of any size.
+
+    ``X-Nexe-Summary``: the number of instances (its presence says the others are
+    summaries); ``X-Nexe-System``: ``<first>..<last>`` instance names;
+    ``X-Nexe-Status``, ``-Retcode``, ``-Validation``, ``-Colocated``, ``-Node``: each
+    distinct value with its count, most frequent first (``ok*2499,killed by signal
+    SIGSEGV*1``; beyond ten values ``other*N``; each value cut at 256 characters); ``X-Nexe-Etag``: one value;
+    ``X-Nexe-Cdr-Line``: the total time, then the sums of every instance's node time and
+    counters as one entry.
+    """
+    names = [result.instance.name for result in results]
+    headers = {'X-Nexe-Summary': str(len(results)),
+               'X-Nexe-System': '%s..%s' % (names[0], names[-1]) if names else '',
+               'X-Nexe-Etag': uuid.uuid4().hex,
+               'X-Nexe-Cdr-Line': cdr_sum_line(results)}
+    headers.update((name, counted(header_text(value(result), SUMMARY_VALUE_CHARS)
+                                  for result in results))
+                   for name, value in COUNTED_HEADERS)
+    return headers
+
+
+def counted(values):
+    """``'ok*2499,timeout*1'``: each distinct value and its count, most frequent first
+    (ties in order of first appearance), at most :data:`SUMMARY_VALUES` then ``other*N``."""
+    counts = collections.Counter(values)
+    ranked = counts.most_common()
+    shown = ['%s*%d' % item for item in ranked[:SUMMARY_VALUES]]
+    rest = sum(count for _, count in ranked[SUMMARY_VALUES:])
+    if rest:
+        shown.append('other*%d' % rest)
+    return ','.join(shown)
+
+
+def build_response(results, spools, status=200, error=None, store_report=None):
+    """The job response: headers from the results (:func:`nexe_headers`, with
+    ``store_report``), body streamed from the path-less outputs' spools (closed with the
+    response).
 
     When the job succeeded (no ``error``, status 200), ``message/http`` and ``message/cgi``
     outputs are parsed (:mod:`.http_output`): the first head that parses gives the status
@@ -134,7 +193,7 @@ def build_response(results, spools, status=200, error=None):
     parts = [http_output.OutputPart.of(result.outputs[name], device.content_type, parse)
              for result in results for name, device in result.instance.devices.items()
              if device.url is None and name in result.outputs]
-    headers = nexe_headers(results, error)
+    headers = nexe_headers(results, error, store_report)
     content_type = next((part.content_type for part in parts if part.content_type),
                         'text/plain')
     head = next((part.head for part in parts if part.head), None)
@@ -188,3 +247,12 @@ def cdr_line(results):
                     for result in results]
     return ', '.join(['%.3f' % total] + per_instance)
 
+
+def cdr_sum_line(results):
+    """Total time, then one entry: the sums of every instance's node time and counters."""
+    total = sum(result.report.wall_seconds for result in results)
+    sums = {name: sum(getattr(result.report.cdr, name) for result in results)
+            for name in rpt.CDR_FIELDS}
+    for name in ('sys', 'user'):
+        sums[name] = float(sums[name])
+    return '%.3f, %s' % (total, rpt.Accounting(**sums).cdr_line(total))
