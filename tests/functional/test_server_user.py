@@ -27,7 +27,8 @@ from tests.functional.conftest import AioCluster, device_dir, shut_down
 from tests.functional.test_jobs_checks import post_job
 from tests.sandbox.unprivileged import reachable_view
 from zerocloud.aio import cluster as aio
-from zerocloud.aio import pipelines, processes
+from zerocloud.aio import pipelines, processes, server_user
+from zerocloud.aio.spec import ClusterSpec
 from zerocloud.sandbox import isolation
 
 USER = 'zerocloud-aio'
@@ -127,6 +128,21 @@ def test_sessions_run_in_rootless_jails_of_the_user(cluster, stage, account):
 def _is_supervisor(pid):
     with open('/proc/%d/cmdline' % pid, 'rb') as f:
         return b'zerocloud.sandbox.supervisor' in f.read()
+
+
+def test_hand_over_gives_the_user_its_directories_and_the_work_dir(tmp_path):
+    """Without servers: what the launcher gives the user, a configured work dir too."""
+    spec = ClusterSpec(root=str(tmp_path / 'aio'), nodes=2, replicas=2, port=20000, filter_options={
+        'object_middleware': {'zerovm_work_dir': str(tmp_path / 'work')}})
+    for path in (spec.run_dir, spec.log_dir, spec.etc_dir, spec.node_devices(1),
+                 os.path.join(spec.node_devices(2), 'd2', 'objects')):
+        os.makedirs(path)
+    nobody = pwd.getpwnam('nobody')
+    server_user.hand_over(spec, nobody)
+    for path in (spec.run_dir, spec.log_dir, spec.node_devices(1), str(tmp_path / 'work'),
+                 os.path.join(spec.node_devices(2), 'd2', 'objects')):
+        assert os.stat(path).st_uid == nobody.pw_uid, path
+    assert os.stat(spec.etc_dir).st_uid == os.getuid()    # configuration stays the caller's
 
 
 @pytest.mark.parametrize('user, message', [

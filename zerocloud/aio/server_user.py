@@ -31,20 +31,21 @@ class ServerUserError(ValueError):
 def lookup(name):
     """The ``pwd`` entry of ``name``.
 
-    :raises ServerUserError: not root (only root can start servers that switch users), an
-        ``ACCOUNT:USER`` given by mistake, or no such user.
+    :raises ServerUserError: an ``ACCOUNT:USER`` given by mistake, no such user, or not
+        root (only root can start servers that switch users).
     """
     if ':' in name:
         raise ServerUserError('--user %r looks like ACCOUNT:USER; on start, --user names the '
                               'system user the servers run as (e.g. swift)' % name)
-    if os.geteuid() != 0:
-        raise ServerUserError('--user %s: start the cluster as root (Swift switches each '
-                              'server to its user itself)' % name)
     try:
-        return pwd.getpwnam(name)
+        account = pwd.getpwnam(name)
     except KeyError:
         raise ServerUserError('--user %s: no such user (create it, e.g. useradd --system '
                               '%s)' % (name, name)) from None
+    if os.geteuid() != 0:
+        raise ServerUserError('--user %s: start the cluster as root (Swift switches each '
+                              'server to its user itself)' % name)
+    return account
 
 
 def hand_over(spec, account):
