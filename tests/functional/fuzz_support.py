@@ -460,7 +460,7 @@ LOCATED = re.compile(
     r'\[\d+\]'                                  # [0].devices[1].path
     r'|line \d+, column \d+|byte \d+'          # where the JSON text broke
     r'|X-Zerovm-\w+|Content-Type|Content-Length|request body'  # the request's own parts
-    r'|#!|/v1|POST'                            # script first line, paths, method
+    r'|#!|/v1|/open/|/api/|POST'               # script first line, paths, method
     r'|^(job description|the job|a job)\b')      # the whole document
 #: the problems that concern no single field (the document as a whole)
 WHOLE_DOCUMENT = ('job description is', 'the job has no nodes', 'a job is a JSON array',

@@ -96,7 +96,7 @@ class SandboxRunner:
         self._starting = green.Semaphore(1)
 
     def socket_path(self):
-        return os.path.join(self.work_dir, 'supervisor-%d.sock' % os.getpid())
+        return os.path.join(self.work_dir, 's-%d.sock' % os.getpid())
 
     def _ensure_supervisor(self, restart=False):
         with self._starting:

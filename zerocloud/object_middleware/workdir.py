@@ -36,6 +36,9 @@ import time
 DEFAULT_BASE = '/var/cache/zerocloud'
 PREFIX = 'w-'
 LOCK_NAME = '.lock'
+UNIX_PATH_MAX = 107     # bytes of a unix socket path (sun_path, less its NUL)
+#: the longest path below the base: the sandbox supervisor's socket in a process directory
+LONGEST_TAIL = '/%s%d-%s/s-%d.sock' % (PREFIX, 4194304, 'f' * 8, 4194304)
 
 
 class WorkDirError(RuntimeError):
@@ -68,6 +71,10 @@ def checked_base(base):
     if info.st_uid != os.getuid():
         raise WorkDirError('zerovm_work_dir %s belongs to uid %d, not to this server (uid %d)'
                            % (base, info.st_uid, os.getuid()))
+    if len(os.fsencode(base)) + len(LONGEST_TAIL) > UNIX_PATH_MAX:
+        raise WorkDirError('zerovm_work_dir %s is too long: the sandbox supervisor\'s socket '
+                           'below it must fit in %d bytes; use a base of at most %d bytes'
+                           % (base, UNIX_PATH_MAX, UNIX_PATH_MAX - len(LONGEST_TAIL)))
     if info.st_mode & 0o077:
         raise WorkDirError('zerovm_work_dir %s is open to other users (mode %o): make it 0700'
                            % (base, info.st_mode & 0o777))

@@ -115,3 +115,12 @@ def test_the_janitor_waits_for_end_of_file_then_removes(tmp_path):
     assert janitor.poll() is None and path.exists()
     janitor.stdin.close()
     assert janitor.wait(10) == 0 and not path.exists()
+
+
+def test_a_base_too_long_for_the_supervisor_socket_is_refused(tmp_path):
+    base = tmp_path / ('x' * (workdir.UNIX_PATH_MAX - len(str(tmp_path)) - 10))
+    with pytest.raises(WorkDirError) as info:
+        checked_base(str(base))
+    assert 'too long' in str(info.value)
+    fits = tmp_path / 'short'
+    assert checked_base(str(fits)) == str(fits)
