@@ -28,6 +28,7 @@ class ProxyConfig:
     rendezvous_timeout_seconds: float = 5.0
     job_timeout_seconds: float = 600.0
     server_slots: int = 10
+    deferred_after_seconds: float = 10.0
 
     @classmethod
     def from_conf(cls, conf):
@@ -60,6 +61,8 @@ class ProxyConfig:
             job_timeout_seconds=options.parse_seconds(
                 conf, 'zerovm_job_timeout', d.job_timeout_seconds),
             server_slots=options.parse_int(conf, 'zerovm_server_slots', d.server_slots, 1),
+            deferred_after_seconds=options.parse_seconds(
+                conf, 'zerovm_deferred_after', d.deferred_after_seconds),
         )
 
     def info(self):
@@ -72,6 +75,7 @@ class ProxyConfig:
             'max_output_bytes': self.max_output_bytes,
             'max_instances': self.max_instances,
             'job_timeout_seconds': self.job_timeout_seconds,
+            'deferred_after_seconds': self.deferred_after_seconds,
             'default_content_type': self.default_content_type,
             'sysimage_devices': list(self.sysimage_devices),
             'prevalidate': self.prevalidate,

@@ -26,7 +26,8 @@ from swift.common import swob
 
 from zerocloud import green
 from zerocloud import job as joblib
-from zerocloud.proxy_middleware import connected, describe, dispatch, publish, replicate
+from zerocloud.proxy_middleware import connected, deferred, describe, dispatch, publish
+from zerocloud.proxy_middleware import replicate
 from zerocloud.proxy_middleware import report_object, schedule, sources
 from zerocloud.proxy_middleware.cancel import ClientWatch, JobThreads, error_reason
 from zerocloud.proxy_middleware.results import (
@@ -102,16 +103,42 @@ class JobRun:
         self.expired = False
         self.finished = 0
         self.job_id = report_object.new_job_id()
+        self._deadline = None
+        self.session_ended = _ignore    # hooks of a deferred job (:mod:`.deferred`)
+        self.before_verdict = _ignore
         self.store_report = report_object.ReportStore(self.swift, route.account, self.job_id)
 
     def run(self, body):
-        """Plan, authorize, run every session, then publish and answer (all or nothing)."""
+        """Plan, authorize, run every session, then publish and answer (all or nothing);
+        deferred when the request asks (:mod:`.deferred`)."""
+        return deferred.answer(self, self.accept(body))
+
+    def accept(self, body):
+        """Plan and authorize the job (every refusal is raised here, before anything runs);
+        its deadline starts.
+
+        :raises HTTPException: 400/413 for a bad job, 403/404/413 for paths.
+        """
         plan = self._plan(body)
-        deadline = green.call_after(self.config.job_timeout_seconds, self._expire,
-                                    len(plan.instances))
+        self._deadline = green.call_after(self.config.job_timeout_seconds, self._expire,
+                                          len(plan.instances))
         try:
             self._authorize_all(plan.instances)
-            with ClientWatch(self.req.environ, self.threads):
+        except BaseException:
+            self.abandon()
+            raise
+        return plan
+
+    def abandon(self):
+        """Release an accepted job that will not run (its deadline, its spools)."""
+        self._deadline.cancel()
+        self.spools.close()
+
+    def run_plan(self, plan, watch_client=True):
+        """Run every session of an accepted plan, then publish and answer (all or nothing).
+        ``watch_client``: a client that hangs up cancels the job."""
+        try:
+            with ClientWatch(self.req.environ if watch_client else {}, self.threads):
                 if connected.is_connected(plan):
                     outcomes = self._run_connected(plan)
                 else:
@@ -122,7 +149,7 @@ class JobRun:
             self.spools.close()
             raise
         finally:
-            deadline.cancel()   # drops this job at once: a job's memory ends with it
+            self._deadline.cancel()   # drops this job at once: a job's memory ends with it
 
     def _expire(self, total):
         """The job's deadline: cancel what still runs or waits (first cancel only)."""
@@ -272,11 +299,13 @@ class JobRun:
         else:
             result = run_copy(0)
         self.finished += 1
+        self.session_ended(result)
         return result
 
     def _verdict(self, outcomes):
         """Publish when every session succeeded; answer S5 either way (503 when the job's
         deadline cut it)."""
+        self.before_verdict()
         errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
         if self.expired:
             results = [outcome for outcome in outcomes
@@ -324,6 +353,10 @@ class SharedLocations:
         if len(rest) < len(nodes):
             nodes = (chosen,) + rest
         return dataclasses.replace(item, target=dataclasses.replace(item.target, nodes=nodes))
+
+
+def _ignore(*args):
+    """A hook that does nothing."""
 
 
 def _instance_name(item):
