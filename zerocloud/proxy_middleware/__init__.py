@@ -145,6 +145,35 @@ What happens to a job
    ``X-Nexe-Error`` names the first failure (``map-2 failed: killed by signal SIGSEGV``);
    the body is the path-less outputs, streamed from their spools.
 
+Responses of any size (:mod:`.report_object`)
+----------------------------------------------
+Up to 100 instances (while each per-instance header stays under 8 KiB) the ``X-Nexe-*``
+headers hold a value per instance.  Beyond, standard clients could not read them (python's
+http.client refuses a header line over 64 KiB), so they become summaries, bounded
+whatever the job's size: ``X-Nexe-Summary: 2500`` (the instance count, saying the others
+are summaries), ``X-Nexe-System: map-1..map-2500``, ``X-Nexe-Status: ok*2499,killed by
+signal SIGSEGV*1`` (each value with its count, also ``-Retcode``, ``-Validation``,
+``-Colocated``, ``-Node``), ``X-Nexe-Cdr-Line: <total>, <sums of every instance's line>``;
+``X-Nexe-Error`` names the first failure as always.  The full per-instance report is a
+JSON object written as the caller to ``/<account>/.zerocloud-jobs/<job id>.report``
+(container created when missing), linked by ``X-Nexe-Report: swift://...``; when the
+caller cannot write there, ``X-Nexe-Report-Error`` says why.  The body streams as usual.
+
+Deferred jobs (:mod:`.deferred`)
+--------------------------------
+``X-Zerovm-Deferred: always`` answers a planned and authorized job at once with ``202``
+and its URL ``swift://<account>/.zerocloud-jobs/<job id>`` (body and
+``X-Zerovm-Deferred-Url``); the job runs on in this proxy process (bounded by
+``zerovm_job_timeout``).  ``<url>.status`` (JSON: ``state`` queued/running/done/failed/
+cancelled, ``instances`` total/done/failed, ``bytes``, ``elapsed_seconds``) is rewritten
+every second; at the end ``<url>`` holds the response body and ``<url>.headers`` its
+headers (JSON), then the final status.  ``auto`` defers a job still running after
+``zerovm_deferred_after`` seconds; ``never`` is the default.  Cancel: write the mark
+``<url>.cancel`` (``curl -X PUT -d '' $STORAGE_URL/.zerocloud-jobs/<id>.cancel`` or
+``zerocloud submit --cancel URL``): Swift authorizes it as a write to that container, any
+proxy's job sees it within a second, cancels its sessions and publishes nothing.  A
+restarted proxy loses its running deferred jobs (their status stops being updated).
+
 Errors: body larger than ``zerovm_maxconfig`` -> 413; a bad job -> 400 listing every problem
 with its location (also an instance with more than 4096 channels — devices, ``/dev/in/*`` and
 ``/dev/out/*`` together —, which one session cannot carry: the message names the instance and
@@ -195,6 +224,8 @@ Options (``[filter:zerocloud]``; defaults in brackets)
 ``zerovm_job_timeout`` [600]
     Seconds a whole job may take from its start, waiting for free servers included; then
     it is cancelled and answers 503.  Sessions are bounded by ``zerovm_timeout`` besides.
+``zerovm_deferred_after`` [10]
+    Seconds an ``X-Zerovm-Deferred: auto`` job runs before it is deferred.
 ``zerovm_server_slots`` [10]
     Sessions this proxy process keeps in flight on one object server, all jobs together
     (more wait for a slot).  With one proxy, the object servers' ``zerovm_maxpool`` (plus
