@@ -160,3 +160,22 @@ def test_a_deferred_job_needs_a_known_mode_and_cancel_needs_write_rights(cluster
                                       b'')
     assert refused.value.http_status == 403
     assert final_status(cluster, resp.text.strip())['state'] == 'done'
+
+
+def test_submit_deferred_wait_shows_progress_then_the_result(cluster, tmp_path):
+    from tests.functional.test_cli_submit import HELLO_JOB, zerocloud
+    env = {'ST_AUTH': cluster.auth_url, 'ST_USER': 'test:tester',
+           'ST_KEY': cluster.users['test:tester']}
+    job = tmp_path / 'job.json'
+    job.write_text(json.dumps(HELLO_JOB))
+    result = zerocloud(['submit', str(job), '--deferred', '--wait'], env)
+    assert result.returncode == 0, result.stderr
+    url, body = result.stdout.split(b'\n', 1)
+    assert url.startswith(b'swift://') and b'/.zerocloud-jobs/' in url
+    assert body == b'42\n'
+    assert '1/1 instances done, 0 failed' in result.stderr and '(done)' in result.stderr
+    assert 'hello' in result.stderr and 'ok' in result.stderr
+    result = zerocloud(['submit', '--cancel', url.decode()], env)
+    assert result.returncode == 0 and 'HTTP 201' in result.stderr   # the mark is written
+    result = zerocloud(['submit', str(job), '--wait'], env)
+    assert result.returncode == 2 and '--wait follows a --deferred job' in result.stderr

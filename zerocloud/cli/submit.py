@@ -3,6 +3,8 @@
     zerocloud submit JOB.json|APP.zapp|SCRIPT [--object CONTAINER/OBJECT] [--json]
                      [-o FILE] [--content-type TYPE] [swift auth flags]
     zerocloud submit --source swift://ACCOUNT/CONTAINER/OBJECT [--data FILE|-] ...
+    zerocloud submit ... --deferred [--wait]
+    zerocloud submit --cancel swift://ACCOUNT/.zerocloud-jobs/JOB_ID
 
 What is POSTed (SPEC S1) depends on the file's bytes: a tar or gzip file is a zapp
 (``application/x-tar``, or ``application/x-gzip`` when compressed), a file starting with
@@ -22,6 +24,14 @@ read, writes and bytes written, network reads and writes), then ``X-Nexe-Error``
 "reason", "error", "total_seconds", "instances": [{"name", "server", "status", "retcode",
 "validation", "colocated", "cdr": {...}}], "body"}`` (``body`` as text, left out with
 ``-o``; with ``--json`` the body is held in memory).
+
+``--deferred`` sends ``X-Zerovm-Deferred: always``: the job is answered at once and runs
+on in the proxy; its ``swift://`` URL is printed on standard output.  With ``--wait`` the
+command then polls the job's status object (``<url>.status``) every second, shows a
+progress line on standard error (instances done/total, failed, elapsed seconds) and, when
+the job has ended, reports it like a normal submit from its stored headers and body
+(``<url>.headers``, ``<url>``).  ``--cancel URL`` writes the job's cancel mark
+(``<url>.cancel``): the job stops and publishes nothing.
 
 Credentials as for the ``swift`` command: ``ST_AUTH``/``ST_USER``/``ST_KEY`` or ``OS_*``
 in the environment, or ``-A -U -K`` / ``--os-*`` flags (``zerocloud aio env`` prints the
@@ -64,6 +74,12 @@ def add_arguments(parser):
     parser.add_argument('--content-type', help='override the Content-Type sent')
     parser.add_argument('--json', action='store_true', help='print the report as JSON')
     parser.add_argument('-o', '--output', metavar='FILE', help='write the body to FILE')
+    parser.add_argument('--deferred', action='store_true',
+                        help='answer at once with the job URL (X-Zerovm-Deferred: always)')
+    parser.add_argument('--wait', action='store_true',
+                        help='with --deferred: show progress, then report the result')
+    parser.add_argument('--cancel', metavar='swift://ACCOUNT/.zerocloud-jobs/JOB_ID',
+                        help='cancel a deferred job')
     swift_auth.add_arguments(parser)
 
 
@@ -213,18 +229,46 @@ def _open(path):
         raise UsageError('cannot read %s: %s' % (path, err.strerror)) from None
 
 
+def object_url(storage_url, swift_url):
+    """The HTTP URL of ``swift://ACCOUNT/CONTAINER/OBJECT`` under ``storage_url``'s proxy.
+
+    :raises UsageError: not a swift:// object URL.
+    """
+    path = swift_url[len('swift://'):] if swift_url.startswith('swift://') else ''
+    if path.count('/') < 2:
+        raise UsageError('%s: expected swift://ACCOUNT/CONTAINER/OBJECT' % swift_url)
+    return storage_url.rstrip('/').rsplit('/', 1)[0] + '/' + urllib.parse.quote(path)
+
+
 def main(args):
     import requests
     try:
-        suffix, headers, body = request_parts(args)
+        if args.wait and not args.deferred:
+            raise UsageError('--wait follows a --deferred job: give --deferred too')
+        if args.cancel is None:
+            suffix, headers, body = request_parts(args)
         storage_url, token = swift_auth.authenticate(swift_auth.connection(args))
+        if args.cancel is not None:
+            return cancel(requests, object_url(storage_url, args.cancel), token, args)
     except (UsageError, swift_auth.AuthError) as err:
         print('zerocloud submit: %s' % err, file=sys.stderr)
         return EXIT_USAGE
+    except (requests.RequestException, OSError) as err:
+        print('zerocloud submit: %s' % err, file=sys.stderr)
+        return EXIT_USAGE
     headers['X-Auth-Token'] = token
+    if args.deferred:
+        headers['X-Zerovm-Deferred'] = 'always'
+    session = dict(timeout=args.timeout, verify=swift_auth.tls_verify(args))
     try:
         with requests.post(storage_url + suffix, data=body, headers=headers, stream=True,
-                           timeout=args.timeout, verify=swift_auth.tls_verify(args)) as resp:
+                           **session) as resp:
+            if args.deferred and resp.status_code == 202:
+                url = resp.text.strip()
+                print(url, flush=True)
+                if not args.wait:
+                    return 0
+                return wait_for(requests, object_url(storage_url, url), token, args, session)
             report = parse_report(resp.status_code, resp.reason, resp.headers)
             output_body(resp, report, args)
     except (requests.RequestException, OSError) as err:
@@ -257,3 +301,39 @@ def output_body(resp, report, args):
         print()
     else:
         print(format_report(report), file=sys.stderr)
+
+
+def cancel(requests, url, token, args):
+    """Write the cancel mark of the deferred job at ``url``."""
+    resp = requests.put(url + '.cancel', data=b'', headers={'X-Auth-Token': token},
+                        timeout=args.timeout, verify=swift_auth.tls_verify(args))
+    print('HTTP %d %s' % (resp.status_code, resp.reason), file=sys.stderr)
+    return 0 if 200 <= resp.status_code < 300 else EXIT_FAILED
+
+
+def progress_line(status):
+    """``'1200/2500 instances done, 0 failed, 4.2 s (running)'``."""
+    counts = status.get('instances') or {}
+    return '%d/%d instances done, %d failed, %.1f s (%s)' % (
+        counts.get('done', 0), counts.get('total', 0), counts.get('failed', 0),
+        status.get('elapsed_seconds') or 0, status.get('state'))
+
+
+def wait_for(requests, url, token, args, session, interval=1.0):
+    """Poll a deferred job's status until it ends, then report it as a normal submit."""
+    import time
+    auth = {'X-Auth-Token': token}
+    while True:
+        resp = requests.get(url + '.status', headers=auth, **session)
+        status = resp.json() if resp.status_code == 200 else {'state': 'unknown'}
+        print('\r' + progress_line(status), end='', file=sys.stderr, flush=True)
+        if status.get('state') in ('done', 'failed', 'cancelled'):
+            print(file=sys.stderr)
+            break
+        time.sleep(interval)
+    headers = requests.structures.CaseInsensitiveDict(
+        requests.get(url + '.headers', headers=auth, **session).json())
+    report = parse_report(status.get('http_status') or 0, status['state'], headers)
+    with requests.get(url, headers=auth, stream=True, **session) as body:
+        output_body(body, report, args)
+    return exit_status(report)
