@@ -464,7 +464,7 @@ LOCATED = re.compile(
     r'|^(job description|the job|a job)\b')      # the whole document
 #: the problems that concern no single field (the document as a whole)
 WHOLE_DOCUMENT = ('job description is', 'the job has no nodes', 'a job is a JSON array',
-                  'zerovm_maxconfig')
+                  'zerovm_maxconfig', 'the zapp', 'boot/system.map')
 
 
 def ours(case):
