@@ -30,6 +30,13 @@ Request body frames (in this order):
     ``session.executable.etag``.  If it does not, the object server answers
     ``409`` with ``X-Backend-Zerocloud-Need: executable`` and runs nothing; the proxy then sends
     the request again with everything.
+``image``
+    The user image (a zapp: a tar, plain or gzip) of a session whose ``session.image`` is
+    set, omitted when the proxy believes the server caches its ETag (the MD5 of these
+    bytes; ``session.image.etag``, empty when not cacheable: then always sent).  If the
+    server has it neither sent nor cached, the answer is ``409`` with
+    ``X-Backend-Zerocloud-Need: image`` and the proxy sends everything again.  The server
+    unpacks it once per ETag (:mod:`zerocloud.zapp`) and shows it read-only at ``/``.
 ``in:<device>``
     The bytes of a readable device that is not the co-located object: the request payload
     for a ``payload`` device, or a remote object (a ``remote`` device with its ``etag``).  A
@@ -62,6 +69,8 @@ went):
     may run the session on another server).  Exactly one, last before ``end``.
 
 Any other status is an error from the object server whose body is a plain-text message.
+A ``404`` marked with ``X-Backend-Zerocloud-Final: 1`` (a program missing from the session's
+images) is the answer itself: another replica would answer the same.
 
 This module is pure: no Swift, no eventlet, no sandbox import.
 """
@@ -81,6 +90,7 @@ NEED_HEADER = HEADER_PREFIX + 'Need'
 NODE_HEADER = 'X-Nexe-Node'
 CONNECTED_HEADER = HEADER_PREFIX + 'Connected'
 BUSY_HEADER = HEADER_PREFIX + 'Busy'   # on a 503 of a full server: the proxy tries later
+FINAL_HEADER = HEADER_PREFIX + 'Final'  # on a 404 that no other server would answer otherwise
 
 # The most channels (devices plus /dev/in and /dev/out streams) one session may have.  Each is
 # a descriptor passed to the sandbox supervisor (in batches of 253, zerocloud.sandbox.fdpass)
@@ -94,9 +104,12 @@ MAX_SESSION_CHANNELS = 4096
 NEED_EXECUTABLE = 'executable'
 NEED_INPUTS = 'inputs'
 NEED_OBJECT = 'object'
+NEED_IMAGE = 'image'
 END = 'end'
 SESSION = 'session'
 EXECUTABLE = 'executable'
+IMAGE = 'image'
+USER_IMAGE = 'image'      # the user image's name in Session.images (always first)
 INPUT_PREFIX = 'in:'
 REPORT = 'report'
 WAIT = 'wait'
@@ -199,10 +212,18 @@ class Device:
 class Executable:
     """What to run: a Swift object known by its ``etag`` (sent in the ``executable`` frame
     or cached; an empty etag means "always sent", e.g. a large object), or ``path`` inside
-    the system ``image``."""
+    ``image`` (a system image, or ``image``: the user image); ``path`` without ``image`` is
+    searched in the session's images in order (the user image first)."""
     etag: str = ''
     image: str = ''
     path: str = ''
+
+
+@dataclasses.dataclass(frozen=True)
+class UserImage:
+    """The session's user image (a zapp), sent in the ``image`` frame unless cached by
+    ``etag`` (the MD5 of its bytes; '' when not cacheable: always sent)."""
+    etag: str = ''
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,7 +253,9 @@ class Session:
     """Everything an object server needs to run one instance (besides streamed bytes).
 
     ``env`` is a tuple of ``(name, value)`` pairs (frozen); :meth:`environment` gives a dict.
-    ``images`` are system images in mount order (the first at ``/``).
+    ``images`` are images in mount order (the first at ``/``): the user image
+    (:data:`USER_IMAGE`, present exactly when ``image`` is set, then always first) and
+    system images.
     """
     name: str
     argv: tuple
@@ -242,6 +265,7 @@ class Session:
     limits: SessionLimits
     images: tuple = ()
     mesh: typing.Optional[Mesh] = None
+    image: typing.Optional[UserImage] = None
 
     def environment(self):
         return dict(self.env)
@@ -256,6 +280,8 @@ class Session:
                 'executable': _non_empty(dataclasses.asdict(self.executable)),
                 'devices': [_non_empty(dataclasses.asdict(d)) for d in self.devices],
                 'limits': dataclasses.asdict(self.limits), 'images': list(self.images)}
+        if self.image is not None:
+            data['image'] = dataclasses.asdict(self.image)
         if self.mesh is not None:
             mesh = self.mesh
             data['mesh'] = {'rendezvous': list(mesh.rendezvous), 'token': mesh.token,
@@ -274,19 +300,20 @@ class Session:
         data = decode_json(SESSION, payload)
         fields = _Fields(data, 'session', required=(
             'name', 'argv', 'env', 'executable', 'devices', 'limits'),
-            optional=('images', 'mesh'))
+            optional=('images', 'mesh', 'image'))
         env = fields.get('env', dict)
         for key, value in env.items():
             if not isinstance(value, str) or not key or '=' in key or '\0' in key + value:
                 raise WireError('session.env.%s: must be a string without NUL' % key[:60])
+        image = _user_image(fields.get('image', dict, None))
         return cls(
             name=fields.text('name'), argv=tuple(fields.texts('argv')),
             env=tuple(sorted(env.items())),
             executable=_executable(fields.get('executable', dict)),
             devices=_devices(fields.get('devices', list)),
             limits=_limits(fields.get('limits', dict)),
-            images=tuple(fields.texts('images')),
-            mesh=_mesh(fields.get('mesh', dict, None)))
+            images=_images(fields.texts('images'), image),
+            mesh=_mesh(fields.get('mesh', dict, None)), image=image)
 
 
 def _non_empty(data):
@@ -345,11 +372,29 @@ def _executable(data):
     fields = _Fields(data, 'session.executable', optional=('etag', 'image', 'path'))
     executable = Executable(fields.get('etag', str), fields.get('image', str),
                             fields.get('path', str))
-    if bool(executable.image) != bool(executable.path) or \
-            (executable.image and executable.etag):
+    if (executable.image and not executable.path) or \
+            (executable.path and executable.etag):
         raise WireError('session.executable: either an etag (a Swift object, sent in the '
-                        'body unless cached; empty when not cacheable), or image and path')
+                        'body unless cached; empty when not cacheable), or a path (with '
+                        'the image holding it, or none: searched in the session\'s images)')
     return executable
+
+
+def _user_image(data):
+    if data is None:
+        return None
+    return UserImage(_Fields(data, 'session.image', optional=('etag',)).get('etag', str))
+
+
+def _images(names, image):
+    """The mount order; the user image is first exactly when ``session.image`` is set."""
+    if (USER_IMAGE in names) != (image is not None) or \
+            (image is not None and names[0] != USER_IMAGE):
+        raise WireError('session.images: %r must come first exactly when session.image is '
+                        'set' % USER_IMAGE)
+    if len(set(names)) != len(names):
+        raise WireError('session.images: an image is named twice')
+    return tuple(names)
 
 
 def _devices(items):

@@ -36,6 +36,16 @@ an input over its limit, ``409`` (``X-Backend-Zerocloud-Need``) an executable or
 neither sent nor cached, ``404`` no local copy of the object (the proxy tries the next
 replica), ``409``/``507`` below.
 
+User images (zapps)
+-------------------
+A session with a user image (a POSTed zapp, or the job's ``image`` device) receives the tar
+in an ``image`` frame unless it is cached here by ETag (else ``409``, ``Need: image``).
+Each ETag is unpacked once, refusing hostile members (``400`` naming the member: ``..``,
+absolute names, links out of the tree, device nodes, FIFOs), into the image cache
+(``zerovm_image_cache_bytes``), and shown read-only at ``/`` in the jail, system images at
+their own places.  A ``file://<path>`` program is looked for in the user image, then in the
+system images; none has it: ``404`` naming it (:mod:`.images`).
+
 Heartbeats and hang-ups
 -----------------------
 Once admitted and prepared, the answer is ``200`` at once and the program runs while the
@@ -120,6 +130,11 @@ Options (``[filter:zerocloud]``; defaults in brackets)
 ``zerovm_input_cache_entries`` [8]
     Remote input objects (readable objects stored on other servers) kept by ETag, so that
     the sessions of a job (and later jobs) on this server receive each one once.
+``zerovm_image_cache_bytes`` [4G]
+    Bytes of unpacked user images (zapps) kept by ETag in ``<zerovm_work_dir>/images``,
+    shared by the server processes of the machine and kept across restarts; also the
+    largest unpacked image.  The least recently used image not in use is evicted first;
+    when the images in use leave no room, a session is refused with 503.
 
 Open files
 ----------
@@ -148,6 +163,7 @@ from zerocloud.object_middleware.admission import Admission
 from zerocloud.object_middleware.config import ObjectConfig
 from zerocloud.object_middleware.etag_cache import EtagCache
 from zerocloud.object_middleware.execute import ExecuteRequest
+from zerocloud.object_middleware.images import UserImages
 from zerocloud.object_middleware.runner import raise_open_files_limit
 from zerocloud.object_middleware.workdir import WorkDir, WorkDirError, checked_base, default_base
 
@@ -174,6 +190,7 @@ class ZerocloudObject:
                                     conf.get('bind_port', ''))
         self.workdir = WorkDir(config.work_dir, logger)
         self._caches = None
+        self.images = UserImages(config, logger)
         self._runner = runner
         self._local_objects = local_objects
 

@@ -2,7 +2,7 @@
 
 The ``session`` frame comes first and is decoded and validated as soon as it is complete
 (:meth:`zerocloud.wire.Session.from_json`: an unknown or ill-typed field is a 400 naming it).
-The ``executable`` and ``in:<device>`` frames are spooled to files while they arrive, their
+The ``executable``, ``image`` and ``in:<device>`` frames are spooled to files while they arrive, their
 MD5 computed on the way and their size bounded, so no part is ever held whole in memory.
 """
 import hashlib
@@ -86,9 +86,10 @@ class Spool:
 def read_body(read, config, directory, files):
     """Read an ``EXECUTE`` body from ``read(n)``.
 
-    Returns ``(session, executable, inputs)``: the :class:`zerocloud.wire.Session`, a
-    :class:`Spool` holding the executable (None when not sent) and ``{device: Spool}`` for
-    the ``in:<device>`` frames, each rewound.  Every spool is appended to ``files`` as soon
+    Returns ``(session, executable, inputs, image)``: the :class:`zerocloud.wire.Session`,
+    a :class:`Spool` holding the executable (None when not sent), ``{device: Spool}`` for
+    the ``in:<device>`` frames and a :class:`Spool` holding the user image (None when not
+    sent), each rewound.  Every spool is appended to ``files`` as soon
     as it exists, so the caller closes them whatever happens.
 
     :raises HTTPException: 400 for a malformed body or session description (naming the
@@ -97,7 +98,7 @@ def read_body(read, config, directory, files):
     limit = (SESSION_JSON_LIMIT + config.max_nexe_bytes +
              wire.MAX_SESSION_CHANNELS * config.max_input_bytes)
     session, session_chunks, session_size = None, [], 0
-    executable, inputs = None, {}
+    executable, image, inputs = None, None, {}
     try:
         for name, chunk in wire.FrameReader(read, limit, CHUNK_BYTES):
             if session is None and name == wire.SESSION:
@@ -113,6 +114,10 @@ def read_body(read, config, directory, files):
                 if executable is None:
                     executable = _new_spool(files, directory, session, name, config)
                 executable.write(chunk)
+            elif name == wire.IMAGE:
+                if image is None:
+                    image = _new_spool(files, directory, session, name, config)
+                image.write(chunk)
             elif name.startswith(wire.INPUT_PREFIX) and name in inputs:
                 inputs[name].write(chunk)
             elif name.startswith(wire.INPUT_PREFIX):
@@ -125,11 +130,11 @@ def read_body(read, config, directory, files):
         raise swob.HTTPBadRequest(body='bad session body: %s\n' % err)
     if session is None:
         session = _decode_session(session_chunks)
-    for spool in [executable] + list(inputs.values()):
+    for spool in [executable, image] + list(inputs.values()):
         if spool is not None:
             spool.rewind()
     return session, executable, {name[len(wire.INPUT_PREFIX):]: spool
-                                 for name, spool in inputs.items()}
+                                 for name, spool in inputs.items()}, image
 
 
 def _decode_session(chunks):
@@ -153,6 +158,13 @@ def _new_spool(files, directory, session, frame, config):
             raise swob.HTTPBadRequest(body='unexpected executable frame: '
                                            'session.executable names an image program\n')
         spool = Spool(directory, config.max_nexe_bytes, 'executable (zerovm_maxnexe)')
+    elif frame == wire.IMAGE:
+        if session.image is None:
+            raise swob.HTTPBadRequest(body='unexpected image frame: the session has no '
+                                           'session.image\n')
+        limit = config.session_limits(session.limits).max_input_bytes
+        spool = Spool(directory, limit, 'image (the smaller of session.limits.'
+                                        'max_input_bytes and zerovm_maxinput)')
     else:
         name = frame[len(wire.INPUT_PREFIX):]
         device = session.device(name)

@@ -31,6 +31,7 @@ class ObjectConfig:
     executable_cache_entries: int = 64
     input_cache_entries: int = 8
     channel_ip: str = '127.0.0.1'
+    image_cache_bytes: int = 4 * GiB
 
     @classmethod
     def from_conf(cls, conf):
@@ -71,6 +72,8 @@ class ObjectConfig:
                 conf, 'zerovm_input_cache_entries', d.input_cache_entries, 0),
             channel_ip=options.parse_str(conf, 'zerovm_channel_ip',
                                          options.default_bind_ip(conf)),
+            image_cache_bytes=options.parse_int(conf, 'zerovm_image_cache_bytes',
+                                                d.image_cache_bytes, 1),
         )
 
     def session_limits(self, requested):
@@ -85,3 +88,10 @@ class ObjectConfig:
     def sysimages(self):
         """``{name: host path}`` of the configured system images."""
         return dict(self.sysimage_devices)
+
+    def with_user_image(self, path):
+        """This configuration for one session whose user image is unpacked at ``path``:
+        the image named :data:`zerocloud.wire.USER_IMAGE` among :attr:`sysimages` (where
+        :func:`.runner.build_spec` finds every image's host path)."""
+        return dataclasses.replace(self, sysimage_devices=self.sysimage_devices + (
+            (wire.USER_IMAGE, path),))

@@ -34,9 +34,11 @@ class ExecuteRequest:
         self.config = filter_.config
         self.logger = filter_.logger
         self.req = req
+        self.received = time.time()   # for the session.start metric
         self.files = []          # spools, local object files, the mesh: closed by close()
         self.slot = None
         self.session = None      # the wire.Session, LOCAL_* variables added
+        self.run_config = filter_.config   # with the session's user image, if any
         self.executable_path = None
         self.fds = {}            # device -> fd, for every device of the session
         self.outputs = {}        # writable device -> Spool
@@ -47,8 +49,9 @@ class ExecuteRequest:
         """Admit and prepare the session; return the 200 response that runs it.
 
         :raises HTTPException: 400 bad path, body or session; 413 a part over its limit;
-            409 executable, input or the object's bytes needed; 404/507 from the local
-            object; 503 busy.
+            409 executable, image, input or the object's bytes needed; 404/507 from the
+            local object; 404 (final) a program missing from the images; 503 busy; the
+            user image's errors (:mod:`.images`).
         """
         location = self._path()
         connected = self.req.headers.get(wire.CONNECTED_HEADER) == '1'
@@ -92,9 +95,10 @@ class ExecuteRequest:
                      for part in (device, partition, account, container, obj))
 
     def _prepare(self, location):
-        session, executable, inputs = read_body(
+        session, executable, inputs, image = read_body(
             self.req.environ['wsgi.input'].read, self.config, self.filter.work_dir(),
             self.files)
+        session, self.run_config = self.filter.images.prepare(session, image, self.files)
         self.executable_path = self._executable(session, executable)
         for device in session.devices:
             if device.access == wire.WRITE:
@@ -121,6 +125,7 @@ class ExecuteRequest:
         etag = session.executable.etag
         if spool is None:
             path = self.filter.executables.path(etag)
+            metrics.cache_lookup(self.logger, 'executable', path is not None)
             if path is None:
                 raise swob.HTTPConflict(body='executable %s not cached here\n' % etag,
                                         headers={wire.NEED_HEADER: wire.NEED_EXECUTABLE})
@@ -168,6 +173,7 @@ class ExecuteRequest:
             return received.fileno()
         if cacheable:
             path = self.filter.inputs.path(device.etag)
+            metrics.cache_lookup(self.logger, 'input', path is not None)
             if path is None:
                 raise swob.HTTPConflict(body='input %s (%s) not cached here\n'
                                              % (device.name, device.etag),
@@ -220,6 +226,7 @@ class ExecuteRequest:
         if self.config.debug:
             self.logger.info('zerocloud: session %s report %s', self.session.name,
                              report.to_dict())
+        metrics.session_ended(self.logger, report, self.received)
         return report, retry
 
     def _space_checked(self, report):
@@ -236,7 +243,7 @@ class ExecuteRequest:
 
     def _run_program(self, fds):
         """:raises NotStarted: the sandbox could not start the program."""
-        report = self.filter.runner(self.session, self.executable_path, fds, self.config)
+        report = self.filter.runner(self.session, self.executable_path, fds, self.run_config)
         if not isinstance(report, Report):
             raise TypeError('the runner returned %r instead of a report' % (report,))
         return report

@@ -271,7 +271,7 @@ from swift.common.utils import get_logger
 from swift.proxy.controllers.base import get_container_info
 
 from zerocloud.job.errors import encodable
-from zerocloud.proxy_middleware import cors, dispatch, execution, setuid, webapps
+from zerocloud.proxy_middleware import cors, dispatch, execution, job_input, setuid, webapps
 from zerocloud.proxy_middleware import request as requests
 from zerocloud.proxy_middleware.config import ProxyConfig
 from zerocloud.proxy_middleware.swift_access import SWIFT_SOURCE
@@ -280,7 +280,8 @@ from zerocloud.proxy_middleware.swift_access import SWIFT_SOURCE
 class ZerocloudProxy:
     """The proxy filter.  Holds configuration only; one :class:`JobRun` per request.
 
-    :param run_job: callable ``(services, req, route, body) -> Response`` that plans,
+    :param run_job: callable ``(services, req, route, body, payload, image=None) ->
+        Response`` that plans,
         dispatches and answers a validated job (default :func:`.execution.run_job`;
         injectable for tests).
     """
@@ -340,9 +341,13 @@ class ZerocloudProxy:
         route = requests.check_job_form(req, route)
         setuid.authorize_run(req, route.account,
                              functools.partial(self.container_info, req.environ))
-        body = requests.read_body(req, self.config.max_config_bytes)
+        job = job_input.read_job_input(self.services, req, route)
         self.logger.increment('jobs')
-        return self.run_job(self.services, req, route, body)
+        try:
+            return self.run_job(self.services, req, job.route, job.body, job.payload,
+                                image=job.image)
+        finally:
+            job.close()
 
     def handle_webapp(self, req, route):
         """Answer an ``/open/`` or ``/api/`` request (:mod:`.webapps`); ``OPTIONS`` is the

@@ -25,9 +25,9 @@ def _not_yet(message):
 
 
 def check_supported(instance):
-    """Refuse what this version cannot run (user images, a container without wildcard as an
-    input) and what cannot run at all (replicated channels, more channels than one session
-    can carry).
+    """Refuse what this version cannot run (the ``debug`` device, a container without
+    wildcard as an input) and what cannot run at all (replicated channels, more channels
+    than one session can carry).
 
     :raises HTTPException: 501 naming the feature and the instance; 400 naming the instance
         whose channels exceed ``wire.MAX_SESSION_CHANNELS`` or that is replicated with
@@ -47,11 +47,8 @@ def check_supported(instance):
             body='%s: "replicate" cannot be used on a node with network channels (/dev/in, '
                  '/dev/out): each copy would need its own peers; replicate the nodes around '
                  'it or drop "replicate"\n' % instance.name, content_type='text/plain')
-    url = instance.exec.url
-    if isinstance(url, joblib.ImageUrl) and not url.image:
-        raise _not_yet('an executable inside a user image (%s)' % instance.name)
     for device in instance.devices.values():
-        if device.name == 'image' or device.name == 'debug':
+        if device.name == 'debug':
             raise _not_yet('the %s device (%s)' % (device.name, instance.name))
         if isinstance(device.url, joblib.SwiftUrl) and device.url.object is None:
             raise _not_yet('a container as input (%s of %s: %s)'
@@ -88,8 +85,13 @@ def payload_devices(instance):
 def describe(instance, req, config, parts):
     """The :class:`zerocloud.wire.Session` an object server runs for ``instance``.
 
-    :param parts: the session's :class:`~.dispatch.Parts` (executable and remote input
-        sources, whose ETags the description carries).
+    :param parts: the session's :class:`~.dispatch.Parts` (executable, image and remote
+        input sources, whose ETags the description carries).
+
+    The user image (``parts.image``: a zapp, or the object of the ``image`` device) is
+    the first image (mounted at ``/``); an executable ``file://<path>`` (or
+    ``file://image:<path>``, or a bare path) is looked up by the object server in the
+    session's images in order, the user image first.
     """
     placement = placement_path(instance)
     devices, images = [], []
@@ -98,6 +100,8 @@ def describe(instance, req, config, parts):
     for device in instance.devices.values():
         if '/dev/' + device.name in channel_devices or isinstance(device.url, joblib.ZvmUrl):
             continue  # a network channel (zvm://), wired by the rendezvous
+        if device.access == joblib.IMAGE:
+            continue  # the user image: parts.image
         mode = device.mode or ''      # only a mode the job wrote changes the device
         if device.name in config.sysimage_devices:
             images.append(device.name)
@@ -112,11 +116,15 @@ def describe(instance, req, config, parts):
                                        parts.remote[device.name].etag, mode=mode))
     url = instance.exec.url
     if isinstance(url, joblib.ImageUrl):
-        executable = wire.Executable(image=url.image, path=url.path)
-        if url.image not in images:
+        executable = wire.Executable(image=url.image or '', path=url.path)
+        if url.image and url.image not in images:
             images.insert(0, url.image)
     else:
         executable = wire.Executable(etag=parts.executable.etag)
+    user_image = None
+    if parts.image is not None:
+        user_image = wire.UserImage(parts.image.etag)
+        images.insert(0, wire.USER_IMAGE)
     env = dict(instance.exec.env)
     env.update(cgi_environment(instance, req))  # ours wins (SPEC S6)
     return wire.Session(
@@ -124,7 +132,7 @@ def describe(instance, req, config, parts):
         env=tuple(sorted(env.items())), executable=executable, devices=tuple(devices),
         limits=wire.SessionLimits(config.timeout_seconds, config.max_input_bytes,
                                   config.max_output_bytes),
-        images=tuple(images))
+        images=tuple(images), image=user_image)
 
 
 def cgi_environment(instance, req):
@@ -171,7 +179,7 @@ def _user(remote_user):
     return groups[1] if len(groups) > 1 else groups[0]
 
 
-def script_job(body, route):
+def script_job(body, route, script_url=None):
     """The job that runs a POSTed script (S1.3): ``(job JSON bytes, payload bytes)``.
 
     The first line names the interpreter by URL (``#!file://python:python`` or
@@ -179,6 +187,9 @@ def script_job(body, route):
     script becomes the path-less ``script`` device, read by the interpreter as
     ``/dev/script``.  POSTed to an object, the script runs next to it with the object as
     stdin.  Its stdout is the response (text/plain).
+
+    A script stored in an object (``X-Zerovm-Source``, S1.4) is read from ``script_url``
+    instead, and a path-less ``stdin`` (unless POSTed to an object) receives the payload.
 
     :raises HTTPException: 400 when the first line is not a ``#!`` line.
     """
@@ -196,6 +207,10 @@ def script_job(body, route):
         raise swob.HTTPBadRequest(body='a script must start with "#!<interpreter URL>", e.g. '
                                        '#!file://python:python\n', content_type='text/plain')
     devices = [{'name': 'script'}, {'name': 'stdout', 'content_type': 'text/plain'}]
+    if script_url is not None:
+        devices[0]['path'] = script_url
+        if route.obj is None:
+            devices.append({'name': 'stdin'})
     if route.obj is not None:
         devices.append({'name': 'stdin', 'path': 'swift://%s/%s/%s' % (
             quote(route.account, safe=''), quote(route.container, safe=''),

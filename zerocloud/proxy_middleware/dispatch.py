@@ -10,8 +10,9 @@ candidate is tried for all but "busy".  Network failures move on too; any other 
 (the report's ``retry``, e.g. its sandbox supervisor was lost) is offered to the next node
 too.  When no node runs it, the error names every server tried and why (:class:`Tried`).
 
-The body streams (:class:`RequestBody`): the session description, then the executable and
-remote inputs straight from their GET (left out when the node caches their ETag; a 409
+The body streams (:class:`RequestBody`): the session description, then the executable, the
+user image (a POSTed zapp's spool, or an image object) and remote inputs straight from their
+GET (left out when the node caches their ETag; a 409
 "need" answer gets them), then payloads.  The answer is read frame by frame into spool files
 (:func:`~.results.read_result`): ``wait`` heartbeats keep an idle timer from expiring while the
 program runs; once a server has started answering 200 the session is never run again
@@ -54,6 +55,7 @@ class Refusal(NamedTuple):
     status: int
     message: bytes
     busy: bool
+    final: bool = False
 
 
 class NodeUnavailable(Exception):
@@ -123,7 +125,8 @@ class Target:
 class Parts:
     """What a session's body carries beside its description: the executable and remote
     inputs (:class:`~.sources.ObjectSource`, by device name) and payloads (bytes, or a
-    :class:`~.payload.SpooledPayload`).
+    :class:`~.payload.SpooledPayload`); ``image`` the user image (a source with ``etag``
+    and ``open()``: :class:`~.zapps.SpooledImage` or :class:`~.sources.ObjectSource`).
 
     ``local`` holds a source for each co-located device, sent only if the server answers
     that its file is not the object's bytes (``Need: object``)."""
@@ -131,10 +134,12 @@ class Parts:
     remote: dict
     payloads: dict
     local: dict = dataclasses.field(default_factory=dict)
+    image: Optional[object] = None
 
     @property
     def etags(self):
-        objects = list(self.remote.values()) + ([self.executable] if self.executable else [])
+        objects = list(self.remote.values()) + [part for part in (self.executable, self.image)
+                                                if part is not None]
         return [obj.etag for obj in objects if obj.etag]
 
 
@@ -162,6 +167,9 @@ class RequestBody:
         exe = self.parts.executable
         if exe is not None and not self.known(exe.etag):
             self._add_stream(wire.EXECUTABLE, exe)
+        image = self.parts.image
+        if image is not None and not self.known(image.etag):
+            self._add_stream(wire.IMAGE, image)
         for device, source in sorted(self.parts.remote.items()):
             if not self.known(source.etag):
                 self._add_stream(wire.INPUT_PREFIX + device, source)
@@ -251,7 +259,7 @@ def attempt(node, instance, target, session, parts, sent, timeouts, spools, logg
         return outcome
     if outcome.busy:
         return BUSY
-    if outcome.status not in RETRY_STATUSES:
+    if outcome.status not in RETRY_STATUSES or outcome.final:
         raise swob.HTTPException(status=outcome.status, body=outcome.message,
                                  content_type='text/plain')
     tried.note(key, '%s answered %s %s' % (key, outcome.status, _first_line(outcome.message)),
@@ -299,7 +307,8 @@ def _on_node(instance, node, target, session, parts, known, timeouts, spools, as
                                     timeouts, spools, asked + (need,))
                 if response.status != 200:
                     busy = response.status == 503 and bool(response.getheader(wire.BUSY_HEADER))
-                    return Refusal(response.status, response.read(MAX_ERROR_BODY), busy)
+                    return Refusal(response.status, response.read(MAX_ERROR_BODY), busy,
+                                   bool(response.getheader(wire.FINAL_HEADER)))
         except (OSError, http.client.HTTPException, _Expired) as err:
             raise NodeUnavailable(str(err) or type(err).__name__)
         except SourceChanged as err:

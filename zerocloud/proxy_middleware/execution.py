@@ -29,6 +29,7 @@ from zerocloud import job as joblib
 from zerocloud.proxy_middleware import connected, deferred, describe, dispatch, publish
 from zerocloud.proxy_middleware import replicate
 from zerocloud.proxy_middleware import report_object, schedule, sources
+from zerocloud.proxy_middleware import zapps
 from zerocloud.proxy_middleware.cancel import ClientWatch, JobThreads, error_reason
 from zerocloud.proxy_middleware.results import (
     LIMIT_STATUSES, SessionResult, build_response, first_failure, header_text, nexe_headers)
@@ -68,9 +69,10 @@ class Prepared:
     parts: dispatch.Parts
 
 
-def run_job(services, req, route, body, payload=b''):
+def run_job(services, req, route, body, payload=b'', image=None):
     """Run the job in ``body`` for ``req`` and return the response (S5); ``payload`` is what
-    its path-less readable devices read (an ``/api/`` request body).
+    its path-less readable devices read (an ``/api/`` request body); ``image`` the image of
+    its sessions (a zapp's :class:`~.zapps.SpooledImage`; :mod:`.zapps`).
 
     :raises HTTPException: 400/413 for a bad job, 403/404/413 for paths, 501 for features
         not yet supported, 503 when no server can run a session.
@@ -78,15 +80,16 @@ def run_job(services, req, route, body, payload=b''):
     if route.kind == 'script':
         body, payload = describe.script_job(body, route)
         return JobRun(services, req, route, payload).run(body)
-    return JobRun(services, req, route, payload).run(body)
+    return JobRun(services, req, route, payload, image).run(body)
 
 
 class JobRun:
     """The context of one job request."""
 
-    def __init__(self, services, req, route, payload=b''):
+    def __init__(self, services, req, route, payload=b'', image=None):
         self.services = services
         self.payload = payload
+        self.image = image
         self.config = services.config
         self.logger = services.logger
         self.req = req
@@ -199,7 +202,7 @@ class JobRun:
                 continue
             if device.access == joblib.WRITABLE:
                 self.swift.authorize_write(path)
-            elif path == placement:
+            elif path == placement and device.access != joblib.IMAGE:
                 self.swift.authorize_read(path)
             else:
                 self._source(path)
@@ -213,7 +216,7 @@ class JobRun:
         remote, local = {}, {}
         for device in instance.devices.values():
             path = describe.swift_path(device.url)
-            if path is None or device.access == joblib.WRITABLE:
+            if path is None or device.access in (joblib.WRITABLE, joblib.IMAGE):
                 continue
             if path == placement:
                 local[device.name] = sources.ObjectSource(
@@ -224,7 +227,7 @@ class JobRun:
         parts = dispatch.Parts(
             executable=None if exe_path is None else self._source(exe_path), remote=remote,
             payloads={name: self.payload for name in describe.payload_devices(instance)},
-            local=local)
+            local=local, image=zapps.instance_image(instance, self.image, self._source))
         session = describe.describe(instance, self.req, self.config, parts)
         return self.locations.apply(Prepared(instance, self._target(instance), session, parts))
 

@@ -28,7 +28,8 @@ MAX_FRAMES = 100
 
 @dataclasses.dataclass(frozen=True)
 class Route:
-    """What kind of our request this is: ``kind`` is ``job``, ``script``, ``open`` or ``api``;
+    """What kind of our request this is: ``kind`` is ``job``, ``zapp``, ``script``,
+    ``source``, ``open`` or ``api``;
     account, container and object are native (not WSGI or quoted) strings."""
     kind: str
     version: str
@@ -102,12 +103,12 @@ def _handler_version():
 
 def check_job_form(req, route):
     """Check the form of a job request; return its :class:`Route` with ``kind`` set to
-    ``job`` (a JSON job, S1.1) or ``script`` (a script with a ``#!`` line, S1.3).
+    ``job`` (a JSON job, S1.1), ``zapp`` (a tar, S1.2), ``script`` (a script with a ``#!``
+    line, S1.3) or ``source`` (``X-Zerovm-Source``, S1.4); :mod:`.job_input` reads it.
 
     :raises HTTPException: 412 for a path that is not UTF-8 or holds NUL (as Swift answers
-        it), 400 for an unknown ``X-Zerovm-Execute`` version or a JSON job posted to an
-        object path, 405 for a method other than POST, 501 for zapps and
-        ``X-Zerovm-Source`` (not yet supported).
+        it), 400 for an unknown ``X-Zerovm-Execute`` version or a JSON job or zapp posted
+        to a container or object path, 405 for a method other than POST.
     """
     _check_path(req)
     if route.kind != 'job' or route.version not in JOB_VERSIONS:
@@ -117,16 +118,15 @@ def check_job_form(req, route):
             body='jobs are submitted with POST\n', content_type='text/plain',
             headers={'Allow': 'POST'})
     if SOURCE_HEADER in req.headers:
-        raise _not_yet('X-Zerovm-Source')
+        return dataclasses.replace(route, kind='source')
     content_type = (req.headers.get('Content-Type') or '').split(';')[0].strip().lower()
-    if content_type in TAR_TYPES:
-        raise _not_yet('POST of an image (%s)' % content_type)
-    if content_type in JSON_TYPES:
+    if content_type in TAR_TYPES + JSON_TYPES:
         if route.container is not None:
-            raise swob.HTTPBadRequest(body='a JSON job is POSTed to the account '
-                                           '(/v1/<account>), not to %s\n' % req.path,
+            raise swob.HTTPBadRequest(body='a %s is POSTed to the account (/v1/<account>), '
+                                           'not to %s\n' % ('zapp' if content_type in TAR_TYPES
+                                                            else 'JSON job', req.path),
                                       content_type='text/plain')
-        return route
+        return dataclasses.replace(route, kind='zapp' if content_type in TAR_TYPES else 'job')
     if route.container is not None and route.obj is None:
         raise swob.HTTPBadRequest(body='a script is POSTed to the account or to an object, '
                                        'not to a container (%s)\n' % req.path,
@@ -161,11 +161,6 @@ def _unsupported_version(req, expected):
 def _shown(header_value, limit=80):
     """A header value (WSGI string) as a bounded, escaped repr of its UTF-8 text."""
     return show(swob.wsgi_to_str(header_value or ''), limit)
-
-
-def _not_yet(what):
-    return swob.HTTPNotImplemented(body='%s is not yet supported\n' % what,
-                                   content_type='text/plain')
 
 
 def authorize(req, method, path, acl=None):

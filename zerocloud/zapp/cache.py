@@ -95,6 +95,9 @@ class ImageLease:
                 os.close(self._lock_fd)
                 self._lock_fd = None
 
+    #: the same as :meth:`release` (a lease closes with a session's files)
+    close = release
+
     def __enter__(self):
         return self
 

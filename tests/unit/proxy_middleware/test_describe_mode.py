@@ -13,7 +13,7 @@ from zerocloud.proxy_middleware.describe import describe
 def described(devices):
     instance = plan_of([node(devices=devices)], account='AUTH_t').instances[0]
     parts = SimpleNamespace(executable=SimpleNamespace(etag='e'),
-                            remote={'input': SimpleNamespace(etag='r')})
+                            remote={'input': SimpleNamespace(etag='r')}, image=None)
     req = swob.Request.blank('/v1/AUTH_t', method='POST')
     return describe(instance, req, ProxyConfig(), parts)
 

@@ -16,7 +16,7 @@ class RecordingRunner:
     def __init__(self):
         self.calls = []
 
-    def __call__(self, services, req, route, body):
+    def __call__(self, services, req, route, body, payload=b'', image=None):
         self.calls.append((req, route, body))
         return swob.Response(status=200, body=b'ran\n')
 
@@ -106,15 +106,12 @@ def test_caller_without_post_right_gets_403_and_nothing_runs():
     assert runner.calls == [] and app.calls == []
 
 
-@pytest.mark.parametrize('content_type,status,words', [
-    ('application/x-tar', 501, b'image'),
-    ('application/x-gzip', 501, b'image'),
-])
-def test_other_job_forms_say_not_yet_supported(content_type, status, words):
+@pytest.mark.parametrize('content_type', ['application/x-tar', 'application/x-gzip'])
+def test_a_tar_that_is_not_a_zapp_is_400_before_anything_runs(content_type):
     middleware, _, runner, auth = make()
     req = job_request(auth, **{'Content-Type': content_type})
     got_status, _, body = call_app(middleware, req)
-    assert got_status == status and b'not yet supported' in body and words in body
+    assert got_status == 400 and b'the zapp: corrupt tar' in body, body
     assert runner.calls == []
 
 
@@ -199,7 +196,7 @@ def test_execute_header_outside_the_api_version_passes_through():
 def test_our_own_fault_is_500_without_a_traceback():
     middleware, _, runner, auth = make()
 
-    def broken(services, req, route, body):
+    def broken(services, req, route, body, payload=b'', image=None):
         raise KeyError('internal detail')
     middleware.run_job = broken
     status, _, body = call_app(middleware, job_request(auth))
@@ -292,7 +289,7 @@ def test_our_own_fault_with_unencodable_text_is_500_and_logged_encodably():
     logger = RecordingLogger()
     middleware, _, auth = real_filter(logger)
 
-    def broken(services, req, route, body):
+    def broken(services, req, route, body, payload=b'', image=None):
         raise ValueError('bad \ud800 text')
     middleware.run_job = broken
     status, _, body = call_app(middleware, job_request(auth))
