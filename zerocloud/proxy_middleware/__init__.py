@@ -33,7 +33,22 @@ its stdout is the text/plain response)::
          --data-binary $'#!file://python:python\\nimport sys; print(len(sys.stdin.read()))' \\
          "$STORAGE_URL/logs/today.log"
 
-Zapps (tar) and ``X-Zerovm-Source`` answer ``501 Not Implemented`` with a message.
+Zapps (:mod:`.zapps`): a tar (``Content-Type: application/x-tar``, ``x-gtar``,
+``x-ustar``; gzip-compressed under those or ``application/gzip``/``x-gzip``) POSTed to the
+account runs its ``boot/system.map``; the tar is the read-only ``image`` of every session,
+at ``/``, and ``file://<path>`` (or a bare path) names a program in it (then in the system
+images); a JSON job's ``{"name": "image", "path": "swift://~/apps/app.zapp"}`` uses a stored
+zapp the same way.  ``X-Zerovm-Source: swift://~/apps/app.zapp`` (a job, zapp or script
+object, by its Content-Type) runs that object, the request body on path-less ``stdin``
+(:mod:`.job_input`)::
+
+    zerocloud zapp bundle examples/wordcount -o wc.zapp
+    curl -X POST -H "X-Auth-Token: $TOKEN" -H "X-Zerovm-Execute: 1.0" \\
+         -H "Content-Type: application/x-gzip" --data-binary @wc.zapp "$STORAGE_URL"
+
+A zapp without ``boot/system.map``, a corrupt gzip or tar, or a map that is not a valid job
+is a 400 naming the problem; a hostile member (``..``, a link out, a device node) a 400
+naming the member; a program missing from the images a 404 naming it.
 
 Web apps on stored data (:mod:`.webapps`, :mod:`.setuid`, :mod:`.cors`)
 ----------------------------------------------------------------------
@@ -184,7 +199,8 @@ right -> 401/403; no object server can take a session -> 503 naming every server
 why; a job not done by ``zerovm_job_timeout`` -> 503 naming the deadline.  Client-sent
 ``X-Backend-Zerocloud-*`` headers are removed.  ``replicate`` on an instance with network
 channels is a 400 naming the instance (each copy would need peers of its own).  Not yet
-supported (501 with a message): the ``image`` device, executables inside a user image.
+supported (501 with a message): the ``debug`` device, a container without wildcard as an
+input.
 
 ``replicate: N`` (SPEC S2.6) runs N copies of the instance, each offered to the servers
 starting one place further down its candidate list (so they run on different servers when
@@ -263,6 +279,7 @@ effective limits are advertised in ``/info`` under ``zerocloud``.
 """
 import dataclasses
 import functools
+import time
 import traceback
 
 from swift.common import swob
@@ -270,6 +287,7 @@ from swift.common.registry import register_swift_info
 from swift.common.utils import get_logger
 from swift.proxy.controllers.base import get_container_info
 
+from zerocloud import metrics
 from zerocloud.job.errors import encodable
 from zerocloud.proxy_middleware import cors, dispatch, execution, job_input, setuid, webapps
 from zerocloud.proxy_middleware import request as requests
@@ -300,6 +318,7 @@ class ZerocloudProxy:
         route = requests.classify(req)
         if route is None:
             return self.app(env, start_response)
+        started = time.time()
         requests.strip_forged_headers(req)
         requests.request_protocol(env)
         cors_container = cors.remember_container(env, route)
@@ -322,6 +341,7 @@ class ZerocloudProxy:
                      % env.get('swift.trans_id', '-'), content_type='text/plain')
         if self.config.use_cors and cors_container is not None:
             response = cors.add_headers(req, response, self.cors_info(env, cors_container))
+        metrics.job_answered(self.logger, response.status_int, started)
         return response(env, start_response)
 
     def cors_info(self, env, container):
