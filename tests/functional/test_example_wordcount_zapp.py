@@ -9,8 +9,10 @@ import uuid
 
 import requests
 
-from tests.functional.test_mapreduce_wordcount import corpus  # noqa: F401 (fixture)
+from tests.functional.test_mapreduce_wordcount import corpus
 from tests.unit.examples.wordcount_support import WORDCOUNT_DIR
+
+SHARED_FIXTURES = (corpus,)    # the word count's corpus and reference count
 
 
 def bundle(tmp_path, corpus_container, results_container):
@@ -30,7 +32,7 @@ def bundle(tmp_path, corpus_container, results_container):
     return output
 
 
-def test_the_wordcount_zapp_equals_the_reference(cluster, corpus, tmp_path):  # noqa: F811
+def test_the_wordcount_zapp_equals_the_reference(cluster, corpus, tmp_path):
     container, counts, reference = corpus
     results = 'zcres-' + uuid.uuid4().hex
     conn = cluster.connection()
