@@ -7,9 +7,15 @@ the server's own uid, binds its channels and images by path inside its own mount
 step needs a privilege in the host's namespaces, so the object servers run as an ordinary
 user (Swift's ``user = swift``) wherever the kernel lets ordinary users create user
 namespaces: the default of Debian, Fedora, RHEL, and of Ubuntu before 24.04.  The same code
-runs for root (measured: the bind by path costs ~0.1 ms per session more than the former
-detached mounts made by a root supervisor, mostly the old root's detach moving from the
-warm phase onto the session's path; one path for everyone is worth more).
+runs for root.  Cost, against the former design (detached mounts made by a root supervisor,
+old root detached while warm), on a loaded 2-core VM: the session start's critical path
+(``SessionRunner.start`` with stdin and stdout files, medians of 3 x 300) went from 1.16-1.54
+to 1.42-1.86 ms as root and 1.31-1.82 ms as ``nobody``; ``bench/sandbox.py`` (musl hello,
+back-to-back) from 3.2-3.6 to 3.9 ms as root and 4.0-4.6 ms as ``nobody``.  Of it, ~0.1 ms
+is the old root's detach, now on the session's path, and ~0.2 ms the first call of the bind
+system calls in a fresh jail (ctypes set-up, copy-on-write faults; a second bind costs
+~15 us), now rehearsed while warm (``jail._rehearse_binds``; not re-measured: the machine
+was saturated).  One path, tested for root and for an ordinary user, is worth that.
 
 Where the kernel or the distribution forbids unprivileged user namespaces
 (``kernel.unprivileged_userns_clone=0`` on older Debian, ``user.max_user_namespaces=0``,

@@ -125,6 +125,7 @@ def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid
         stage_root(sys)
         _reset_signals()
         _rehearse_plan()
+        _rehearse_binds(sys)
         plan = _receive_plan(3)
         sys.set_name(JAIL_NAME)
         _populate_root(plan, sys)
@@ -216,6 +217,23 @@ def _rehearse_plan():
         exec_fd=8, argv=('a',), env=('A=b',), bpf=b'\0' * 8, rlimits=((0, 1, 1),),
         outside_uid=0, outside_gid=0, from_parent=4, to_parent=5)
     _translate_plan(*pickle.loads(pickle.dumps(([7, 8], dummy))), [7, 8])
+
+
+def _rehearse_binds(sys):
+    """Run the bind code's system calls once while warm, on the empty root's ``/dev`` (a
+    copy never attached): their first call in a new process costs ~0.2 ms (ctypes set-up,
+    copy-on-write faults), later ones ~15 us per bind."""
+    root = os.open('/', os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        found = sys.openat2(root, 'dev', os.O_PATH | os.O_CLOEXEC | os.O_DIRECTORY,
+                            linux.RESOLVE_NO_SYMLINKS | linux.RESOLVE_BENEATH)
+    finally:
+        os.close(root)
+    try:
+        same_file(os.fstat(found), os.fstat(found))
+        os.close(sys.detached_copy(fd=found, attributes=linux.MOUNT_ATTR_RDONLY))
+    finally:
+        os.close(found)
 
 
 def stage_root(sys):

@@ -1,8 +1,13 @@
 """Pre-warmed jails: cloned ahead of time, namespaces and empty root ready, waiting for a plan.
 
 A session's start then costs only what depends on the session: sending the plan and its fds
-(one message; its fds in batches of 253), attaching the mounts, ``pivot_root``,
-restrictions and exec.  The :class:`~zerocloud.sandbox.session.SessionRunner` of the
+(one message; its fds in batches of 253), binding the channels and images by path from the
+old root, detaching the old root, restrictions and exec.  A warm jail waits pivoted into its
+empty root but with the host's tree still at ``/.old-root`` (a slave copy, in its own mount
+namespace), because a rootless jail can bind only paths of its own mount namespace (see
+:mod:`zerocloud.sandbox.jail`); detaching that tree (~0.1 ms) moved from the warm phase onto
+the session's path, and the bind calls are rehearsed once while warm (their first call in a
+new process costs ~0.2 ms).  The :class:`~zerocloud.sandbox.session.SessionRunner` of the
 supervisor keeps a :class:`WarmPool` of :data:`POOL_SIZE` warm jails, made by its jail factory
 (:mod:`zerocloud.sandbox.factory`, so the supervisor's memory is never shared with a
 jail) and refilled after each reply; an empty pool (a burst, or no factory: ``run_local``)
