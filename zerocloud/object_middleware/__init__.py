@@ -158,7 +158,7 @@ import socket
 from swift.common import swob
 from swift.common.utils import get_logger
 
-from zerocloud import wire
+from zerocloud import metrics, wire
 from zerocloud.object_middleware.admission import Admission
 from zerocloud.object_middleware.config import ObjectConfig
 from zerocloud.object_middleware.etag_cache import EtagCache
@@ -241,6 +241,8 @@ class ZerocloudObject:
             response = self.execute(req)
         except swob.HTTPException as error:
             response = error
+            if wire.BUSY_HEADER in error.headers:
+                metrics.admission_rejected(self.logger)
         except Exception:  # our own fault: log it, answer 500 without a traceback
             self.logger.exception('zerocloud: session %s failed', req.path)
             response = swob.HTTPInternalServerError(body='zerocloud: internal error\n')

@@ -9,10 +9,11 @@ proxy hangs up, the server closes the body early and the session is stopped at o
 """
 import dataclasses
 import os
+import time
 
 from swift.common import swob
 
-from zerocloud import green, wire
+from zerocloud import green, metrics, wire
 from zerocloud.object_middleware.body import Spool, read_body
 from zerocloud.object_middleware.mesh import Cancelled, Mesh
 from zerocloud.object_middleware.runner import NotStarted
