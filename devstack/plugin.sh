@@ -139,8 +139,11 @@ function _zerocloud_configure_object {
         $ZEROCLOUD_DATA_DIR/object-$(basename $conf .conf)
 }
 
-# The object servers need CAP_SYS_ADMIN (or root): devstack runs object server 1 as the
-# devstack@s-object unit when SWIFT_REPLICAS is 1; swift-init starts the others.
+# The sandbox needs no privilege where unprivileged user namespaces are allowed (the
+# default: ZEROCLOUD_OBJECT_CAPABILITIES empty, nothing granted).  Where a distribution
+# forbids them, ZEROCLOUD_OBJECT_CAPABILITIES=CAP_SYS_ADMIN grants the object server unit
+# that capability: devstack runs object server 1 as the devstack@s-object unit when
+# SWIFT_REPLICAS is 1; swift-init starts the others.
 function _zerocloud_grant_capabilities {
     [[ -n "$ZEROCLOUD_OBJECT_CAPABILITIES" ]] || return 0
     if [[ "$SWIFT_REPLICAS" != 1 || "$SWIFT_USE_MOD_WSGI" == "True" ]]; then

@@ -33,7 +33,7 @@ def devstack_env(etc_dir, root, port):
                 DEVSTACK_FAKE_LOG=os.path.join(root, 'devstack.log'),
                 ENABLED_SERVICES='s-proxy,s-object,s-container,s-account', STACK_USER='root',
                 SWIFT_REPLICAS='1', SWIFT_SERVICE_PROTOCOL='http', SERVICE_HOST='127.0.0.1',
-                SWIFT_DEFAULT_BIND_PORT=str(port))
+                SWIFT_DEFAULT_BIND_PORT=str(port), ZEROCLOUD_OBJECT_CAPABILITIES='CAP_SYS_ADMIN')
 
 
 def run_phase(env, *mode_and_phase, check=True):
@@ -111,7 +111,12 @@ def test_install_phases_install_libseccomp_and_the_package(stacked):
     assert 'setup_develop %s' % REPO in calls
 
 
-def test_object_unit_gets_cap_sys_admin(stacked):
+def test_no_capability_is_granted_unless_asked():
+    with open(os.path.join(REPO, 'devstack', 'settings')) as handle:
+        assert 'ZEROCLOUD_OBJECT_CAPABILITIES=${ZEROCLOUD_OBJECT_CAPABILITIES-}' in handle.read()
+
+
+def test_object_unit_gets_the_capabilities_asked_for(stacked):
     drop_in = support.read_conf(os.path.join(stacked.env['SYSTEMD_DIR'], DROP_IN))
     assert drop_in['Service']['AmbientCapabilities'] == 'CAP_SYS_ADMIN'
 
