@@ -21,6 +21,7 @@ of ETags already sent to each server, the per-server session slots) come in a
    its deadline is a 503 naming it.
 """
 import dataclasses
+import time
 
 from swift.common import swob
 
@@ -94,6 +95,7 @@ class JobRun:
         self.logger = services.logger
         self.req = req
         self.route = route
+        self.started = time.monotonic()   # the job's wall time: X-Nexe-Cdr-Line's first figure
         # one container/account info cache for the whole job (its subrequests and the env
         # copies of container_info share this dict): not a HEAD or memcache get per instance
         req.environ.setdefault('swift.infocache', {})
@@ -305,6 +307,10 @@ class JobRun:
         self.session_ended(result)
         return result
 
+    def elapsed(self):
+        """Seconds since the job's request arrived."""
+        return time.monotonic() - self.started
+
     def _verdict(self, outcomes):
         """Publish when every session succeeded; answer S5 either way (503 when the job's
         deadline cut it)."""
@@ -315,7 +321,8 @@ class JobRun:
                        if not isinstance(outcome, BaseException)]
             raise swob.HTTPServiceUnavailable(
                 body='%s\n' % self.threads.reason, content_type='text/plain',
-                headers=nexe_headers(results, self.threads.reason, self.store_report))
+                headers=nexe_headers(results, self.threads.reason, self.store_report,
+                                     self.elapsed()))
         if errors:
             raise _job_error(errors, self.threads.reason)
         results = outcomes
@@ -329,11 +336,11 @@ class JobRun:
                 publish.publish_all(self.swift, outputs, self.logger)
             except swob.HTTPException as error:
                 error.headers.update(nexe_headers(results, error.headers['X-Nexe-Error'],
-                                                  self.store_report))
+                                                  self.store_report, self.elapsed()))
                 raise
         limited = any(r.report.status in LIMIT_STATUSES for r in results)
         return build_response(results, self.spools, 413 if limited else 200, failure,
-                              self.store_report)
+                              self.store_report, self.elapsed())
 
 
 class SharedLocations:

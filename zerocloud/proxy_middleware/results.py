@@ -112,7 +112,7 @@ SUMMARY_VALUES = 10   # distinct values a summary header lists (then ``other*N``
 SUMMARY_VALUE_CHARS = 256
 
 
-def nexe_headers(results, error=None, store_report=None):
+def nexe_headers(results, error=None, store_report=None, job_seconds=None):
     """The ``X-Nexe-*`` headers of the results (S5), in instance order.
 
     Beyond :data:`.report_object.INLINE_INSTANCES` instances (or when a per-instance header
@@ -120,13 +120,15 @@ def nexe_headers(results, error=None, store_report=None):
     (:func:`summary_headers`) and ``store_report(results, error)`` (a
     :class:`.report_object.ReportStore`) stores the full report and returns the headers
     that link it; without one, ``X-Nexe-Report-Error`` says it was not stored.
+    ``job_seconds``, the job's wall time, is the first figure of ``X-Nexe-Cdr-Line`` (S5;
+    without it, the sum of the sessions' times).
     """
     error = error or first_failure(results)
     headers = None
     if len(results) <= report_object.INLINE_INSTANCES:
-        headers = inline_headers(results)
+        headers = inline_headers(results, job_seconds)
     if headers is None or not report_object.fits_inline(headers):
-        headers = summary_headers(results)
+        headers = summary_headers(results, job_seconds)
         headers.update(store_report(results, error) if store_report else
                        {'X-Nexe-Report-Error': 'report not stored: no place to store it'})
     headers.update({'Etag': uuid.uuid4().hex, 'Cache-Control': 'no-cache'})
@@ -135,17 +137,17 @@ def nexe_headers(results, error=None, store_report=None):
     return headers
 
 
-def inline_headers(results):
+def inline_headers(results, job_seconds=None):
     """S5's per-instance headers: one comma-joined value per instance."""
     headers = {'X-Nexe-System': _joined(results, lambda r: r.instance.name),
                'X-Nexe-Etag': _joined(results, lambda r: uuid.uuid4().hex),
-               'X-Nexe-Cdr-Line': cdr_line(results)}
+               'X-Nexe-Cdr-Line': cdr_line(results, job_seconds)}
     headers.update((name, header_text(_joined(results, value), 1 << 16))
                    for name, value in COUNTED_HEADERS)
     return headers
 
 
-def summary_headers(results):
+def summary_headers(results, job_seconds=None):
     """Bounded headers for a job of any size.
 
     ``X-Nexe-Summary``: the number of instances (its presence says the others are
@@ -160,7 +162,7 @@ def summary_headers(results):
     headers = {'X-Nexe-Summary': str(len(results)),
                'X-Nexe-System': '%s..%s' % (names[0], names[-1]) if names else '',
                'X-Nexe-Etag': uuid.uuid4().hex,
-               'X-Nexe-Cdr-Line': cdr_sum_line(results)}
+               'X-Nexe-Cdr-Line': cdr_sum_line(results, job_seconds)}
     headers.update((name, counted(header_text(value(result), SUMMARY_VALUE_CHARS)
                                   for result in results))
                    for name, value in COUNTED_HEADERS)
@@ -179,7 +181,8 @@ def counted(values):
     return ','.join(shown)
 
 
-def build_response(results, spools, status=200, error=None, store_report=None):
+def build_response(results, spools, status=200, error=None, store_report=None,
+                   job_seconds=None):
     """The job response: headers from the results (:func:`nexe_headers`, with
     ``store_report``), body streamed from the path-less outputs' spools (closed with the
     response).
@@ -193,7 +196,7 @@ def build_response(results, spools, status=200, error=None, store_report=None):
     parts = [http_output.OutputPart.of(result.outputs[name], device.content_type, parse)
              for result in results for name, device in result.instance.devices.items()
              if device.url is None and name in result.outputs]
-    headers = nexe_headers(results, error, store_report)
+    headers = nexe_headers(results, error, store_report, job_seconds)
     content_type = next((part.content_type for part in parts if part.content_type),
                         'text/plain')
     head = next((part.head for part in parts if part.head), None)
@@ -240,19 +243,27 @@ class SpoolBody:
         self._spools.close()
 
 
-def cdr_line(results):
-    """Total time, then per instance: node time and the ten CDR counters."""
-    total = sum(result.report.wall_seconds for result in results)
+def _total(results, job_seconds):
+    if job_seconds is not None:
+        return job_seconds
+    return sum(result.report.wall_seconds for result in results)
+
+
+def cdr_line(results, job_seconds=None):
+    """The job's time, then per instance: node time and the ten CDR counters."""
+    total = _total(results, job_seconds)
     per_instance = [result.report.cdr.cdr_line(result.report.wall_seconds)
                     for result in results]
     return ', '.join(['%.3f' % total] + per_instance)
 
 
-def cdr_sum_line(results):
-    """Total time, then one entry: the sums of every instance's node time and counters."""
-    total = sum(result.report.wall_seconds for result in results)
+def cdr_sum_line(results, job_seconds=None):
+    """The job's time, then one entry: the sums of every instance's node time and
+    counters."""
+    node_total = sum(result.report.wall_seconds for result in results)
     sums = {name: sum(getattr(result.report.cdr, name) for result in results)
             for name in rpt.CDR_FIELDS}
     for name in ('sys', 'user'):
         sums[name] = float(sums[name])
-    return '%.3f, %s' % (total, rpt.Accounting(**sums).cdr_line(total))
+    return '%.3f, %s' % (_total(results, job_seconds),
+                         rpt.Accounting(**sums).cdr_line(node_total))

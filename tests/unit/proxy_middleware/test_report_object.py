@@ -133,3 +133,14 @@ def test_counted_lists_ten_values_then_the_rest():
     assert counted(values).split(',')[-1] == 'other*20'
     assert counted(values).split(',')[0] == 'v0*10'
     assert counted([]) == ''
+
+
+def test_cdr_line_starts_with_the_jobs_wall_time_not_the_sum_of_sessions():
+    """S5: the first figure is the job's total time; 4 sessions of 0.25 s in parallel took
+    0.3 s, not 1.0 s.  Each instance keeps its own node time."""
+    results = results_of(4)
+    line = nexe_headers(results, job_seconds=0.3)['X-Nexe-Cdr-Line']
+    assert line.startswith('0.300, 0.250 ') and line.count(', ') == 4
+    assert nexe_headers(results)['X-Nexe-Cdr-Line'].startswith('1.000, ')
+    summary = summary_headers(results_of(300), job_seconds=2.5)['X-Nexe-Cdr-Line']
+    assert summary.startswith('2.500, 75.000 ')
