@@ -190,7 +190,7 @@ class ZerocloudObject:
                                     conf.get('bind_port', ''))
         self.workdir = WorkDir(config.work_dir, logger)
         self._caches = None
-        self.images = UserImages(config, logger)
+        self.images = UserImages(config, logger, self.work_dir)
         self._runner = runner
         self._local_objects = local_objects
 

@@ -3,10 +3,12 @@
 A session whose description has ``image`` (:class:`zerocloud.wire.UserImage`) runs with its
 user image: a tar (plain or gzip) sent in the ``image`` frame, or cached here by its ETag
 (the MD5 of the tar's bytes).  :class:`UserImages` keeps them in a
-:class:`zerocloud.zapp.ImageCache` under ``<zerovm_work_dir base>/images``: each ETag is
-unpacked once (a hostile tar refused naming the member: :mod:`zerocloud.zapp.unpack`), by
-every server process on the machine together, kept across restarts, the least recently
-used evicted beyond ``zerovm_image_cache_bytes`` (never one in use).  The unpack runs in
+:class:`zerocloud.zapp.ImageCache` in the server process's work directory
+(``<zerovm_work_dir>/w-.../images``): each ETag is unpacked once per server process (a
+hostile tar refused naming the member: :mod:`zerocloud.zapp.unpack`), the least recently
+used evicted beyond ``zerovm_image_cache_bytes`` (never one in use), and all of it removed
+with the work directory when the process stops or dies: users' applications are not kept
+on the server beyond their use (:mod:`.workdir`).  The unpack runs in
 an OS thread (the server keeps serving).
 
 The session sees the tree read-only: mounted at ``/`` (each top-level entry bound on its
@@ -30,26 +32,26 @@ import os
 from swift.common import swob
 
 from zerocloud import green, wire
-from zerocloud.object_middleware.workdir import default_base
 from zerocloud.zapp import ImageCache, UnpackLimits, ZappError
 
 CACHE_DIRECTORY = 'images'
 
 
 class UserImages:
-    """This server's cache of user images, in ``<zerovm_work_dir base>/images`` (made on
-    first use)."""
+    """This server process's cache of user images, in ``<work_dir()>/images`` (made on first
+    use; ``work_dir`` is the filter's :meth:`~.ZerocloudObject.work_dir`)."""
 
-    def __init__(self, config, logger):
+    def __init__(self, config, logger, work_dir):
         self.config = config
         self.logger = logger
+        self.work_dir = work_dir
         self._cache = None
 
     @property
     def cache(self):
         if self._cache is None:
             limits = UnpackLimits(max_bytes=self.config.image_cache_bytes)
-            root = os.path.join(self.config.work_dir or default_base(), CACHE_DIRECTORY)
+            root = os.path.join(self.work_dir(), CACHE_DIRECTORY)
             self._cache = ImageCache(root, self.config.image_cache_bytes, limits,
                                      run_blocking=green.run_in_thread)
         return self._cache

@@ -264,11 +264,14 @@ Options (``[filter:zerocloud]``; defaults in brackets)
 ``swift_dir`` [/etc/swift]
     Where the object rings are (usually inherited from ``[DEFAULT]``).
 
+``zerovm_accounting_enabled`` [no], ``user_stats_account`` [userstats]
+    Store one accounting record per job (account, job id, status, wall and CPU seconds,
+    instances, sessions by status, bytes read and written) in that account, batched, off
+    the job's path (:mod:`.accounting`).
+
 Not supported (a ZeroCloud configuration may keep them at "no"; any other value stops the
 proxy at start-up, naming the option): ``zerovm_maxiops`` (channels are limited in bytes),
-``zerovm_prevalidate`` (executables are validated when a session starts),
-``zerovm_accounting_enabled`` and ``user_stats_account`` (per-session figures are in
-``X-Nexe-Cdr-Line``).
+``zerovm_prevalidate`` (executables are validated when a session starts).
 ``zerovm_rendezvous_ip`` [``bind_ip`` when it names one address, else 127.0.0.1]
     Address of the per-job rendezvous of connected jobs; object servers must reach it.
 ``zerovm_rendezvous_timeout`` [5]

@@ -22,6 +22,8 @@ class ProxyConfig:
     prevalidate: bool = False       # refused when set (see refuse_unbuilt_options)
     uses_newest: bool = False
     use_cors: bool = False
+    accounting_enabled: bool = False
+    user_stats_account: str = 'userstats'
     conn_timeout_seconds: float = 0.5
     swift_dir: str = '/etc/swift'
     rendezvous_ip: str = '127.0.0.1'
@@ -51,6 +53,10 @@ class ProxyConfig:
             ) or d.sysimage_devices,
             uses_newest=options.parse_bool(conf, 'zerovm_uses_newest', d.uses_newest),
             use_cors=options.parse_bool(conf, 'zerovm_use_cors', d.use_cors),
+            accounting_enabled=options.parse_bool(
+                conf, 'zerovm_accounting_enabled', d.accounting_enabled),
+            user_stats_account=options.parse_str(
+                conf, 'user_stats_account', d.user_stats_account),
             conn_timeout_seconds=options.parse_seconds(
                 conf, 'zerovm_conn_timeout', d.conn_timeout_seconds),
             swift_dir=options.parse_str(conf, 'swift_dir', d.swift_dir),
@@ -92,8 +98,3 @@ def refuse_unbuilt_options(conf):
                            'I/O calls: use zerovm_maxinput/zerovm_maxoutput')
     options.refuse_unbuilt(conf, 'zerovm_prevalidate', 'executables are validated when a '
                            'session starts', allowed=options.FALSE_WORDS)
-    options.refuse_unbuilt(conf, 'zerovm_accounting_enabled', 'no accounting objects are '
-                           'written; per-session figures are in X-Nexe-Cdr-Line',
-                           allowed=options.FALSE_WORDS)
-    options.refuse_unbuilt(conf, 'user_stats_account', 'it only serves '
-                           'zerovm_accounting_enabled')

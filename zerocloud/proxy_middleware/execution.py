@@ -28,7 +28,7 @@ from swift.common import swob
 from zerocloud import green
 from zerocloud import job as joblib
 from zerocloud.proxy_middleware import connected, deferred, describe, dispatch, publish
-from zerocloud.proxy_middleware import replicate
+from zerocloud.proxy_middleware import accounting, replicate
 from zerocloud.proxy_middleware import report_object, schedule, sources
 from zerocloud.proxy_middleware import zapps
 from zerocloud.proxy_middleware.cancel import ClientWatch, JobThreads, error_reason
@@ -55,10 +55,14 @@ class Services:
     sent: dispatch.SentEtags
     slots: schedule.ServerSlots = None
     attempt: object = dispatch.attempt
+    accountant: object = None   # an :class:`.accounting.Accountant` when accounting is on
 
     def __post_init__(self):
         if self.slots is None:
             self.slots = schedule.ServerSlots(self.config.server_slots)
+        if self.accountant is None and self.config.accounting_enabled:
+            self.accountant = accounting.Accountant(self.app, self.config.user_stats_account,
+                                                    self.logger)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -307,6 +311,14 @@ class JobRun:
         self.session_ended(result)
         return result
 
+    def _account(self, results, status):
+        """Hand the job's accounting record to the accountant (stored later, elsewhere)."""
+        accountant = self.services.accountant
+        if accountant is not None:
+            accountant.record(self.req.environ, accounting.job_record(
+                self.route.account, self.req.environ.get('swift.trans_id', ''), status,
+                self.elapsed(), results))
+
     def elapsed(self):
         """Seconds since the job's request arrived."""
         return time.monotonic() - self.started
@@ -339,6 +351,7 @@ class JobRun:
                                                   self.store_report, self.elapsed()))
                 raise
         limited = any(r.report.status in LIMIT_STATUSES for r in results)
+        self._account(results, 413 if limited else 200)
         return build_response(results, self.spools, 413 if limited else 200, failure,
                               self.store_report, self.elapsed())
 

@@ -40,7 +40,7 @@ def tar_of(*members):
 @pytest.fixture
 def images(tmp_path):
     config = ObjectConfig(work_dir=str(tmp_path), image_cache_bytes=1 << 20)
-    return UserImages(config, Logger())
+    return UserImages(config, Logger(), lambda: str(tmp_path))
 
 
 def spooled(tmp_path, data):

@@ -151,7 +151,6 @@ def test_bad_option_fails_at_load_naming_it(option, value):
 
 @pytest.mark.parametrize('option,value', [
     ('zerovm_maxiops', '1G'), ('zerovm_prevalidate', 'yes'),
-    ('zerovm_accounting_enabled', 'true'), ('user_stats_account', 'userstats'),
 ])
 def test_options_this_version_does_not_implement_stop_the_proxy(option, value):
     with pytest.raises(ValueError) as info:
@@ -160,8 +159,7 @@ def test_options_this_version_does_not_implement_stop_the_proxy(option, value):
 
 
 def test_feature_switches_not_implemented_may_stay_off():
-    config = ProxyConfig.from_conf({'zerovm_prevalidate': 'no',
-                                    'zerovm_accounting_enabled': 'false'})
+    config = ProxyConfig.from_conf({'zerovm_prevalidate': 'no'})
     assert config.prevalidate is False
 
 
