@@ -28,7 +28,7 @@ from swift.common import swob
 from zerocloud import green
 from zerocloud import job as joblib
 from zerocloud.proxy_middleware import connected, deferred, describe, dispatch, publish
-from zerocloud.proxy_middleware import accounting, replicate
+from zerocloud.proxy_middleware import accounting, etag_cache, replicate
 from zerocloud.proxy_middleware import report_object, schedule, sources
 from zerocloud.proxy_middleware import zapps
 from zerocloud.proxy_middleware.cancel import ClientWatch, JobThreads, error_reason
@@ -47,7 +47,8 @@ CLIENT_GONE = 499         # Swift's status for a client that disconnected
 class Services:
     """What outlives one request: Swift app, config, logger, rings, ETags sent, the
     per-server session slots (``zerovm_server_slots``), and ``attempt``, one try of a
-    session on one server (:func:`.dispatch.attempt`; injectable for tests)."""
+    session on one server (:func:`.dispatch.attempt`; injectable for tests); ``heads``
+    what recent HEADs said (:mod:`.etag_cache`; not used with ``zerovm_uses_newest``)."""
     app: object
     config: object
     logger: object
@@ -56,8 +57,11 @@ class Services:
     slots: schedule.ServerSlots = None
     attempt: object = dispatch.attempt
     accountant: object = None   # an :class:`.accounting.Accountant` when accounting is on
+    heads: etag_cache.HeadCache = None
 
     def __post_init__(self):
+        if self.heads is None and not self.config.uses_newest:
+            self.heads = etag_cache.HeadCache()
         if self.slots is None:
             self.slots = schedule.ServerSlots(self.config.server_slots)
         if self.accountant is None and self.config.accounting_enabled:
@@ -240,7 +244,8 @@ class JobRun:
     def _source(self, path):
         if path not in self.sources:
             self.sources[path] = sources.resolve(self.swift, path,
-                                                 self.config.max_input_bytes)
+                                                 self.config.max_input_bytes,
+                                                 self.services.heads)
         return self.sources[path]
 
     def _target(self, instance):

@@ -125,6 +125,12 @@ class SwiftAccess:
         :raises HTTPException: the GET's error naming the path, 413 when larger than
             ``max_bytes`` (``zerovm_maxinput``).
         """
+        length, _headers, app_iter = self.open_object(path, max_bytes)
+        return length, app_iter
+
+    def open_object(self, path, max_bytes):
+        """:meth:`get_stream` that also returns the GET's headers: ``(length, headers,
+        app_iter)``."""
         resp = self._read('GET', path)
         if not is_success(resp.status_int):
             _close(resp)
@@ -136,7 +142,7 @@ class SwiftAccess:
                 body='%s is larger than zerovm_maxinput (%d bytes)\n' % (path, max_bytes)
                 if length is not None else '%s has no length\n' % path,
                 content_type='text/plain')
-        return length, resp.app_iter
+        return length, resp.headers, resp.app_iter
 
     def read_small(self, path, max_bytes, option, as_owner=False):
         """GET a small object (a job, a handler template) whole, as the caller (``as_owner``:
