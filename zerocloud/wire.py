@@ -213,10 +213,13 @@ class Executable:
     """What to run: a Swift object known by its ``etag`` (sent in the ``executable`` frame
     or cached; an empty etag means "always sent", e.g. a large object), or ``path`` inside
     ``image`` (a system image, or ``image``: the user image); ``path`` without ``image`` is
-    searched in the session's images in order (the user image first)."""
+    searched in the session's images in order (the user image first).  ``prevalidated``:
+    the object's prevalidation record (SPEC S4) says the bytes of ``etag`` are valid; the
+    object server runs them without validating again (``X-Nexe-Validation: 2``)."""
     etag: str = ''
     image: str = ''
     path: str = ''
+    prevalidated: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -364,14 +367,18 @@ class _Fields:
         return value
 
 
-_KIND_NAMES = {str: 'a string', list: 'a list', dict: 'an object', int: 'an integer',
+_KIND_NAMES = {bool: 'true or false', str: 'a string', list: 'a list', dict: 'an object', int: 'an integer',
                float: 'a number'}
 
 
 def _executable(data):
-    fields = _Fields(data, 'session.executable', optional=('etag', 'image', 'path'))
+    fields = _Fields(data, 'session.executable',
+                     optional=('etag', 'image', 'path', 'prevalidated'))
     executable = Executable(fields.get('etag', str), fields.get('image', str),
-                            fields.get('path', str))
+                            fields.get('path', str), fields.get('prevalidated', bool))
+    if executable.prevalidated and not executable.etag:
+        raise WireError('session.executable.prevalidated: only for a Swift object known by '
+                        'its etag')
     if (executable.image and not executable.path) or \
             (executable.path and executable.etag):
         raise WireError('session.executable: either an etag (a Swift object, sent in the '

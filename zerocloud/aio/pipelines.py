@@ -50,8 +50,8 @@ ZEROCLOUD_FILTER_MODULES = types.MappingProxyType({
 #: Options given to each zerocloud filter unless the caller overrides them.
 DEFAULT_FILTER_OPTIONS = types.MappingProxyType({
     'job_chain': types.MappingProxyType({}),
-    'proxy_middleware': types.MappingProxyType({}),
-    'object_middleware': types.MappingProxyType({}),
+    'proxy_middleware': types.MappingProxyType({'zerovm_prevalidate': 'yes'}),
+    'object_middleware': types.MappingProxyType({'zerovm_prevalidate': 'yes'}),
 })
 
 

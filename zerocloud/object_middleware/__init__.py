@@ -135,6 +135,8 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     shared by the server processes of the machine and kept across restarts; also the
     largest unpacked image.  The least recently used image not in use is evicted first;
     when the images in use leave no room, a session is refused with 503.
+``zerovm_prevalidate`` [no]
+    Validate executables when they are stored and record the verdict (see Prevalidation).
 
 Open files
 ----------
@@ -147,10 +149,21 @@ start-up the filter lifts the server's soft ``RLIMIT_NOFILE`` to its hard limit 
 full pool of the largest sessions.  Below that, a session that finds no descriptor left
 fails with its reason (``Too many open files``); the others go on.
 
+Prevalidation
+-------------
+With ``zerovm_prevalidate = yes``, an object stored by a ``PUT`` with Content-Type
+``application/x-nexe`` or the header ``X-Zerovm-Validate`` (or a ``POST`` to such an object)
+is validated by each object server that stores a replica, before it answers, with the code a
+session uses; the verdict is recorded in object sysmeta bound to the ETag
+(``X-Object-Sysmeta-Zerocloud-Valid: <etag>:valid|rejected``, in a ``.meta`` file that keeps
+the user metadata).  A proxy with the same option trusts a valid record whose ETag is the
+object's and tells the session, which then runs the executable without validating it again
+(``X-Nexe-Validation: 2``).  Details and the reasons it cannot be forged:
+:mod:`zerocloud.object_middleware.prevalidate`.
+
 A bad value stops the object server at start-up with a ``ValueError`` naming the option;
-so do ZeroCloud's ``zerovm_kill_timeout`` (sessions are killed at once at their timeout)
-and ``zerovm_prevalidate`` other than "no" (executables are validated when a session
-starts), which this version does not implement.
+so does ZeroCloud's ``zerovm_kill_timeout`` (sessions are killed at once at their timeout),
+which this version does not implement.
 """
 import os
 import socket
@@ -193,6 +206,7 @@ class ZerocloudObject:
         self.images = UserImages(config, logger, self.work_dir)
         self._runner = runner
         self._local_objects = local_objects
+        self._prevalidator = None
 
     def work_dir(self):
         """This process's directory for sockets, spools and caches (made on first use;
@@ -235,7 +249,7 @@ class ZerocloudObject:
     def __call__(self, env, start_response):
         if env.get('REQUEST_METHOD') != wire.EXECUTE_METHOD or \
                 'HTTP_' + wire.VERSION_HEADER.upper().replace('-', '_') not in env:
-            return self.app(env, start_response)
+            return self.pass_through(env, start_response)
         req = swob.Request(env)
         try:
             response = self.execute(req)
@@ -247,6 +261,23 @@ class ZerocloudObject:
             self.logger.exception('zerocloud: session %s failed', req.path)
             response = swob.HTTPInternalServerError(body='zerocloud: internal error\n')
         return response(env, start_response)
+
+    def pass_through(self, env, start_response):
+        """Not a session: to the object server (stored executables prevalidated when on)."""
+        if self.prevalidator is not None and self.prevalidator.handles(swob.Request(env)):
+            return self.prevalidator(swob.Request(env))(env, start_response)
+        return self.app(env, start_response)
+
+    @property
+    def prevalidator(self):
+        """The :class:`.prevalidate.Prevalidator` when ``zerovm_prevalidate`` is on."""
+        if not self.config.prevalidate:
+            return None
+        if self._prevalidator is None:
+            from zerocloud.object_middleware.prevalidate import Prevalidator
+            self._prevalidator = Prevalidator(self.app, self.config, self.logger,
+                                              self.local_objects)
+        return self._prevalidator
 
     def execute(self, req):
         """Admit, prepare and start one session.

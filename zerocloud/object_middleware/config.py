@@ -16,7 +16,8 @@ class ObjectConfig:
     ``sysimage_devices`` maps each system image name to its absolute host path (``python``
     without a path is the sandbox's built-in image of the host's CPython, the default);
     ``work_dir`` is the base of the per-process work directories ('' = the default of
-    :func:`zerocloud.object_middleware.workdir.default_base`).
+    :func:`zerocloud.object_middleware.workdir.default_base`); ``prevalidate`` validates
+    stored executables (:mod:`zerocloud.object_middleware.prevalidate`).
     """
     max_nexe_bytes: int = limits.DEFAULT_MAX_EXECUTABLE_BYTES
     max_nexe_memory_bytes: int = 4 * GiB
@@ -32,6 +33,7 @@ class ObjectConfig:
     input_cache_entries: int = 8
     channel_ip: str = '127.0.0.1'
     image_cache_bytes: int = 4 * GiB
+    prevalidate: bool = False
 
     @classmethod
     def from_conf(cls, conf):
@@ -41,8 +43,6 @@ class ObjectConfig:
         """
         options.refuse_unbuilt(conf, 'zerovm_kill_timeout', 'a session is killed at once when '
                                'its zerovm_timeout passes; there is no grace period')
-        options.refuse_unbuilt(conf, 'zerovm_prevalidate', 'executables are validated when a '
-                               'session starts', allowed=options.FALSE_WORDS)
         d = cls()
         images = options.parse_sysimages(conf, 'zerovm_sysimage_devices')
         images = tuple((name, '' if path is None and name == BUILTIN_IMAGE else path)
@@ -74,6 +74,7 @@ class ObjectConfig:
                                          options.default_bind_ip(conf)),
             image_cache_bytes=options.parse_int(conf, 'zerovm_image_cache_bytes',
                                                 d.image_cache_bytes, 1),
+            prevalidate=options.parse_bool(conf, 'zerovm_prevalidate', d.prevalidate),
         )
 
     def session_limits(self, requested):

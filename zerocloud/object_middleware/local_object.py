@@ -67,6 +67,15 @@ class LocalObjects:
         return LocalObject(_take_fd(reader, metadata, container, obj),
                            '/%s/%s/%s' % (account, container, obj), metadata)
 
+    def diskfile(self, device, partition, account, container, obj, policy_index):
+        """The (unopened) DiskFile of ``/account/container/obj`` on ``device``.
+
+        :raises DiskFileDeviceUnavailable: when the device is not mounted.
+        """
+        policy = POLICIES.get_by_index(policy_index)
+        return self._router[policy].get_diskfile(device, partition, account, container, obj,
+                                                 policy=policy)
+
 
 def need_stream(why):
     """The 409 that asks the proxy for the object's bytes as its GET gives them."""
@@ -74,7 +83,7 @@ def need_stream(why):
                              headers={wire.NEED_HEADER: wire.NEED_OBJECT})
 
 
-def _not_the_bytes(metadata):
+def not_the_bytes(metadata):
     """Why the data file does not hold the object's bytes, or None when it does."""
     keys = {key.lower() for key in metadata}
     if ENCRYPTION_SYSMETA in keys:
@@ -92,7 +101,7 @@ def _take_fd(reader, metadata, container, obj):
     :raises HTTPException: 409 (``Need: object``) when the file is not the object's bytes.
     """
     try:
-        why = _not_the_bytes(metadata)
+        why = not_the_bytes(metadata)
         if why is not None:
             raise need_stream(why)
         # DiskFileReader keeps its open file in _fp; this is the only private access.

@@ -49,7 +49,9 @@ def build_spec(session, executable_path, config):
     Channels are the session's devices (files; one of mode ``pipe`` or ``char`` is shown as
     a FIFO pumped from or into its file) followed by the sockets of its mesh (``in/<peer>``
     readable, ``out/<peer>`` writable) when it is part of a connected job.
-    Limits are the smaller of the session's and this server's (``config``).
+    Limits are the smaller of the session's and this server's (``config``).  A prevalidated
+    executable (``session.executable.prevalidated``, cached or received by its ETag, whose
+    MD5 the executable cache checked) runs trusted: not validated again.
 
     :raises ValueError: (``SpecError``) for a description the sandbox cannot run.
     """
@@ -74,7 +76,8 @@ def build_spec(session, executable_path, config):
                     max_output_bytes=bounds.max_output_bytes,
                     max_input_bytes=bounds.max_input_bytes)
     spec = SessionSpec(program=program, argv=session.argv, env=session.env,
-                       channels=tuple(channels), images=images, limits=limits)
+                       channels=tuple(channels), images=images, limits=limits,
+                       trusted=bool(executable_path and executable.prevalidated))
     return spec, [channel.device for channel in channels]
 
 

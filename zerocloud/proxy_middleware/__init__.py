@@ -269,9 +269,15 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     instances, sessions by status, bytes read and written) in that account, batched, off
     the job's path (:mod:`.accounting`).
 
-Not supported (a ZeroCloud configuration may keep them at "no"; any other value stops the
-proxy at start-up, naming the option): ``zerovm_maxiops`` (channels are limited in bytes),
-``zerovm_prevalidate`` (executables are validated when a session starts).
+``zerovm_prevalidate`` [no]
+    Trust the object servers' prevalidation records (SPEC S4; set it on the object servers
+    too): an executable whose object sysmeta says it was valid for its current ETag runs
+    without being validated again (``X-Nexe-Validation: 2``); a client's PUT or POST of an
+    ``application/x-nexe`` object (or with ``X-Zerovm-Validate``) is answered with
+    ``X-Zerovm-Valid: true`` or ``false`` (:mod:`.prevalidate`).
+
+Not supported (a ZeroCloud configuration may keep it at "no"; any other value stops the
+proxy at start-up, naming the option): ``zerovm_maxiops`` (channels are limited in bytes).
 ``zerovm_rendezvous_ip`` [``bind_ip`` when it names one address, else 127.0.0.1]
     Address of the per-job rendezvous of connected jobs; object servers must reach it.
 ``zerovm_rendezvous_timeout`` [5]
@@ -292,7 +298,8 @@ from swift.proxy.controllers.base import get_container_info
 
 from zerocloud import metrics
 from zerocloud.job.errors import encodable
-from zerocloud.proxy_middleware import cors, dispatch, execution, job_input, setuid, webapps
+from zerocloud.proxy_middleware import cors, dispatch, execution, job_input, prevalidate
+from zerocloud.proxy_middleware import setuid, webapps
 from zerocloud.proxy_middleware import request as requests
 from zerocloud.proxy_middleware.config import ProxyConfig
 from zerocloud.proxy_middleware.swift_access import SWIFT_SOURCE
@@ -320,6 +327,8 @@ class ZerocloudProxy:
         req = swob.Request(env)
         route = requests.classify(req)
         if route is None:
+            if self.config.prevalidate and prevalidate.wants_verdict(req):
+                return prevalidate.answer_with_verdict(req, self.app)(env, start_response)
             return self.app(env, start_response)
         started = time.time()
         requests.strip_forged_headers(req)

@@ -19,7 +19,7 @@ class ProxyConfig:
     max_instances: int = 100_000
     default_content_type: str = 'application/octet-stream'
     sysimage_devices: tuple = ('python',)
-    prevalidate: bool = False       # refused when set (see refuse_unbuilt_options)
+    prevalidate: bool = False
     uses_newest: bool = False
     use_cors: bool = False
     accounting_enabled: bool = False
@@ -51,6 +51,7 @@ class ProxyConfig:
             sysimage_devices=tuple(
                 name for name, _ in options.parse_sysimages(conf, 'zerovm_sysimage_devices')
             ) or d.sysimage_devices,
+            prevalidate=options.parse_bool(conf, 'zerovm_prevalidate', d.prevalidate),
             uses_newest=options.parse_bool(conf, 'zerovm_uses_newest', d.uses_newest),
             use_cors=options.parse_bool(conf, 'zerovm_use_cors', d.use_cors),
             accounting_enabled=options.parse_bool(
@@ -96,5 +97,3 @@ def refuse_unbuilt_options(conf):
     (left at their "off" value they are accepted, so a ZeroCloud config keeps working)."""
     options.refuse_unbuilt(conf, 'zerovm_maxiops', 'channels are limited in bytes, not in '
                            'I/O calls: use zerovm_maxinput/zerovm_maxoutput')
-    options.refuse_unbuilt(conf, 'zerovm_prevalidate', 'executables are validated when a '
-                           'session starts', allowed=options.FALSE_WORDS)

@@ -120,7 +120,9 @@ def describe(instance, req, config, parts):
         if url.image and url.image not in images:
             images.insert(0, url.image)
     else:
-        executable = wire.Executable(etag=parts.executable.etag)
+        executable = wire.Executable(
+            etag=parts.executable.etag,
+            prevalidated=config.prevalidate and getattr(parts.executable, 'prevalidated', False))
     user_image = None
     if parts.image is not None:
         user_image = wire.UserImage(parts.image.etag)

@@ -118,7 +118,16 @@ def validate_path(path: str, max_size_bytes: int = DEFAULT_MAX_SIZE_BYTES) -> Ve
     :raises OSError: when the file cannot be read (the caller reports it).
     """
     with open(path, 'rb') as f:
-        data = f.read(max_size_bytes + 1)
+        return validate_file(f, max_size_bytes)
+
+
+def validate_file(f, max_size_bytes: int = DEFAULT_MAX_SIZE_BYTES) -> Verdict:
+    """Validate the executable read from the binary file object ``f`` (at most
+    ``max_size_bytes + 1`` bytes are read; a larger file is rejected).
+
+    :raises OSError: when the file cannot be read (the caller reports it).
+    """
+    data = f.read(max_size_bytes + 1)
     if len(data) > max_size_bytes:
         return Verdict(report.VALIDATION_REJECTED,
                        ('executable is larger than the limit of %d bytes' % max_size_bytes,),

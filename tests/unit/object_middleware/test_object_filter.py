@@ -416,18 +416,20 @@ def test_options_are_typed(tmp_path):
     assert (defaults.max_pool, defaults.max_queue) == (10, 3)
 
 
-@pytest.mark.parametrize('option, value', [('zerovm_kill_timeout', '1'),
-                                           ('zerovm_prevalidate', 'yes')])
+@pytest.mark.parametrize('option, value', [('zerovm_kill_timeout', '1')])
 def test_options_this_version_does_not_implement_stop_the_server(option, value):
     with pytest.raises(ValueError) as info:
         object_middleware.filter_factory({}, **{option: value})
     assert option in str(info.value) and 'not supported' in str(info.value)
 
 
-def test_prevalidate_may_stay_off(tmp_path):
-    factory = object_middleware.filter_factory({}, zerovm_prevalidate='no',
+def test_prevalidate_is_parsed_and_off_by_default(tmp_path):
+    factory = object_middleware.filter_factory({}, zerovm_prevalidate='yes',
                                                zerovm_work_dir=str(tmp_path))
-    assert factory(FakeSwift()).config.max_pool == 10
+    assert factory(FakeSwift()).config.prevalidate is True
+    assert ObjectConfig.from_conf({}).prevalidate is False
+    with pytest.raises(ValueError, match='zerovm_prevalidate'):
+        ObjectConfig.from_conf({'zerovm_prevalidate': 'maybe'})
 
 
 def test_session_limits_are_the_smaller_of_proxy_and_server():

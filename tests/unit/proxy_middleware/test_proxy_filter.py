@@ -150,7 +150,7 @@ def test_bad_option_fails_at_load_naming_it(option, value):
 
 
 @pytest.mark.parametrize('option,value', [
-    ('zerovm_maxiops', '1G'), ('zerovm_prevalidate', 'yes'),
+    ('zerovm_maxiops', '1G'),
 ])
 def test_options_this_version_does_not_implement_stop_the_proxy(option, value):
     with pytest.raises(ValueError) as info:
@@ -158,9 +158,10 @@ def test_options_this_version_does_not_implement_stop_the_proxy(option, value):
     assert option in str(info.value) and 'not supported' in str(info.value)
 
 
-def test_feature_switches_not_implemented_may_stay_off():
-    config = ProxyConfig.from_conf({'zerovm_prevalidate': 'no'})
-    assert config.prevalidate is False
+def test_prevalidate_is_parsed_and_advertised():
+    assert ProxyConfig.from_conf({'zerovm_prevalidate': 'no'}).prevalidate is False
+    config = ProxyConfig.from_conf({'zerovm_prevalidate': 'yes'})
+    assert config.prevalidate is True and config.info()['prevalidate'] is True
 
 
 def test_options_are_typed_and_advertised_in_info():
