@@ -394,13 +394,14 @@ class ZerocloudProxy:
                 self.cors_info(req.environ, (route.account, route.container))
             return cors.preflight(req, methods, info, self.config.use_cors)
         build = webapps.open_object if route.kind == 'open' else webapps.call_api
-        job_route, body, data = build(self.services, req, route)
+        job = build(self.services, req, route)
         self.logger.increment(route.kind)
         try:
             response = self.run_job(self.services, req,
-                                    dataclasses.replace(job_route, kind='job'), body, data)
+                                    dataclasses.replace(job.route, kind='job'), job.body,
+                                    job.payload, image=job.image)
         finally:
-            getattr(data, 'close', lambda: None)()
+            job.close()
         return webapps.ranged(req, response) if route.kind == 'open' else response
 
 

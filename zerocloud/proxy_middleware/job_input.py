@@ -92,7 +92,7 @@ def read_source(services, req, route):
     try:
         job_route = dataclasses.replace(route, kind='job')
         if zapp.is_zapp_content_type(content_type):
-            system_map, image = _read_stored_zapp(swift, url.path, config)
+            system_map, image = read_stored_zapp(swift, url.path, config)
             return JobInput(job_route, system_map, data, image)
         _type, body = swift.read_small(url.path, config.max_config_bytes, 'zerovm_maxconfig')
         if content_type.lower() == JSON_TYPE:
@@ -104,8 +104,13 @@ def read_source(services, req, route):
         raise
 
 
-def _read_stored_zapp(swift, path, config):
-    """``(system map, SpooledImage)`` of a zapp object, read once through its GET."""
+def read_stored_zapp(swift, path, config):
+    """``(system map, SpooledImage)`` of a zapp object, read once through its GET as the
+    caller (also an ``/open/`` or ``/api/`` zapp, :mod:`.webapps`).
+
+    :raises HTTPException: the GET's error naming the path, 413 over ``zerovm_maxinput``,
+        400 for a bad zapp.
+    """
     _length, app_iter = swift.get_stream(path, config.max_input_bytes)
     try:
         return zapps.read_zapp_stream(ChunkReader(app_iter), config, path)

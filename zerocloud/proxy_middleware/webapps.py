@@ -9,7 +9,8 @@ Both turn a plain HTTP request into a job (then run like any job, :mod:`.executi
 
     * ``application/x-nexe``: the object runs directly, its stdout is the answer; query
       ``args`` is its command line, ``content_type`` the answer's type (``text/plain``);
-    * a zapp (tar): 501, not yet supported;
+    * a zapp (tar, S1.5): its ``boot/system.map`` runs with the zapp as the image of its
+      sessions (read as the caller, at most ``zerovm_maxinput``);
     * any other type: the *handler template* registered for it, the JSON job stored at
       ``/<account>/.zvm/<type>/<subtype>/config`` (read as the account's own
       configuration, whoever calls; kept in memcache for :data:`TEMPLATE_CACHE_SECONDS`;
@@ -29,8 +30,9 @@ Both turn a plain HTTP request into a job (then run like any job, :mod:`.executi
     ``X-Container-Meta-Rest-Endpoint`` (a ``swift://account/container/object`` URL; the
     setting comes with Swift's container info, cached in memcache).  The app is a JSON job
     object (``application/json``, at most ``zerovm_maxconfig`` bytes, kept in memcache for
-    :data:`TEMPLATE_CACHE_SECONDS`; read rights are checked on every call); a zapp is
-    501, not yet supported.  Its programs see the CGI environment (S6) with
+    :data:`TEMPLATE_CACHE_SECONDS`; read rights are checked on every call), or a zapp
+    (its ``boot/system.map`` runs with the zapp as its image; the zapp is read on every
+    call, its type remembered like a JSON app's text).  Its programs see the CGI environment (S6) with
     ``REQUEST_METHOD``, ``QUERY_STRING``, ``HTTP_*`` of this request and ``PATH_INFO`` =
     the (URL-encoded) part of the path after the container (``/`` when none); the request
     body, spooled up to ``zerovm_maxinput`` (else 413), is what their path-less readable
@@ -52,7 +54,7 @@ from swift.common.utils import cache_from_env
 
 from zerocloud import job as joblib
 from zerocloud import zapp
-from zerocloud.proxy_middleware import describe, payload, setuid
+from zerocloud.proxy_middleware import describe, job_input, payload, setuid
 from zerocloud.proxy_middleware.swift_access import SwiftAccess
 
 TEMPLATE_CACHE_SECONDS = 60
@@ -64,6 +66,7 @@ API_METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'DELETE')
 OBJECT_PATH_VARIABLE = 'object_path'
 VARIABLE = re.compile(r'\{\.([A-Za-z0-9_-]+)(?:=([^{}]*))?\}')
 CACHE_PREFIX = 'zerocloud/app'
+ZAPP_MARK = '\0zapp'  # in the app cache: the app is a zapp (no JSON text starts so)
 
 
 def _text(body):
@@ -71,10 +74,10 @@ def _text(body):
 
 
 def open_object(services, req, route):
-    """``(job route, job JSON bytes, payload)`` for an ``/open/`` request (module docstring).
+    """The :class:`~.job_input.JobInput` of an ``/open/`` request (module docstring).
 
-    :raises HTTPException: 400 without an object path or for a bad query, the object's
-        HEAD error, 501 for a zapp, 405 for a method other than GET, 404 without a handler.
+    :raises HTTPException: 400 without an object path, for a bad query or a bad zapp, the
+        object's HEAD error, 405 for a method other than GET, 404 without a handler.
     """
     if not route.obj:
         raise swob.HTTPBadRequest(body=_text('/open/ requests name an object: '
@@ -84,13 +87,13 @@ def open_object(services, req, route):
     setuid.set_origin(req.environ, setuid.Origin(path))
     swift = SwiftAccess(services.app, req, services.config.uses_newest)
     content_type = _main_type(swift.head(path).get('Content-Type'))
-    if zapp.is_zapp_content_type(content_type):
-        raise swob.HTTPNotImplemented(body=_text('/open/ of a zapp (%s) is not yet supported'
-                                                 % path), content_type='text/plain')
     if req.method not in OPEN_METHODS:
         raise swob.HTTPMethodNotAllowed(
             body=_text('/open/ runs objects with GET (%s is %s)' % (path, content_type)),
             content_type='text/plain', headers={'Allow': ', '.join(OPEN_METHODS)})
+    if zapp.is_zapp_content_type(content_type):
+        system_map, image = job_input.read_stored_zapp(swift, path, services.config)
+        return job_input.JobInput(route, system_map, image=image)
     params = query_params(req)
     url = str(joblib.SwiftUrl(route.account, route.container, route.obj))
     if content_type == NEXE_TYPE:
@@ -98,7 +101,7 @@ def open_object(services, req, route):
     else:
         template = load_template(services, swift, req, route.account, content_type)
         job = fill_template(template, params, url, content_type)
-    return route, json.dumps(job).encode('utf-8'), b''
+    return job_input.JobInput(route, json.dumps(job).encode('utf-8'))
 
 
 def _main_type(content_type):
@@ -153,16 +156,23 @@ def load_template(services, swift, req, account, content_type):
                                  content_type='text/plain')
 
 
-def _cached_json(services, swift, req, path, as_owner=False):
+def _cached_json(services, swift, req, path, as_owner=False, zapp_ok=False):
     """The text of the JSON object at ``path``, from memcache or read (then kept for
-    :data:`TEMPLATE_CACHE_SECONDS`).
+    :data:`TEMPLATE_CACHE_SECONDS`); with ``zapp_ok``, None when it is a zapp (its type
+    found by a HEAD as the caller and kept the same way).
 
-    :raises HTTPException: its GET's error; 413 over ``zerovm_maxconfig``; 409 when the
-        object is a zapp (501) or not ``application/json``.
+    :raises HTTPException: its HEAD's or GET's error; 413 over ``zerovm_maxconfig``; 501
+        for a zapp without ``zapp_ok``; 409 when the object is not ``application/json``.
     """
     cache, key = cache_from_env(req.environ, True), CACHE_PREFIX + quote(path)
     text = _cache_get(cache, key)
-    if text is not None:
+    if text is None and zapp_ok and zapp.is_zapp_content_type(
+            _main_type(swift.head(path).get('Content-Type'))):
+        text = ZAPP_MARK
+        _cache_set(cache, key, text)
+    if text == ZAPP_MARK and zapp_ok:
+        return None
+    if text is not None and text != ZAPP_MARK:
         return text
     content_type, body = swift.read_small(path, services.config.max_config_bytes,
                                           'zerovm_maxconfig', as_owner=as_owner)
@@ -174,12 +184,16 @@ def _cached_json(services, swift, req, path, as_owner=False):
                                            % (path, content_type or 'untyped', JSON_TYPE)),
                                 content_type='text/plain')
     text = body.decode('utf-8', 'surrogateescape')
+    _cache_set(cache, key, text)
+    return text
+
+
+def _cache_set(cache, key, text):
     if cache is not None:
         try:
             cache.set(key, text, time=TEMPLATE_CACHE_SECONDS)
         except MemcacheConnectionError:
             pass   # memcache down: read again next time
-    return text
 
 
 def _cache_get(cache, key):
@@ -228,12 +242,12 @@ def fill_template(template, params, object_url, content_type):
 
 
 def call_api(services, req, route):
-    """``(job route, job JSON bytes, payload)`` for an ``/api/`` request (module
-    docstring); the caller closes the payload when the job is over.
+    """The :class:`~.job_input.JobInput` of an ``/api/`` request (module docstring);
+    the caller closes it when the job is over.
 
-    :raises HTTPException: 400 without a container, 404 without the container or its
-        endpoint, 409 for a bad endpoint, 401/403 when the caller may not run it or read
-        it, 501 for a zapp, 413 for a body over ``zerovm_maxinput``.
+    :raises HTTPException: 400 without a container or for a bad zapp, 404 without the
+        container or its endpoint, 409 for a bad endpoint, 401/403 when the caller may not
+        run it or read it, 413 for a body or zapp over ``zerovm_maxinput``.
     """
     if not route.container:
         raise swob.HTTPBadRequest(body=_text('/api/ requests name a container: '
@@ -248,9 +262,19 @@ def call_api(services, req, route):
     swift = SwiftAccess(services.app, req, services.config.uses_newest)
     setuid.authorize_run(req, route.account, swift.container_info)
     swift.authorize_read(source)
-    body = _cached_json(services, swift, req, source).encode('utf-8', 'surrogateescape')
+    text = _cached_json(services, swift, req, source, zapp_ok=True)
     req.environ[describe.PATH_INFO_KEY] = '/' + (req.path.split('/', 4)[4:] or [''])[0]
-    return route, body, payload.spool_body(req, services.config.max_input_bytes)
+    if text is not None:
+        return job_input.JobInput(route, text.encode('utf-8', 'surrogateescape'),
+                                  payload.spool_body(req, services.config.max_input_bytes))
+    system_map, image = job_input.read_stored_zapp(swift, source, services.config)
+    try:
+        return job_input.JobInput(route, system_map,
+                                  payload.spool_body(req, services.config.max_input_bytes),
+                                  image)
+    except BaseException:
+        image.close()
+        raise
 
 
 def endpoint_of(swift, route):
