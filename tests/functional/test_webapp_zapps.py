@@ -63,3 +63,16 @@ def test_an_api_endpoint_that_is_a_zapp_runs_with_the_request(cluster):
         seen = json.loads(resp.text)
         assert seen['REQUEST_METHOD'] == 'POST' and seen['PATH_INFO'] == '/items/1'
         assert seen['body_length'] == 5
+
+
+def test_a_pathless_image_device_is_this_zapp_and_refused_in_a_plain_job(cluster, container):
+    job = python_job('words', [{'name': 'image'}, {'name': 'stdout'}])
+    body = zapp(job, [('main.py', WORDS_PY), ('data/words.txt', b'kiwi')])
+    url, token = cluster.auth()
+    headers = {'X-Auth-Token': token, 'X-Zerovm-Execute': '1.0'}
+    resp = requests.post(url, data=body, timeout=120,
+                         headers=dict(headers, **{'Content-Type': 'application/x-tar'}))
+    assert resp.status_code == 200 and resp.text.split()[:2] == ['opened', 'kiwi'], resp.text
+    resp = requests.post(url, data=json.dumps(job), timeout=120,
+                         headers=dict(headers, **{'Content-Type': 'application/json'}))
+    assert resp.status_code == 400 and '[0].devices[1].path' in resp.text, resp.text

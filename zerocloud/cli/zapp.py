@@ -87,7 +87,8 @@ def check_map(system_map, map_path, args):
     from zerocloud.job import JobError, parse_job
     sysimages = tuple(args.sysimage) if args.sysimage else ('python',)
     try:
-        parse_job(system_map, max_config_bytes=args.max_config_bytes, sysimages=sysimages)
+        parse_job(system_map, max_config_bytes=args.max_config_bytes, sysimages=sysimages,
+                  in_zapp=True)
     except JobError as err:
         print('%s: invalid job (HTTP %d):' % (map_path, err.status), file=sys.stderr)
         for where, message in err.problems:

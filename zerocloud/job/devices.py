@@ -101,8 +101,12 @@ def _device_mode(problems, where, name, url, mode):
     return mode
 
 
-def parse_device(problems, where, raw, sysimages):
-    """Check one device entry; return a DeviceSpec or None (problems recorded)."""
+def parse_device(problems, where, raw, sysimages, in_zapp=False):
+    """Check one device entry; return a DeviceSpec or None (problems recorded).
+
+    A path-less ``image`` device means "this zapp" (ZeroCloud's system maps list it): it is
+    accepted only ``in_zapp`` (the job is a zapp's ``boot/system.map``).
+    """
     if fields.check_object(problems, where, raw, DEVICE_KEYS) is None:
         return None
     name = _device_name(problems, where, raw, sysimages)
@@ -113,7 +117,11 @@ def parse_device(problems, where, raw, sysimages):
         url = _device_url(problems, f'{where}.path', name, raw['path'], sysimages)
         if url is None:
             return None
-    elif device_access(name) in (IMAGE, NETWORK):
+    elif device_access(name) == IMAGE and not in_zapp:
+        problems.add(f'{where}.path', 'required for image in a plain JSON job (a path-less '
+                     'image device means "this zapp": only in a zapp\'s boot/system.map)')
+        return None
+    elif device_access(name) == NETWORK:
         problems.add(f'{where}.path', f'required for {name}')
         return None
     values = {'name': name, 'url': url}

@@ -71,7 +71,7 @@ def _longest_instance_name(node_name):
     return f'{node_name or ""}-{MAX_COUNT}'
 
 
-def _parse_devices(problems, where, raw, sysimages):
+def _parse_devices(problems, where, raw, sysimages, in_zapp=False):
     if 'devices' in raw and 'file_list' in raw:
         problems.add(where, 'give "devices" or its deprecated spelling "file_list", not both')
         return None
@@ -79,7 +79,7 @@ def _parse_devices(problems, where, raw, sysimages):
     items = fields.check_list(problems, f'{where}.{key}', raw.get(key, []))
     if items is None:
         return None
-    parsed = [(i, parse_device(problems, f'{where}.{key}[{i}]', item, sysimages))
+    parsed = [(i, parse_device(problems, f'{where}.{key}[{i}]', item, sysimages, in_zapp))
               for i, item in enumerate(items)]
     if any(device is None for _, device in parsed):
         return None
@@ -112,8 +112,9 @@ def _parse_scalars(problems, where, raw, values, devices):
         values['connect'] = targets
 
 
-def parse_node(problems, where, raw, sysimages):
-    """Check one node definition; return a Node or None (problems recorded)."""
+def parse_node(problems, where, raw, sysimages, in_zapp=False):
+    """Check one node definition; return a Node or None (problems recorded); ``in_zapp``:
+    see :func:`parse_job`."""
     if fields.check_object(problems, where, raw, NODE_KEYS) is None:
         return None
     values = {}
@@ -131,7 +132,7 @@ def parse_node(problems, where, raw, sysimages):
     else:
         values['exec'] = _parse_exec(problems, f'{where}.exec', raw['exec'], legacy_args,
                                      sysimages, values.get('name'))
-    device_result = _parse_devices(problems, where, raw, sysimages)
+    device_result = _parse_devices(problems, where, raw, sysimages, in_zapp)
     devices = device_result[1] if device_result else []
     _parse_scalars(problems, where, raw, values, devices)
     if device_result:
@@ -172,12 +173,15 @@ def _check_graph(problems, nodes):
                 problems.add(f'[{i}].connect[{j}]', f'{target} listed twice')
 
 
-def parse_job(data, *, max_config_bytes=DEFAULT_MAX_CONFIG_BYTES, sysimages=DEFAULT_SYSIMAGES):
+def parse_job(data, *, max_config_bytes=DEFAULT_MAX_CONFIG_BYTES, sysimages=DEFAULT_SYSIMAGES,
+              in_zapp=False):
     """Parse and validate a job description.
 
     :param data: JSON text (bytes or str) or an already decoded list (or single node dict).
     :param max_config_bytes: size limit of JSON text (``zerovm_maxconfig``).
     :param sysimages: names of the operator's system image devices, valid device names.
+    :param in_zapp: the job is a zapp's ``boot/system.map``: a path-less ``image`` device
+        (this zapp) is accepted; in a plain JSON job it is a problem naming the device.
     :returns: an immutable :class:`Job`.
     :raises JobError: with every problem located; ``.status`` 413 if too large, else 400.
     """
@@ -190,7 +194,8 @@ def parse_job(data, *, max_config_bytes=DEFAULT_MAX_CONFIG_BYTES, sysimages=DEFA
     if not raw:
         raise JobError([('', 'the job has no nodes')])
     problems = Problems()
-    nodes = [(i, parse_node(problems, f'[{i}]', item, sysimages)) for i, item in enumerate(raw)]
+    nodes = [(i, parse_node(problems, f'[{i}]', item, sysimages, in_zapp))
+             for i, item in enumerate(raw)]
     problems.raise_if_any()
     _check_graph(problems, nodes)
     problems.raise_if_any()

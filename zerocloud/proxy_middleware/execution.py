@@ -175,7 +175,8 @@ class JobRun:
     def _plan(self, body):
         try:
             job = joblib.parse_job(body, max_config_bytes=self.config.max_config_bytes,
-                                   sysimages=self.config.sysimage_devices)
+                                   sysimages=self.config.sysimage_devices,
+                                   in_zapp=self.image is not None)
             plan = joblib.expand(job, account=self.route.account,
                                  list_objects=self.swift.list_objects,
                                  list_containers=self.swift.list_containers,

@@ -104,7 +104,7 @@ def check_map(head, config, what):
     """
     try:
         joblib.parse_job(head.system_map, max_config_bytes=config.max_config_bytes,
-                         sysimages=config.sysimage_devices)
+                         sysimages=config.sysimage_devices, in_zapp=True)
     except joblib.JobError as err:
         raise swob.HTTPException(
             status=err.status, content_type='text/plain',
