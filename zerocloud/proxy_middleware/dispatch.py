@@ -2,10 +2,14 @@
 
 A session's candidates are the primary nodes of its object in ring order, then handoffs
 (:class:`Target`); which one is tried when is :mod:`.schedule`'s business, one try on one
-node is :func:`attempt`'s.  The request asks ``Expect: 100-continue``, so a server that is
-full (503 marked busy by its admission control: try later), lacks the object (404) or its
-disk (507), or answers another 503, refuses before any byte of the body is sent; the next
-candidate is tried for all but "busy".  Network failures move on too; any other refusal
+node is :func:`attempt`'s.  A request that streams an object (the executable, an image or
+an input the server does not cache) or is larger than :data:`SMALL_BODY_BYTES` asks
+``Expect: 100-continue``, so a server that is full (503 marked busy by its admission
+control: try later), lacks the object (404) or its disk (507), or answers another 503,
+refuses before any byte of the body is sent; a small one (the description and a few
+payload bytes: the usual job once its executable is cached) is sent at once, saving that
+round trip (a refusing server reads and drops it).  The next candidate is tried for all
+but "busy".  Network failures move on too; any other refusal
 (400, 413...) is the answer.  A session whose program never started because of its server
 (the report's ``retry``, e.g. its sandbox supervisor was lost) is offered to the next node
 too.  When no node runs it, the error names every server tried and why (:class:`Tried`).
@@ -41,6 +45,7 @@ from zerocloud import report as rpt
 RETRY_STATUSES = (404, 503, 507)
 MAX_ERROR_BODY = 65536
 IDLE_SECONDS = 10.0          # longest silence from a running session (heartbeats: 0.5 s)
+SMALL_BODY_BYTES = 65536     # a body no larger, streaming no object, is sent without Expect
 
 
 class NodeTimeouts(NamedTuple):
@@ -159,6 +164,7 @@ class RequestBody:
         self.parts = parts
         self.known = known
         self.length = 0
+        self.streams = False    # True once an object's GET is part of the body
         self._frames = []
         self._stack = contextlib.ExitStack()
 
@@ -184,7 +190,13 @@ class RequestBody:
     def __exit__(self, *exc_info):
         self._stack.close()
 
+    @property
+    def small(self):
+        """No object streamed, at most :data:`SMALL_BODY_BYTES`: sent without Expect."""
+        return not self.streams and self.length <= SMALL_BODY_BYTES
+
     def _add_stream(self, name, source):
+        self.streams = True
         length, chunks = self._stack.enter_context(source.open())
         self._add(name, chunks, length)
 
@@ -288,12 +300,9 @@ def _on_node(instance, node, target, session, parts, known, timeouts, spools, as
             with green.Timeout(timeouts.total_seconds, _Expired('no answer in %.0f s'
                                                                 % timeouts.total_seconds)):
                 body = stack.enter_context(RequestBody(session, parts, known))
-                conn = _connect(node, target, session, body.length, timeouts)
+                conn = _connect(node, target, session, body, timeouts)
                 stack.callback(conn.close)
-                response = conn.getexpect()
-                if response.status == 100:
-                    body.send(conn)
-                    response = conn.getresponse()
+                response = _send(conn, body)
                 stack.callback(response.close)
                 need = response.getheader(wire.NEED_HEADER) if response.status == 409 else None
                 if need and need not in asked and (need != wire.NEED_OBJECT or parts.local):
@@ -333,10 +342,25 @@ def stream_local(session, parts):
             dataclasses.replace(parts, remote=remote, local={}))
 
 
-def _connect(node, target, session, length, timeouts):
+def _send(conn, body):
+    """Send ``body`` (after ``100 Continue`` unless it is small); the server's answer."""
+    if body.small:
+        body.send(conn)
+        return conn.getresponse()
+    response = conn.getexpect()
+    if response.status == 100:
+        body.send(conn)
+        response = conn.getresponse()
+    return response
+
+
+def _connect(node, target, session, body, timeouts):
     headers = {wire.VERSION_HEADER: wire.WIRE_VERSION,
                'X-Backend-Storage-Policy-Index': str(target.policy_index),
-               'Content-Length': str(length), 'Expect': '100-continue'}
+               'Content-Length': str(body.length)}
+    if not body.small:
+        headers['Expect'] = '100-continue'
+
     if session.mesh is not None:
         headers[wire.CONNECTED_HEADER] = '1'
     with green.Timeout(timeouts.connect_seconds, _Expired('no connection in %.1f s'
