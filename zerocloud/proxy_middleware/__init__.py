@@ -92,7 +92,11 @@ What happens to a job
    PUT (container write ACL), the co-located input as GET (container read ACL; the proxy
    never reads it), other readable objects and the executable with HEAD (their ETag decides
    whether a server needs their bytes; one larger than ``zerovm_maxinput`` is a 413 naming
-   it).  A 403/404/413 of any input is the answer, naming the path.
+   it).  A 403/404/413 of any input is the answer, naming the path.  What a HEAD said is
+   remembered for 2 s by each proxy process (:mod:`.etag_cache`): a job within that time
+   authorizes the path from its container's ACL instead (every job, as its caller), so an
+   executable overwritten or deleted in Swift may still run its old bytes for up to 2 s
+   where a server caches them, never longer; new bytes are never sent under the old ETag.
 4. Each session goes to an object server holding its object (object ring of the container's
    storage policy: primaries, then handoffs, skipping nodes that answer 404/503/507 or cannot
    be reached, and nodes whose program never started, e.g. their sandbox supervisor was

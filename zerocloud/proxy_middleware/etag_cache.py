@@ -10,7 +10,9 @@ info in memcache.
 
 What the cache saves is a round trip, never an authorization check: a job that finds a path
 here still authorizes it as the caller (:meth:`.SwiftAccess.authorize_read`: the container's
-read ACL through the pipeline's ``swift.authorize``, setuid included) before anything runs.
+read ACL through the pipeline's ``swift.authorize``, setuid included) before anything runs;
+a hit that check refuses is asked with a HEAD after all, whose answer (403, 404...) is the
+job's, word for word as without the cache.
 
 What it may cost is freshness, bounded:
 
