@@ -107,3 +107,15 @@ def test_a_post_keeps_the_record(cluster, stage, programs):
     cluster.connection().post_object(stage, 'cat', headers={'X-Object-Meta-Size': 'big'})
     assert run(cluster, stage, 'cat').headers['X-Nexe-Validation'] == '2'
     assert cluster.connection().head_object(stage, 'cat')['x-object-meta-size'] == 'big'
+
+
+def test_an_object_name_that_needs_quoting_gets_its_verdict(cluster, stage, programs):
+    name = 'dir/a %3F?\u00e9#.nexe'
+    quoted = requests.utils.quote(name, safe='/')
+    resp = put(cluster, stage, quoted, programs['sb_cat'])
+    assert resp.headers['X-Zerovm-Valid'] == 'true'
+    exe = {'path': 'swift://~/%s/%s' % (stage, quoted)}  # job URLs are percent-decoded
+    job = post_job(cluster, [{'name': 'q', 'exec': exe,
+                              'devices': [stdin_of(stage), {'name': 'stdout'}]}])
+    assert job.status_code == 200, job.text
+    assert job.headers['X-Nexe-Validation'] == '2'

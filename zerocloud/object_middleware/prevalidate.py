@@ -69,8 +69,11 @@ class Prevalidator:
         self.local_objects = local_objects
 
     def handles(self, req):
-        """True for the object PUTs and POSTs this filter looks at after they are stored."""
-        return req.method in _STORED
+        """True for the object PUTs of executables (by their Content-Type or
+        ``X-Zerovm-Validate``) and the object POSTs (the stored type decides), which this
+        filter looks at after they are stored."""
+        return req.method == 'POST' or (req.method == 'PUT' and wants_validation(
+            req, req.headers.get('Content-Type', '')))
 
     def __call__(self, req):
         """Pass ``req`` to the object server; validate and record what it stored."""

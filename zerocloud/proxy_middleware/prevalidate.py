@@ -13,6 +13,7 @@ bound to its ETag (:mod:`zerocloud.object_middleware.prevalidate`).  Here:
   headers through, so the filter reads the record with a HEAD after the write).  The object
   servers validate before they answer, so a replica that answered the write has its record.
 """
+from swift.common import swob
 from swift.common.utils import split_path
 from swift.common.wsgi import make_pre_authed_request
 
@@ -46,7 +47,7 @@ def answer_with_verdict(req, app):
     """Pass the write to ``app``; add ``X-Zerovm-Valid`` to a successful answer."""
     response = req.get_response(app)
     if response.is_success:
-        head = make_pre_authed_request(req.environ, 'HEAD', req.path_info,
+        head = make_pre_authed_request(req.environ, 'HEAD', swob.wsgi_quote(req.path_info),
                                        swift_source=SWIFT_SOURCE)
         found = head.get_response(app)
         valid = found.is_success and trusted_record(found.headers)
