@@ -35,9 +35,9 @@ Both turn a plain HTTP request into a job (then run like any job, :mod:`.executi
     call, its type remembered like a JSON app's text).  Its programs see the CGI
     environment (S6) with ``REQUEST_METHOD``, ``QUERY_STRING``, ``HTTP_*`` of this request
     and ``PATH_INFO`` = the (URL-encoded) part of the path after the container (``/`` when
-    none); the request body, spooled up to ``zerovm_maxinput`` (else 413), is what their path-less readable
-    devices (``stdin``) read.  The app usually answers with a ``message/cgi`` or
-    ``message/http`` stdout.  Running it needs POST rights on the account, or the setuid
+    none); the request body, spooled up to ``zerovm_maxinput`` (else 413), is what their
+    path-less readable devices (``stdin``) read.  The app usually answers with a
+    ``message/cgi`` or ``message/http`` stdout.  Running it needs POST rights on the account, or the setuid
     grant of the container (:mod:`.setuid`; anonymous callers too).  No container is a 400,
     a container without a Rest-Endpoint a 404, an endpoint that is not a full
     ``swift://`` object URL or names an object of another type a 409.
