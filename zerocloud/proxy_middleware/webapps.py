@@ -39,8 +39,8 @@ Both turn a plain HTTP request into a job (then run like any job, :mod:`.executi
     path-less readable devices (``stdin``) read.  The app usually answers with a
     ``message/cgi`` or ``message/http`` stdout.  Running it needs POST rights on the
     account, or the setuid grant of the container (:mod:`.setuid`; anonymous callers too).
-    No container is a 400, a container without a Rest-Endpoint a 404, an endpoint that is not a full
-    ``swift://`` object URL or names an object of another type a 409.
+    No container is a 400, a container without a Rest-Endpoint a 404, an endpoint that is
+    not a full ``swift://`` object URL or names an object of another type a 409.
 
 ``OPTIONS`` on either is the pre-flight (:mod:`.cors`).
 """
