@@ -242,15 +242,7 @@ def cluster(args):
     filters = {'proxy_middleware': options, 'object_middleware': options}
     with tempfile.TemporaryDirectory(prefix='zc-bench-') as root:
         started = time.perf_counter()
-        for attempt in range(5):  # another cluster may take the ports we picked
-            spec = aio.spec_with_free_ports(os.path.join(root, str(attempt)),
-                                            filter_options=filters, owner_pid=os.getpid())
-            try:
-                aio.start(spec)
-                break
-            except aio.ClusterError:
-                if attempt == 4:
-                    raise
+        spec = aio.start_with_free_ports(root, filter_options=filters, owner_pid=os.getpid())
         print('cluster started in %.1f s (proxy port %d, maxoutput %s, zerovm_timeout %s s)'
               % (time.perf_counter() - started, spec.port, limit, args.job_timeout), flush=True)
         try:

@@ -192,6 +192,25 @@ def spec_with_free_ports(root, port_range=None, attempts=50, **fields):
     raise ClusterError('no free block of ports in %d-%d' % port_range)
 
 
+def start_with_free_ports(root, attempts=5, **fields):
+    """Start a cluster in ``root/<attempt>`` on free ports, trying again on another block
+    when a port is taken between the check and the bind (another cluster starting beside
+    it); return its spec.  For benchmarks and tools (the tests' fixtures do the same and
+    fail the test with every attempt's message).
+
+    :raises ClusterError: the last attempt's error.
+    """
+    for attempt in range(attempts):
+        spec = spec_with_free_ports(os.path.join(root, str(attempt)), **fields)
+        try:
+            start(spec)
+            return spec
+        except ClusterError:
+            if attempt + 1 == attempts:
+                raise
+    raise ClusterError('no attempt to start a cluster')
+
+
 def prepare(spec, account=None):
     """Create directories, configuration and rings; return the zerocloud filters included.
 
