@@ -119,3 +119,15 @@ def test_an_object_name_that_needs_quoting_gets_its_verdict(cluster, stage, prog
                               'devices': [stdin_of(stage), {'name': 'stdout'}]}])
     assert job.status_code == 200, job.text
     assert job.headers['X-Nexe-Validation'] == '2'
+
+
+def test_an_erasure_coded_executable_gets_no_record_and_is_validated_by_sessions(
+        cluster, programs):
+    conn = cluster.connection()
+    container = 'zcpv-ec-' + uuid.uuid4().hex
+    conn.put_container(container, headers={'X-Storage-Policy': 'ec'})
+    conn.put_object(container, 'in.txt', b'alpha\nbeta\n', content_type='text/plain')
+    assert put(cluster, container, 'cat', programs['sb_cat']).headers['X-Zerovm-Valid'] == \
+        'false'  # each server holds a fragment, not the executable
+    job = run(cluster, container, 'cat')
+    assert job.headers['X-Nexe-Validation'] == '0' and job.content == b'alpha\nbeta\n'

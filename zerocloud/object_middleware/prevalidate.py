@@ -22,7 +22,8 @@ Why it cannot be forged
     it), and the record names the ETag it was computed for: after an overwrite the ETag
     differs and the record no longer applies (the proxy compares it with the ETag of its
     HEAD, :mod:`zerocloud.proxy_middleware.prevalidate`).  An object whose data file is not
-    its bytes (EC fragment, ciphertext, large-object manifest) is not validated.
+    its bytes (EC fragment, ciphertext, large-object manifest) is not validated (no record:
+    sessions validate it, and the PUT's ``X-Zerovm-Valid`` is ``false``).
 
 A failure to validate or write is logged and never changes the PUT's answer: without a
 record, a session validates the executable as usual.
@@ -30,6 +31,7 @@ record, a session validates the executable as usual.
 import os
 
 from swift.common.request_helpers import get_name_and_placement, is_sys_meta
+from swift.common.storage_policy import EC_POLICY
 from swift.common.utils import Timestamp
 from swift.obj import diskfile
 
@@ -89,6 +91,8 @@ class Prevalidator:
         """Validate the object ``req`` stored and write its record (when it wants one)."""
         device, partition, account, container, obj, policy = \
             get_name_and_placement(req, 5, 5, True)
+        if policy.policy_type == EC_POLICY:
+            return  # a fragment is not the executable
         disk_file = self.local_objects.diskfile(device, partition, account, container, obj,
                                                 int(policy))
         try:
