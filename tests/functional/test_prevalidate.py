@@ -2,6 +2,9 @@
 in both filters): a stored executable is validated once, its verdict recorded in object
 sysmeta bound to its ETag, and jobs trust a valid record (``X-Nexe-Validation: 2``)."""
 import hashlib
+import json
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -131,3 +134,28 @@ def test_an_erasure_coded_executable_gets_no_record_and_is_validated_by_sessions
         'false'  # each server holds a fragment, not the executable
     job = run(cluster, container, 'cat')
     assert job.headers['X-Nexe-Validation'] == '0' and job.content == b'alpha\nbeta\n'
+
+
+REPLICA_RECORDS = '''
+import sys, json
+from swift.common.utils import set_swift_dir
+set_swift_dir(sys.argv[1])
+from swift.common.ring import Ring
+from swift.common.direct_client import direct_head_object
+part, nodes = Ring(sys.argv[1], ring_name="object").get_nodes(*sys.argv[2:5])
+heads = [direct_head_object(node, part, *sys.argv[2:5]) for node in nodes]
+print(json.dumps([[head.get(sys.argv[5]), head.get("Etag")] for head in heads]))
+'''
+
+
+def test_every_replica_holds_its_own_record(cluster, stage, programs):
+    """Asked of each primary object server directly, in a separate process (a ring needs
+    the cluster's swift.conf, which must not leak into this process's Swift globals)."""
+    put(cluster, stage, 'cat', programs['sb_cat'])
+    account = cluster.auth()[0].rsplit('/', 1)[1]
+    output = subprocess.run(
+        [sys.executable, '-c', REPLICA_RECORDS, cluster.etc_dir, account, stage, 'cat',
+         'X-Object-Sysmeta-Zerocloud-Valid'], check=True, capture_output=True).stdout
+    records = json.loads(output)
+    assert len(records) >= 2
+    assert all(record == '%s:valid' % etag.strip('"') for record, etag in records), records
