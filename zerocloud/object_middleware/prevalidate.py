@@ -5,7 +5,9 @@ When
     ``application/x-nexe`` or whose request carries ``X-Zerovm-Validate``, or a ``POST``
     (``202``) to such an object (a POST replaces the ``.meta`` file, which held the record:
     it is written again).  Every object server that stores a replica validates its own copy
-    before it answers, so each replica carries its own record.
+    before it answers (an executable over 16 MiB, :data:`SYNC_VALIDATION_BYTES`, right
+    after it answered, so that a long scan never delays the answer past the proxy's
+    ``node_timeout``), so each replica carries its own record.
 
 What
     The stored data file is read (at most ``zerovm_maxnexe`` bytes; a larger one is
@@ -28,6 +30,7 @@ Why it cannot be forged
 A failure to validate or write is logged and never changes the PUT's answer: without a
 record, a session validates the executable as usual.
 """
+import dataclasses
 import os
 
 from swift.common.request_helpers import get_name_and_placement, is_sys_meta
@@ -47,6 +50,8 @@ VALID, REJECTED = 'valid', 'rejected'
 _DATAFILE_ONLY = frozenset(('x-timestamp', 'content-type', 'content-length', 'etag', 'name',
                             'deleted', 'x-static-large-object', 'content-type-timestamp'))
 _STORED = {'PUT': 201, 'POST': 202}
+#: Larger executables are validated after the answer (which then reports no record yet).
+SYNC_VALIDATION_BYTES = 16 * 1024 * 1024
 
 
 def record_value(etag, verdict):
@@ -88,11 +93,24 @@ class Prevalidator:
         return response
 
     def validate_stored(self, req):
-        """Validate the object ``req`` stored and write its record (when it wants one)."""
+        """Validate the object ``req`` stored and write its record (when it wants one): at
+        once up to :data:`SYNC_VALIDATION_BYTES`, so that the answer can report it, in a
+        green thread after the answer above (the proxy's ``node_timeout`` must not fire
+        while a large executable is scanned)."""
+        stored = self._open_stored(req)
+        if stored is None:
+            return
+        if int(stored.metadata.get('Content-Length') or 0) <= SYNC_VALIDATION_BYTES:
+            self._record(req.path, stored)
+        else:
+            green.spawn(self._record_logged, req.path, stored)
+
+    def _open_stored(self, req):
+        """The :class:`_Stored` object of ``req`` when it wants validation, else None."""
         device, partition, account, container, obj, policy = \
             get_name_and_placement(req, 5, 5, True)
         if policy.policy_type == EC_POLICY:
-            return  # a fragment is not the executable
+            return None  # a fragment is not the executable
         disk_file = self.local_objects.diskfile(device, partition, account, container, obj,
                                                 int(policy))
         try:
@@ -100,7 +118,7 @@ class Prevalidator:
                 metadata = disk_file.get_metadata()
                 if not wants_validation(req, metadata.get('Content-Type', '')) or \
                         local_object.not_the_bytes(metadata):
-                    return
+                    return None
                 reader = disk_file.reader()
                 try:
                     fd = os.dup(reader._fp.fileno())  # as local_object: the one private access
@@ -110,13 +128,35 @@ class Prevalidator:
                 newest = max(disk_file.data_timestamp,
                              Timestamp(base.get('X-Timestamp', disk_file.data_timestamp)))
         except (diskfile.DiskFileNotExist, diskfile.DiskFileQuarantined):
-            return  # overwritten or deleted meanwhile: that request has its own turn
-        verdict = green.run_in_thread(_validate_fd, fd, self.config.max_nexe_bytes)
-        base.update({'X-Timestamp': Timestamp(newest, offset=1).internal,
-                     RECORD_HEADER: record_value(metadata['ETag'], verdict)})
-        disk_file.write_metadata(base)
-        self.logger.info('zerocloud: prevalidated %s (etag %s): %s', req.path,
-                         metadata['ETag'], '; '.join(verdict.reasons) or VALID)
+            return None  # overwritten or deleted meanwhile: that request has its own turn
+        return _Stored(disk_file, metadata, fd, base, newest)
+
+    def _record(self, path, stored):
+        """Validate the open data file (in a thread) and write the record."""
+        verdict = green.run_in_thread(_validate_fd, stored.fd, self.config.max_nexe_bytes)
+        etag = stored.metadata['ETag']
+        stored.base.update({'X-Timestamp': Timestamp(stored.newest, offset=1).internal,
+                            RECORD_HEADER: record_value(etag, verdict)})
+        stored.disk_file.write_metadata(stored.base)
+        self.logger.info('zerocloud: prevalidated %s (etag %s): %s', path, etag,
+                         '; '.join(verdict.reasons) or VALID)
+
+    def _record_logged(self, path, stored):
+        try:
+            self._record(path, stored)
+        except Exception:
+            self.logger.exception('zerocloud: prevalidation of %s failed', path)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Stored:
+    """A stored object to validate: its DiskFile, metadata, an open descriptor of its data
+    file (closed by the validation), the ``.meta`` to start from and its newest time."""
+    disk_file: object
+    metadata: dict
+    fd: int
+    base: dict
+    newest: object
 
 
 def _meta_base(disk_file):
