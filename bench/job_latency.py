@@ -6,10 +6,13 @@ Without ``--storage-url`` it starts its own all-in-one cluster (zerocloud aio, s
 end).  It uploads a 1 KiB object and a static ``cat`` program (tests/programs/sb_cat.c,
 compiled here), warms the caches with one run, then times, in the same run, ``--runs`` plain
 GETs and ``--runs`` jobs (cat of that object to the response) and prints the medians and
-their ratio (goal: job / GET <= 2).
+their ratio (goal: job / GET <= 2).  With its own cluster it also prints the CPU time the
+proxy and the object servers spent per GET and per job (from ``/proc``): a figure that a
+busy machine disturbs much less than wall time.
 """
 import argparse
 import contextlib
+import glob
 import json
 import os
 import random
@@ -36,8 +39,16 @@ def compile_static(source, directory):
 @contextlib.contextmanager
 def cluster_credentials(args):
     """Yield (storage url, token): the given ones, or those of a fresh all-in-one cluster."""
+    with cluster(args) as (url, token, _run_dir):
+        yield url, token
+
+
+@contextlib.contextmanager
+def cluster(args):
+    """Yield (storage url, token, run directory): the given ones (run directory None), or
+    those of a fresh all-in-one cluster."""
     if args.storage_url:
-        yield args.storage_url, args.token
+        yield args.storage_url, args.token, None
         return
     from zerocloud.aio import cluster as aio
     from zerocloud.aio.spec import ClusterSpec
@@ -52,18 +63,40 @@ def cluster_credentials(args):
                 if attempt == 4:
                     raise
         try:
-            yield aio.get_token(spec, 'test', 'tester', 'testing')
+            yield aio.get_token(spec, 'test', 'tester', 'testing') + (spec.run_dir,)
         finally:
             aio.stop(spec)
 
 
-def measure(call, runs):
-    samples = []
+def measure(call, runs, run_dir=None):
+    """``(median seconds, {server kind: CPU seconds per call})`` of ``runs`` calls; the CPU
+    of the cluster's proxy and object servers when ``run_dir`` names their pid files."""
+    samples, before = [], cpu_seconds(run_dir)
     for _ in range(runs):
         start = time.perf_counter()
         call()
         samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    after = cpu_seconds(run_dir)
+    return statistics.median(samples), {kind: (after[kind] - before[kind]) / runs
+                                        for kind in after}
+
+
+def cpu_seconds(run_dir):
+    """CPU seconds (user + system) used so far by the proxy and by all the object servers
+    of a cluster whose pid files are in ``run_dir`` ({} without one)."""
+    if run_dir is None:
+        return {}
+    tick = os.sysconf('SC_CLK_TCK')
+    used = {}
+    for kind, pattern in (('proxy', 'proxy.pid'), ('object servers', 'object-*.pid')):
+        used[kind] = 0.0
+        for pid_file in glob.glob(os.path.join(run_dir, pattern)):
+            with open(pid_file) as handle:
+                pid = handle.read().split()[0]
+            with open('/proc/%s/stat' % pid) as handle:
+                fields = handle.read().rsplit(')', 1)[1].split()
+            used[kind] += (int(fields[11]) + int(fields[12])) / tick
+    return used
 
 
 def job_request(session, base, token, job):
@@ -81,7 +114,7 @@ def main():
     parser.add_argument('--storage-url')
     parser.add_argument('--token')
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as build, cluster_credentials(args) as (url, token):
+    with tempfile.TemporaryDirectory() as build, cluster(args) as (url, token, run_dir):
         exe = compile_static(os.path.join(PROGRAMS, 'sb_cat.c'), build)
         session, base = requests.Session(), url.rstrip('/')
         auth = {'X-Auth-Token': token}
@@ -99,11 +132,16 @@ def main():
         def get():
             session.get('%s/%s/small' % (base, container), headers=auth).raise_for_status()
         job_request(session, base, token, job)  # warm: executable cached, supervisor up
-        get_median = measure(get, args.runs)
-        job_median = measure(lambda: job_request(session, base, token, job), args.runs)
+        get_median, get_cpu = measure(get, args.runs, run_dir)
+        job_median, job_cpu = measure(lambda: job_request(session, base, token, job),
+                                      args.runs, run_dir)
     print('plain GET median   %.2f ms' % (get_median * 1000))
     print('trivial job median %.2f ms' % (job_median * 1000))
     print('ratio job/GET      %.2f (goal <= 2)' % (job_median / get_median))
+    for kind in get_cpu:
+        print('%s CPU per GET %.2f ms, per job %.2f ms' % (kind, get_cpu[kind] * 1000,
+                                                          job_cpu[kind] * 1000))
+    print('load average       %s' % ' '.join('%.2f' % load for load in os.getloadavg()))
 
 
 if __name__ == '__main__':
