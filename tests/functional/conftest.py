@@ -127,9 +127,12 @@ def shut_down(found):
     """Stop a cluster and free its device space (logs and configs stay for post-mortems)."""
     aio.stop(found.spec)
     devices = found.devices_dir
-    if devices.startswith(os.path.join(SHM, SHM_PREFIX)):
-        devices = os.path.dirname(devices)  # the whole per-cluster dir, all attempts
-    shutil.rmtree(devices, ignore_errors=True)
+    parent = os.path.dirname(devices)
+    if parent.startswith(os.path.join(SHM, SHM_PREFIX)):
+        devices = parent  # the whole per-cluster dir, all attempts
+    # never /dev/shm itself: other sessions' clusters keep their devices there
+    if os.path.realpath(devices) != os.path.realpath(SHM):
+        shutil.rmtree(devices, ignore_errors=True)
 
 
 @pytest.fixture(scope='session')
