@@ -459,7 +459,7 @@ ALLOWED_5XX = (501, 503)   # "not yet supported" (documented), no capacity
 LOCATED = re.compile(
     r'\[\d+\]'                                  # [0].devices[1].path
     r'|line \d+, column \d+|byte \d+'          # where the JSON text broke
-    r'|X-Zerovm-\w+|Content-Type|Content-Length|request body'  # the request's own parts
+    r'|X-Zerovm-\w+|Content-Type|Content-Length|request body|query string'  # its parts
     r'|#!|/v1|/open/|/api/|POST'               # script first line, paths, method
     r'|^(job description|the job|a job)\b')      # the whole document
 #: the problems that concern no single field (the document as a whole)
