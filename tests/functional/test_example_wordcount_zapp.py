@@ -1,27 +1,31 @@
-"""The word count of examples/wordcount as a zapp: the Python programs and
-``examples/wordcount/zapp/system.map`` bundled with ``zerocloud zapp bundle`` and POSTed as
-one tar (README "Run it as a zapp"); its answer equals a direct count."""
+"""The word count of examples/wordcount as a zapp: the Python programs with
+``examples/wordcount/zapp/system.map``, or the C programs built statically with
+``zapp/c.map``, bundled with ``zerocloud zapp bundle`` and POSTed as one tar (README "Run it
+as a zapp"); its answer equals a direct count."""
 import os
 import shutil
 import subprocess
 import sys
 import uuid
 
+import pytest
 import requests
 
 from tests.functional.test_mapreduce_wordcount import corpus
-from tests.unit.examples.wordcount_support import WORDCOUNT_DIR
+from tests.unit.examples.wordcount_support import (ROLES, WORDCOUNT_DIR, build_c_samples,
+                                                   python_program)
 
 SHARED_FIXTURES = (corpus,)    # the word count's corpus and reference count
 
 
-def bundle(tmp_path, corpus_container, results_container):
+def bundle(tmp_path, corpus_container, results_container, lang='python'):
     """The README's steps: programs at the image's root, the map in boot/, bundled."""
     app = tmp_path / 'wc'
     (app / 'boot').mkdir(parents=True)
-    for role in ('mapper', 'reducer', 'merge'):
-        shutil.copy(os.path.join(WORDCOUNT_DIR, 'python', role + '.py'), str(app))
-    with open(os.path.join(WORDCOUNT_DIR, 'zapp', 'system.map')) as handle:
+    for role, program in programs(tmp_path, lang).items():
+        shutil.copy(program, str(app / role))
+    map_name = 'system.map' if lang == 'python' else 'c.map'
+    with open(os.path.join(WORDCOUNT_DIR, 'zapp', map_name)) as handle:
         text = handle.read().replace('swift://~/corpus/', 'swift://~/%s/' % corpus_container)
     (app / 'boot' / 'system.map').write_text(
         text.replace('swift://~/results/', 'swift://~/%s/' % results_container))
@@ -32,12 +36,22 @@ def bundle(tmp_path, corpus_container, results_container):
     return output
 
 
-def test_the_wordcount_zapp_equals_the_reference(cluster, corpus, tmp_path):
+def programs(tmp_path, lang):
+    """``{name in the image: path}`` of the word count's programs in ``lang``."""
+    if lang == 'python':
+        return {role + '.py': python_program(role) for role in ROLES}
+    (tmp_path / 'build').mkdir()
+    built = build_c_samples(tmp_path / 'build')
+    return {role: built[role] for role in ROLES}
+
+
+@pytest.mark.parametrize('lang', ['python', 'c'])
+def test_the_wordcount_zapp_equals_the_reference(cluster, corpus, tmp_path, lang):
     container, counts, reference = corpus
     results = 'zcres-' + uuid.uuid4().hex
     conn = cluster.connection()
     conn.put_container(results)
-    with open(bundle(tmp_path, container, results), 'rb') as handle:
+    with open(bundle(tmp_path, container, results, lang), 'rb') as handle:
         body = handle.read()
     url, token = cluster.auth()
     resp = requests.post(url, data=body, timeout=300, headers={
