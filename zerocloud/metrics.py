@@ -16,8 +16,8 @@ Object server:
     (from the request to the program start: admission wait, transfers, set-up),
     ``session.run.timing`` (the program's wall time), ``bytes.in`` / ``bytes.out``
     (counters: channel bytes read and written, local and network), ``admission.rejected``
-    (a full pool and queue answered 503 busy), ``cache.executable.hit|miss`` and
-    ``cache.input.hit|miss``.
+    (a full pool and queue answered 503 busy), ``cache.executable.hit|miss``,
+    ``cache.input.hit|miss`` and ``cache.image.hit|miss``.
 
 Each call is a UDP datagram at most (Swift's ``StatsdClient``); none waits for anything.
 """

@@ -31,7 +31,7 @@ import os
 
 from swift.common import swob
 
-from zerocloud import green, wire
+from zerocloud import green, metrics, wire
 from zerocloud.zapp import ImageCache, UnpackLimits, ZappError
 
 CACHE_DIRECTORY = 'images'
@@ -101,9 +101,11 @@ class UserImages:
 
     def _lookup(self, etag):
         try:
-            return self.cache.lookup(etag)
+            lease = self.cache.lookup(etag)
         except ValueError as err:
             raise swob.HTTPBadRequest(body='image: %s\n' % err)
+        metrics.cache_lookup(self.logger, 'image', lease is not None)
+        return lease
 
     def _log(self, session, lease, what):
         self.logger.info('zerocloud: session %s: image %s %s', session.name, lease.etag, what)

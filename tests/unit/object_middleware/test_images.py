@@ -22,9 +22,13 @@ SESSION = wire.Session(name='s', argv=('s',), env=(), devices=(),
 class Logger:
     def __init__(self):
         self.lines = []
+        self.counters = []
 
     def info(self, message, *args):
         self.lines.append(message % args)
+
+    def increment(self, name):
+        self.counters.append(name)
 
 
 def tar_of(*members):
@@ -67,6 +71,7 @@ def test_a_sent_image_is_unpacked_once_then_taken_from_the_cache(images, tmp_pat
     images.prepare(with_etag(etag), None, [])
     assert images.logger.lines[-1] == 'zerocloud: session s: image %s from the image cache' \
         % etag
+    assert images.logger.counters == ['cache.image.miss', 'cache.image.hit']
 
 
 def test_an_image_neither_sent_nor_cached_is_asked_for(images):
