@@ -123,3 +123,13 @@ def test_without_zerovm_use_cors_there_are_no_cors_headers(cluster):
         'Origin': ORIGIN, 'Access-Control-Request-Method': 'GET'})
     assert resp.status_code == 200 and 'Access-Control-Allow-Origin' not in resp.headers
     assert resp.headers['Allow'] == 'GET, HEAD, POST, PUT, DELETE, OPTIONS'
+
+
+@pytest.mark.parametrize('path', ['/api/%s/', '/open/%s/'])
+def test_a_preflight_without_a_container_is_no_server_error(cors_cluster, path):
+    """Found by the fuzz: ``OPTIONS /api/<acct>/`` (an empty container name) was a 500."""
+    url = cors_cluster.proxy_url + path % account_of(cors_cluster)
+    resp = requests.options(url, timeout=30, headers={
+        'Origin': ORIGIN, 'Access-Control-Request-Method': 'GET'})
+    assert resp.status_code < 500, resp.text
+    assert 'Access-Control-Allow-Origin' not in resp.headers

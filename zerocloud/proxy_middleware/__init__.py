@@ -394,7 +394,7 @@ class ZerocloudProxy:
         requests.check_webapp_form(req, route)
         methods = webapps.OPEN_METHODS if route.kind == 'open' else webapps.API_METHODS
         if req.method == 'OPTIONS':
-            info = None if route.container is None else \
+            info = None if not route.container else \
                 self.cors_info(req.environ, (route.account, route.container))
             return cors.preflight(req, methods, info, self.config.use_cors)
         build = webapps.open_object if route.kind == 'open' else webapps.call_api

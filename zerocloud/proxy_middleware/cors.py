@@ -42,7 +42,7 @@ def remember_container(environ, route):
     recorded by the request that started the chain (kept in the environ, carried by
     ``job_chain``), else the route's own (or None)."""
     if CONTAINER_KEY not in environ:
-        environ[CONTAINER_KEY] = (None if route.container is None
+        environ[CONTAINER_KEY] = (None if not route.container  # None or '' (/api/acct/)
                                   else (route.account, route.container))
     return environ[CONTAINER_KEY]
 
