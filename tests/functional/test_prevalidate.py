@@ -133,7 +133,9 @@ def test_an_erasure_coded_executable_gets_no_record_and_is_validated_by_sessions
     assert put(cluster, container, 'cat', programs['sb_cat']).headers['X-Zerovm-Valid'] == \
         'false'  # each server holds a fragment, not the executable
     job = run(cluster, container, 'cat')
-    assert job.headers['X-Nexe-Validation'] == '0' and job.content == b'alpha\nbeta\n'
+    # validated by the session (0), or found among the results the sandbox already has for
+    # these bytes from other tests' sessions (2, "cached result", S4): never from a record
+    assert job.headers['X-Nexe-Validation'] in ('0', '2') and job.content == b'alpha\nbeta\n'
 
 
 REPLICA_RECORDS = '''
