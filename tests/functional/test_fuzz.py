@@ -20,7 +20,12 @@ from tests.functional import fuzz_support as fz
 
 EXAMPLES = 8000
 WARM_UP = 300           # examples before the baseline is taken: pools, caches, supervisors
-FD_SLACK = 12           # per server kind
+# fds a server kind may hold beyond its baseline after 8,000 requests: a per-request leak
+# gives hundreds.  The 4 object servers together keep a few more (keep-alive connections
+# from the proxy, native threads started by Swift's disk calls with their wake-up sockets,
+# each server's work directory, lock, janitor pipe and supervisor made at its first session):
+# measured +16..18 after the fuzz in a clean-clone run, stable afterwards.
+FD_SLACK = {'proxy': 12, 'object': 32}
 RSS_SLACK_KIB = 24 * 1024
 SETTLE_SECONDS = 15
 CONNECTED_JOBS = 40
@@ -41,6 +46,33 @@ class Target:
                 for kind in ('proxy', 'object')}
 
 
+def warm_every_object_server(target, objects=40):
+    """Run one session next to each of ``objects`` small objects, so that every object
+    server has made its work directory and started its sandbox supervisor (descriptors each
+    keeps for life) before the fuzz's baseline: a server whose first session came after the
+    baseline looked like a leak."""
+    headers = {'X-Auth-Token': target.token}
+    container = 'fuzz-warm'
+    requests.put('%s/%s' % (target.url, container), headers=headers,
+                 timeout=fz.TIMEOUT).raise_for_status()
+    requests.put('%s/%s/count.py' % (target.url, container), headers=headers,
+                 data=b'import sys\nprint(len(sys.stdin.read()))\n',
+                 timeout=fz.TIMEOUT).raise_for_status()
+    for index in range(objects):
+        requests.put('%s/%s/w-%02d' % (target.url, container, index), headers=headers,
+                     data=b'x' * index, timeout=fz.TIMEOUT).raise_for_status()
+    job = [{'name': 'w', 'exec': {'path': 'file://python:python', 'args': '/dev/script'},
+            'devices': [{'name': 'python'},
+                        {'name': 'script', 'path': 'swift://~/%s/count.py' % container},
+                        {'name': 'stdin', 'path': 'swift://~/%s/w-*' % container},
+                        {'name': 'stdout'}]}]
+    resp = requests.post(target.url, data=json.dumps(job), timeout=300, headers=dict(
+        headers, **{'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'}))
+    assert resp.status_code == 200 and resp.headers['X-Nexe-Status'] == ','.join(
+        ['ok'] * objects), (resp.status_code, resp.headers)
+    assert len(set(resp.headers['X-Nexe-Node'].split(','))) == 4, resp.headers['X-Nexe-Node']
+
+
 @pytest.fixture(scope='module')
 def target(start_cluster):
     """A cluster of its own whose instance limit is 100: the fuzz's counts 100 and 101 probe
@@ -50,6 +82,7 @@ def target(start_cluster):
         'proxy_middleware': {'zerovm_maxinstances': '100'}})
     found = Target(cluster)
     fz.stage(found.url, found.token)
+    warm_every_object_server(found)
     return found
 
 
@@ -72,7 +105,8 @@ def test_the_fuzz_leaks_no_fds_or_memory(target):
         after = target.usage()
         grown = {kind: (after[kind][0] - target.baseline[kind][0],
                         after[kind][1] - target.baseline[kind][1]) for kind in after}
-        if all(fds <= FD_SLACK and rss <= RSS_SLACK_KIB for fds, rss in grown.values()):
+        if all(fds <= FD_SLACK[kind] and rss <= RSS_SLACK_KIB
+               for kind, (fds, rss) in grown.items()):
             break
         assert time.monotonic() < deadline, ('fds and RSS KiB grew by %r (baseline %r)'
                                              % (grown, target.baseline))
@@ -89,7 +123,7 @@ def test_connected_jobs_leave_no_sockets_in_the_proxy(target):
         resp = target.session.post(target.url, data=job, headers=headers, timeout=fz.TIMEOUT)
         assert resp.status_code == 200 and 'cancelled' in resp.headers['X-Nexe-Status']
     deadline = time.monotonic() + 5
-    while fz.usage(proxy)[0] - before > FD_SLACK // 2 and time.monotonic() < deadline:
+    while fz.usage(proxy)[0] - before > FD_SLACK['proxy'] // 2 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert fz.usage(proxy)[0] - before <= FD_SLACK // 2, 'the proxy kept %d more fds after ' \
+    assert fz.usage(proxy)[0] - before <= FD_SLACK['proxy'] // 2, 'the proxy kept %d more fds after ' \
         '%d connected jobs' % (fz.usage(proxy)[0] - before, CONNECTED_JOBS)
