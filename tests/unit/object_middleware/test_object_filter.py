@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import tempfile
+import weakref
 
 import eventlet
 import pytest
@@ -62,15 +63,24 @@ class FakeRunner:
         return self.report
 
 
+def _remove_files(paths):
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
 class FakeLocalObjects:
+    """Local objects as linked temporary files, removed when the fake goes (or, at the
+    latest, when the test process exits: ``weakref.finalize``, not ``__del__``, which an
+    exiting interpreter may skip: hundreds of ``zc-local-*`` files were left in /tmp)."""
+
     def __init__(self, data=b'local object bytes'):
         self.data = data
         self.opened = []
         self.paths = []
-
-    def __del__(self):
-        for path in self.paths:
-            os.unlink(path)
+        weakref.finalize(self, _remove_files, self.paths)
 
     def open(self, device, partition, account, container, obj, policy_index):
         self.opened.append((device, partition, account, container, obj, policy_index))
