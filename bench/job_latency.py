@@ -15,7 +15,6 @@ import contextlib
 import glob
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -51,17 +50,8 @@ def cluster(args):
         yield args.storage_url, args.token, None
         return
     from zerocloud.aio import cluster as aio
-    from zerocloud.aio.spec import ClusterSpec
     with tempfile.TemporaryDirectory(prefix='zc-bench-') as root:
-        for attempt in range(5):  # another cluster may hold the ports we picked
-            spec = ClusterSpec(root=os.path.join(root, str(attempt)),
-                               port=random.randrange(20000, 60000) // 100 * 100)
-            try:
-                aio.start(spec)
-                break
-            except aio.ClusterError:
-                if attempt == 4:
-                    raise
+        spec = aio.start_with_free_ports(root, owner_pid=os.getpid())
         try:
             yield aio.get_token(spec, 'test', 'tester', 'testing') + (spec.run_dir,)
         finally:
