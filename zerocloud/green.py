@@ -121,3 +121,19 @@ def wait_all_or_kill(function, items):
         for thread in threads:
             thread.kill()
         raise
+
+
+def map_bounded(function, items, width):
+    """``[function(item) for item in items]`` with at most ``width`` green threads at a
+    time, results in order; if a call raises (or the caller is killed), the others are
+    killed before the exception propagates."""
+    pool = eventlet.GreenPool(width)
+    threads = []
+    try:
+        for item in items:
+            threads.append(pool.spawn(function, item))
+        return [thread.wait() for thread in threads]
+    except BaseException:
+        for thread in threads:
+            thread.kill()
+        raise

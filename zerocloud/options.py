@@ -80,6 +80,19 @@ def parse_str(conf, name, default):
     return default if value is None else value
 
 
+def parse_choice(conf, name, default, choices):
+    """One of ``choices`` (case-insensitive).
+
+    :raises ValueError: naming the option and the choices.
+    """
+    value = _raw(conf, name)
+    if value is None:
+        return default
+    if value.lower() not in choices:
+        raise ValueError('%s: must be one of %s, got %r' % (name, ', '.join(choices), value))
+    return value.lower()
+
+
 def parse_sysimages(conf, name):
     """System images: ``name path [name path ...]`` (whitespace or comma separated).
 

@@ -269,6 +269,7 @@ class Session:
     images: tuple = ()
     mesh: typing.Optional[Mesh] = None
     image: typing.Optional[UserImage] = None
+    shuffle: typing.Optional[object] = None   # a :class:`zerocloud.shuffle.Shuffle`
 
     def environment(self):
         return dict(self.env)
@@ -285,6 +286,8 @@ class Session:
                 'limits': dataclasses.asdict(self.limits), 'images': list(self.images)}
         if self.image is not None:
             data['image'] = dataclasses.asdict(self.image)
+        if self.shuffle is not None:
+            data['shuffle'] = self.shuffle.to_dict()
         if self.mesh is not None:
             mesh = self.mesh
             data['mesh'] = {'rendezvous': list(mesh.rendezvous), 'token': mesh.token,
@@ -303,20 +306,26 @@ class Session:
         data = decode_json(SESSION, payload)
         fields = _Fields(data, 'session', required=(
             'name', 'argv', 'env', 'executable', 'devices', 'limits'),
-            optional=('images', 'mesh', 'image'))
+            optional=('images', 'mesh', 'image', 'shuffle'))
         env = fields.get('env', dict)
         for key, value in env.items():
             if not isinstance(value, str) or not key or '=' in key or '\0' in key + value:
                 raise WireError('session.env.%s: must be a string without NUL' % key[:60])
         image = _user_image(fields.get('image', dict, None))
-        return cls(
+        session = cls(
             name=fields.text('name'), argv=tuple(fields.texts('argv')),
             env=tuple(sorted(env.items())),
             executable=_executable(fields.get('executable', dict)),
             devices=_devices(fields.get('devices', list)),
             limits=_limits(fields.get('limits', dict)),
             images=_images(fields.texts('images'), image),
-            mesh=_mesh(fields.get('mesh', dict, None)), image=image)
+            mesh=_mesh(fields.get('mesh', dict, None)), image=image,
+            shuffle=_shuffle(fields.get('shuffle', dict, None)))
+        if session.shuffle is not None and (session.mesh is not None or any(
+                session.device(name) for name in session.shuffle.devices)):
+            raise WireError('session.shuffle: not with a mesh, nor naming a device of '
+                            'session.devices')
+        return session
 
 
 def _non_empty(data):
@@ -452,6 +461,13 @@ def _mesh(data):
         pairs[key] = tuple(tuple(pair) for pair in items)
     return Mesh(tuple(address), fields.text('token'), fields.text('instance'),
                 fields.number('timeout_seconds', float), pairs['in'], pairs['out'])
+
+
+def _shuffle(data):
+    if data is None:
+        return None
+    from zerocloud.shuffle import Shuffle
+    return Shuffle.from_dict(data)
 
 
 def decode_json(name, payload):

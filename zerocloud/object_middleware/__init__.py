@@ -177,8 +177,12 @@ from zerocloud.object_middleware.config import ObjectConfig
 from zerocloud.object_middleware.etag_cache import EtagCache
 from zerocloud.object_middleware.execute import ExecuteRequest
 from zerocloud.object_middleware.images import UserImages
+from zerocloud.object_middleware import shuffle_spool
 from zerocloud.object_middleware.runner import raise_open_files_limit
 from zerocloud.object_middleware.workdir import WorkDir, WorkDirError, checked_base, default_base
+
+
+SHUFFLE_ENV = 'HTTP_' + shuffle_spool.shufflelib.FETCH_HEADER.upper().replace('-', '_')
 
 
 class ZerocloudObject:
@@ -247,6 +251,9 @@ class ZerocloudObject:
         return self._local_objects
 
     def __call__(self, env, start_response):
+        if SHUFFLE_ENV in env:
+            return shuffle_spool.serve(swob.Request(env), self.workdir.shared_dir(
+                shuffle_spool.SHUFFLE_DIR))(env, start_response)
         if env.get('REQUEST_METHOD') != wire.EXECUTE_METHOD or \
                 'HTTP_' + wire.VERSION_HEADER.upper().replace('-', '_') not in env:
             return self.pass_through(env, start_response)

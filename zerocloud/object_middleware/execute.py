@@ -17,6 +17,7 @@ from zerocloud import green, metrics, wire
 from zerocloud.object_middleware.body import Spool, read_body
 from zerocloud.object_middleware.mesh import Cancelled, Mesh
 from zerocloud.object_middleware.runner import NotStarted
+from zerocloud.object_middleware.shuffle_spool import SHUFFLE_DIR, FetchError, SessionSpools
 from zerocloud.report import Report, STATUS_ERROR
 
 WAIT_FRAME = wire.encode_frame(wire.WAIT, b'')
@@ -45,6 +46,8 @@ class ExecuteRequest:
         self.outputs = {}        # writable device -> Spool
         self.local = None        # the co-located object (LocalObject), when a device uses it
         self.mesh = None
+        self.spools = None       # the spooled shuffle channels (SessionSpools), if any
+        self.spooled = 0         # bytes this session spooled for later sessions
 
     def response(self):
         """Admit and prepare the session; return the 200 response that runs it.
@@ -206,8 +209,12 @@ class ExecuteRequest:
                 self.files.append(self.mesh)
                 fds.update(self.mesh.connect())
                 wired = True
+            if self.session.shuffle is not None:
+                fds.update(self._open_shuffle())
             report = self._run_program(fds)
-        except Cancelled as cancelled:
+            if self.spools is not None:
+                self.spooled = self.spools.finish(report)
+        except (Cancelled, FetchError) as cancelled:
             report = Report(status=STATUS_ERROR, reason=str(cancelled))
         except NotStarted as err:
             report, retry = Report(status=STATUS_ERROR, reason=str(err)), True
@@ -219,6 +226,11 @@ class ExecuteRequest:
             self.mesh.ended(report)
             self.mesh.close()
         report = self._space_checked(explained(report))
+        if self.spools is not None:
+            self.logger.info('zerocloud: %s shuffle: %d input(s), %d fetched (%d bytes), '
+                             '%d bytes spooled', self.session.name,
+                             len(self.session.shuffle.ins), self.spools.fetched_count,
+                             self.spools.fetched_bytes, self.spooled)
         self.logger.info(
             'zerocloud: session %s of %s ran on %s: %s; retcode %s; cdr %s%s',
             self.session.name, self.req.path, self.filter.node_name, report.status_text,
@@ -230,10 +242,21 @@ class ExecuteRequest:
         metrics.session_ended(self.logger, report, self.received)
         return report, retry
 
+    def _open_shuffle(self):
+        """The fds of the session's spooled shuffle channels (:mod:`.shuffle_spool`).
+
+        :raises FetchError: an input spool could not be had.
+        """
+        self.spools = SessionSpools(
+            self.session.shuffle, self.filter.workdir.shared_dir(SHUFFLE_DIR),
+            self.filter.work_dir(), self.filter.node_name, self.config.max_input_bytes)
+        self.files.append(self.spools)
+        return self.spools.open()
+
     def _space_checked(self, report):
         """A session whose writable channels may have hit a full disk fails: a program that
         got ENOSPC may still exit 0 with truncated outputs, which must not be published."""
-        if not self.outputs or not report.ok:
+        if not (self.outputs or self.spooled) or not report.ok:
             return report
         free = disk_free_bytes(self.filter.work_dir())
         if free >= MIN_FREE_BYTES:

@@ -63,6 +63,9 @@ def build_spec(session, executable_path, config):
         program = 'file://%s:%s' % (executable.image, executable.path)
     channels = [ChannelSpec(device.name, 'r' if device.access == wire.READ else 'w',
                             channel_kind(device.mode)) for device in session.devices]
+    if session.shuffle is not None:   # spool files: inputs complete, outputs sequential
+        channels += [ChannelSpec(item[0], 'r', 'file') for item in session.shuffle.ins]
+        channels += [ChannelSpec(device, 'w', 'file') for device in session.shuffle.outs]
     if session.mesh is not None:
         channels += [ChannelSpec(device, 'r', 'socket') for device, _ in session.mesh.ins]
         channels += [ChannelSpec(device, 'w', 'socket') for device, _ in session.mesh.outs]

@@ -117,6 +117,7 @@ class WorkDir:
         self.base = base
         self.logger = logger
         self._path = None
+        self._base = None
         self._pid = None
         self._lock_fd = None
         self._janitor = None
@@ -128,8 +129,17 @@ class WorkDir:
             self._make()
         return self._path
 
+    def shared_dir(self, name):
+        """``<base>/<name>``, a directory shared by every process of this server (made
+        mode 0700 on first use), for files that outlive a session and its process
+        (:mod:`.shuffle_spool`: spooled shuffles)."""
+        self.path()
+        path = os.path.join(self._base, name)
+        os.makedirs(path, 0o700, exist_ok=True)
+        return path
+
     def _make(self):
-        base = checked_base(self.base or default_base())
+        base = self._base = checked_base(self.base or default_base())
         removed = sweep(base)
         if removed:
             self.logger.info('zerocloud: removed %d work directories of dead processes in %s',

@@ -31,6 +31,7 @@ class ProxyConfig:
     job_timeout_seconds: float = 600.0
     server_slots: int = 10
     deferred_after_seconds: float = 10.0
+    shuffle_spool: str = 'auto'
 
     @classmethod
     def from_conf(cls, conf):
@@ -70,6 +71,8 @@ class ProxyConfig:
             server_slots=options.parse_int(conf, 'zerovm_server_slots', d.server_slots, 1),
             deferred_after_seconds=options.parse_seconds(
                 conf, 'zerovm_deferred_after', d.deferred_after_seconds),
+            shuffle_spool=options.parse_choice(conf, 'zerovm_shuffle_spool', d.shuffle_spool,
+                                               ('auto', 'always', 'never')),
         )
 
     def info(self):
@@ -83,6 +86,7 @@ class ProxyConfig:
             'max_instances': self.max_instances,
             'job_timeout_seconds': self.job_timeout_seconds,
             'deferred_after_seconds': self.deferred_after_seconds,
+            'shuffle_spool': self.shuffle_spool,
             'default_content_type': self.default_content_type,
             'sysimage_devices': list(self.sysimage_devices),
             'prevalidate': self.prevalidate,

@@ -30,7 +30,7 @@ from zerocloud import job as joblib
 from zerocloud.proxy_middleware import connected, deferred, describe, dispatch, publish
 from zerocloud.proxy_middleware import accounting, etag_cache, replicate
 from zerocloud.proxy_middleware import report_object, schedule, sources
-from zerocloud.proxy_middleware import zapps
+from zerocloud.proxy_middleware import waves, zapps
 from zerocloud.proxy_middleware.cancel import ClientWatch, JobThreads, error_reason
 from zerocloud.proxy_middleware.results import (
     LIMIT_STATUSES, SessionResult, build_response, first_failure, header_text, nexe_headers)
@@ -221,7 +221,7 @@ class JobRun:
         if exe_path is not None:
             self._source(exe_path)
 
-    def _prepare(self, instance):
+    def prepare(self, instance):
         """Describe the session of an authorized instance, just before it runs."""
         placement = describe.placement_path(instance)
         remote, local = {}, {}
@@ -261,22 +261,34 @@ class JobRun:
         return dispatch.Target(placement.path, policy_index, partition, tuple(nodes))
 
     def _run_independent(self, instance):
-        result = self.execute(self._prepare(instance))
+        result = self.execute(self.prepare(instance))
         if result.failure_reason is not None:
             self.threads.cancel('%s failed: %s' % (instance.name, result.failure_reason))
         return result
 
     def _run_connected(self, plan):
-        """Every session at once, each on a server slot reserved before any starts.
+        """Every session at once, each on a server slot reserved before any starts; or in
+        waves (:mod:`.waves`, ``zerovm_shuffle_spool``) when the job allows it and its
+        slots are not free (``auto``) or always (``always``).
 
-        :raises HTTPServiceUnavailable: the job needs more slots than are free.
+        :raises HTTPServiceUnavailable: the job needs more slots than are free and cannot
+            run in waves.
         """
-        prepared = [self._prepare(instance) for instance in plan.instances]
+        mode = self.config.shuffle_spool
+        ordered = None if mode == 'never' else waves.stages(plan)
+        if ordered is not None and mode == 'always':
+            return waves.Waves(self, plan, window=JOB_WINDOW).run(ordered)
+        prepared = [self.prepare(instance) for instance in plan.instances]
         try:
             nodes = self.services.slots.reserve(
                 [item.target.nodes[:schedule.offered_count(item.target.nodes)]
                  for item in prepared])
         except swob.HTTPException as error:
+            if ordered is not None:
+                self.logger.info('zerocloud: job %s runs in %d waves: %s', self.req.path,
+                                 len(ordered), error_reason(error))
+                return waves.Waves(self, plan, {item.instance.name: item for item in prepared},
+                                   JOB_WINDOW).run(ordered)
             error.headers['X-Nexe-Error'] = header_text(error_reason(error))
             raise
         self.reserved = {item.instance.name: node for item, node in zip(prepared, nodes)}

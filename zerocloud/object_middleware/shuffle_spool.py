@@ -1,0 +1,216 @@
+"""Spooled shuffles on the object server: a session's spool files, and the spool endpoint.
+
+See :mod:`zerocloud.shuffle` for the design.  Here:
+
+* :class:`SessionSpools` gives one session its ``/dev/out/<peer>`` spool files (created as
+  ``<name>.part`` in the job's directory ``<zerovm_work_dir>/shuffle/<token>/``, renamed
+  to ``<name>`` only when the program exited 0, removed otherwise) and its
+  ``/dev/in/<producer>`` inputs: a spool of this server is opened from disk, another
+  server's is fetched (:data:`FETCH_PARALLEL` at a time) into a file of this process's work
+  directory, counted against ``zerovm_maxinput`` (:data:`CONNECT_SECONDS` to connect,
+  :data:`READ_SECONDS` between chunks).  A missing spool, an unreachable server
+  or a short read fails the session before its program starts, naming the producer;
+* :func:`serve` answers the backend requests marked :data:`zerocloud.shuffle.FETCH_HEADER`:
+  ``GET /shuffle/<token>/<name>`` streams a finished spool (404 when there is none),
+  ``DELETE /shuffle/<token>`` removes the job's directory (the proxy's clean-up, 204);
+  any other such request is a 400.  Job directories older than
+  :data:`zerocloud.shuffle.SPOOL_TTL_SECONDS` are swept when a session opens its spools.
+"""
+import os
+import shutil
+import time
+
+from swift.common import swob
+from swift.common.bufferedhttp import http_connect_raw
+
+from zerocloud import green, shuffle as shufflelib
+from zerocloud.object_middleware.body import Spool
+
+SHUFFLE_DIR = 'shuffle'
+FETCH_PARALLEL = 8
+CHUNK_BYTES = 1 << 16
+SWEEP_EVERY_SECONDS = 300.0
+CONNECT_SECONDS = 2.0      # to reach another server for a spool
+READ_SECONDS = 30.0        # between two chunks of a spool
+_last_sweep = [0.0]
+
+
+class FetchError(Exception):
+    """An input spool could not be had: its message names the producer and why."""
+
+
+class SessionSpools:
+    """The spooled channels of one session (:meth:`open`, :meth:`finish`, :meth:`close`).
+
+    :param shuffle: the session's :class:`zerocloud.shuffle.Shuffle`.
+    :param shuffle_dir: this server's ``<base>/shuffle`` directory.
+    :param work_dir: this process's work directory (fetched inputs go there).
+    :param node_name: this server's ``ip:port`` (its own spools are read from disk).
+    """
+
+    def __init__(self, shuffle, shuffle_dir, work_dir, node_name, max_input_bytes):
+        self.shuffle = shuffle
+        self.job_dir = os.path.join(shuffle_dir, shuffle.token)
+        self.shuffle_dir = shuffle_dir
+        self.work_dir = work_dir
+        self.node_name = node_name
+        self.max_input_bytes = max_input_bytes
+        self.parts = {}       # device -> path of its .part spool
+        self.files = []       # open files and Spools, closed by close()
+        self.fetched_bytes = 0
+        self.fetched_count = 0
+
+    def open(self):
+        """``{device: fd}`` for every shuffle device.
+
+        :raises FetchError: an input spool is missing or could not be fetched.
+        """
+        sweep_stale(self.shuffle_dir)
+        os.makedirs(self.job_dir, 0o700, exist_ok=True)
+        fds = {}
+        for device in self.shuffle.outs:
+            path = os.path.join(self.job_dir, shufflelib.spool_name(
+                self.shuffle.instance, device)) + '.part'
+            handle = open(path, 'wb')
+            self.files.append(handle)
+            self.parts[device] = path
+            fds[device] = handle.fileno()
+        inputs = green.map_bounded(self._input, self.shuffle.ins, FETCH_PARALLEL)
+        fds.update(zip((item[0] for item in self.shuffle.ins), inputs))
+        return fds
+
+    def finish(self, report):
+        """Publish the output spools when the program exited 0 (else remove them); the
+        total bytes spooled."""
+        total = 0
+        succeeded = report.ok and not report.retcode
+        for path in self.parts.values():
+            if succeeded:
+                total += os.path.getsize(path)
+                os.rename(path, path[:-len('.part')])
+            else:
+                _unlink(path)
+        self.parts = {}
+        return total
+
+    def close(self):
+        """Close every file; remove unpublished spools (a cancelled session)."""
+        for handle in self.files:
+            handle.close()
+        for path in self.parts.values():
+            _unlink(path)
+        self.parts = {}
+
+    def _input(self, item):
+        device, producer, producer_device, server = item
+        name = shufflelib.spool_name(producer, producer_device)
+        if server == self.node_name:
+            try:
+                handle = open(os.path.join(self.job_dir, name), 'rb')
+            except FileNotFoundError:
+                raise FetchError('the spool of %s for %s is not on this server (%s)'
+                                 % (producer, device, server))
+            self.files.append(handle)
+            return handle.fileno()
+        spool = Spool(self.work_dir)
+        self.files.append(spool)
+        size = self._fetch(server, name, spool, '%s from %s' % (device, server))
+        self.fetched_bytes += size
+        self.fetched_count += 1
+        spool.file.flush()
+        return spool.fileno()
+
+    def _fetch(self, server, name, spool, what):
+        """GET the spool ``name`` from ``server`` into ``spool``; its size."""
+        host, port = server.rsplit(':', 1)
+        path = '/%s/%s/%s' % (SHUFFLE_DIR, self.shuffle.token, name)
+        try:
+            with green.Timeout(CONNECT_SECONDS):
+                conn = http_connect_raw(host.strip('[]'), int(port), 'GET', path,
+                                        headers={shufflelib.FETCH_HEADER: '1'})
+            with green.Timeout(READ_SECONDS):
+                response = conn.getresponse()
+            try:
+                if response.status != 200:
+                    raise FetchError('input %s: %s answered %d' % (what, server,
+                                                                   response.status))
+                length = int(response.getheader('Content-Length'))
+                size = 0
+                while True:
+                    with green.Timeout(READ_SECONDS):
+                        chunk = response.read(CHUNK_BYTES)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > self.max_input_bytes:
+                        raise FetchError('input %s: more than zerovm_maxinput (%d bytes)'
+                                         % (what, self.max_input_bytes))
+                    spool.file.write(chunk)
+            finally:
+                response.close()
+        except (OSError, ValueError, TypeError, green.Timeout) as err:
+            raise FetchError('input %s could not be fetched: %s' % (what, err or
+                                                                    type(err).__name__))
+        if size != length:
+            raise FetchError('input %s: %d of %d bytes arrived' % (what, size, length))
+        return size
+
+
+def serve(req, shuffle_dir):
+    """Answer a spool request (see the module docstring)."""
+    parts = req.path.strip('/').split('/')
+    if parts[:1] != [SHUFFLE_DIR] or len(parts) not in (2, 3) or \
+            not shufflelib.TOKEN.match(parts[1]) or \
+            (len(parts) == 3 and not shufflelib.SPOOL_NAME.match(parts[2])):
+        return swob.HTTPBadRequest(body='bad shuffle spool path\n')
+    job_dir = os.path.join(shuffle_dir, parts[1])
+    if req.method == 'DELETE' and len(parts) == 2:
+        green.run_in_thread(shutil.rmtree, job_dir, True)
+        return swob.HTTPNoContent()
+    if req.method != 'GET' or len(parts) != 3:
+        return swob.HTTPBadRequest(body='shuffle spools answer GET of a spool and DELETE '
+                                        'of a job\n')
+    try:
+        handle = open(os.path.join(job_dir, parts[2]), 'rb')
+    except FileNotFoundError:
+        return swob.HTTPNotFound(body='no such spool\n')
+    length = os.fstat(handle.fileno()).st_size
+    return swob.Response(app_iter=_chunks(handle), content_length=length,
+                         content_type='application/octet-stream')
+
+
+def _chunks(handle):
+    with handle:
+        while True:
+            chunk = handle.read(CHUNK_BYTES)
+            if not chunk:
+                return
+            yield chunk
+
+
+def sweep_stale(shuffle_dir, now=None):
+    """Remove job directories not modified for :data:`~zerocloud.shuffle.SPOOL_TTL_SECONDS`
+    (a proxy that died before cleaning up); at most every :data:`SWEEP_EVERY_SECONDS`
+    per process.  The names removed."""
+    now = time.time() if now is None else now
+    if now - _last_sweep[0] < SWEEP_EVERY_SECONDS:
+        return []
+    _last_sweep[0] = now
+    removed = []
+    for entry in os.scandir(shuffle_dir):
+        try:
+            if entry.is_dir(follow_symlinks=False) and \
+                    now - entry.stat(follow_symlinks=False).st_mtime > \
+                    shufflelib.SPOOL_TTL_SECONDS:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(entry.name)
+        except OSError:
+            continue
+    return removed
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
