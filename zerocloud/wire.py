@@ -321,10 +321,9 @@ class Session:
             images=_images(fields.texts('images'), image),
             mesh=_mesh(fields.get('mesh', dict, None)), image=image,
             shuffle=_shuffle(fields.get('shuffle', dict, None)))
-        if session.shuffle is not None and (session.mesh is not None or any(
-                session.device(name) for name in session.shuffle.devices)):
-            raise WireError('session.shuffle: not with a mesh, nor naming a device of '
-                            'session.devices')
+        if session.shuffle is not None and session.mesh is not None:
+            raise WireError('session.shuffle: not with a mesh (a session\'s channels are '
+                            'streamed or spooled, not both)')
         return session
 
 

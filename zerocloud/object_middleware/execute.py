@@ -17,7 +17,7 @@ from zerocloud import green, metrics, wire
 from zerocloud.object_middleware.body import Spool, read_body
 from zerocloud.object_middleware.mesh import Cancelled, Mesh
 from zerocloud.object_middleware.runner import NotStarted
-from zerocloud.object_middleware.shuffle_spool import SHUFFLE_DIR, FetchError, SessionSpools
+from zerocloud.object_middleware.shuffle_spool import SHUFFLE_DIR, SpoolError, SessionSpools
 from zerocloud.report import Report, STATUS_ERROR
 
 WAIT_FRAME = wire.encode_frame(wire.WAIT, b'')
@@ -214,7 +214,7 @@ class ExecuteRequest:
             report = self._run_program(fds)
             if self.spools is not None:
                 self.spooled = self.spools.finish(report)
-        except (Cancelled, FetchError) as cancelled:
+        except (Cancelled, SpoolError) as cancelled:
             report = Report(status=STATUS_ERROR, reason=str(cancelled))
         except NotStarted as err:
             report, retry = Report(status=STATUS_ERROR, reason=str(err)), True
@@ -245,7 +245,7 @@ class ExecuteRequest:
     def _open_shuffle(self):
         """The fds of the session's spooled shuffle channels (:mod:`.shuffle_spool`).
 
-        :raises FetchError: an input spool could not be had.
+        :raises SpoolError: an input spool could not be had.
         """
         self.spools = SessionSpools(
             self.session.shuffle, self.filter.workdir.shared_dir(SHUFFLE_DIR),

@@ -48,7 +48,9 @@ def build_spec(session, executable_path, config):
 
     Channels are the session's devices (files; one of mode ``pipe`` or ``char`` is shown as
     a FIFO pumped from or into its file) followed by the sockets of its mesh (``in/<peer>``
-    readable, ``out/<peer>`` writable) when it is part of a connected job.
+    readable, ``out/<peer>`` writable) when it is part of a connected job, or by the spool
+    files of its shuffle (a connected job run in waves: :mod:`zerocloud.shuffle`), shown
+    exactly as the mesh's sockets are (FIFOs, counted as network bytes).
     Limits are the smaller of the session's and this server's (``config``).  A prevalidated
     executable (``session.executable.prevalidated``, cached or received by its ETag, whose
     MD5 the executable cache checked) runs trusted: not validated again.
@@ -63,9 +65,9 @@ def build_spec(session, executable_path, config):
         program = 'file://%s:%s' % (executable.image, executable.path)
     channels = [ChannelSpec(device.name, 'r' if device.access == wire.READ else 'w',
                             channel_kind(device.mode)) for device in session.devices]
-    if session.shuffle is not None:   # spool files: inputs complete, outputs sequential
-        channels += [ChannelSpec(item[0], 'r', 'file') for item in session.shuffle.ins]
-        channels += [ChannelSpec(device, 'w', 'file') for device in session.shuffle.outs]
+    if session.shuffle is not None:   # spool files shown as the mesh's streams are
+        channels += [ChannelSpec(item[0], 'r', 'socket') for item in session.shuffle.ins]
+        channels += [ChannelSpec(device, 'w', 'socket') for device in session.shuffle.outs]
     if session.mesh is not None:
         channels += [ChannelSpec(device, 'r', 'socket') for device, _ in session.mesh.ins]
         channels += [ChannelSpec(device, 'w', 'socket') for device, _ in session.mesh.outs]
@@ -156,11 +158,14 @@ class SandboxRunner:
     def _forget_supervisor(self):
         """After a loss mid-session: a dead supervisor is forgotten, so the next session
         starts a new one (a live one keeps serving its other sessions)."""
-        if self._supervisor is None:
-            return
+        lost = self._supervisor
         for _ in range(EXIT_POLLS):  # its socket closes a moment before it can be reaped
-            if self._supervisor.process.poll() is not None:
-                self._supervisor.stop()
+            # every session of a lost supervisor comes here at once: the first to see it
+            # dead forgets it, the others find it forgotten (or already replaced)
+            if lost is None or self._supervisor is not lost:
+                return
+            if lost.process.poll() is not None:
+                lost.stop()
                 self._supervisor = None
                 return
             green.sleep(EXIT_POLL_SECONDS)

@@ -35,8 +35,9 @@ READ_SECONDS = 30.0        # between two chunks of a spool
 _last_sweep = [0.0]
 
 
-class FetchError(Exception):
-    """An input spool could not be had: its message names the producer and why."""
+class SpoolError(Exception):
+    """A spool could not be had or kept (an input missing or not fetched, the job's spools
+    removed: it was cancelled): its message names the device and why."""
 
 
 class SessionSpools:
@@ -63,7 +64,7 @@ class SessionSpools:
     def open(self):
         """``{device: fd}`` for every shuffle device.
 
-        :raises FetchError: an input spool is missing or could not be fetched.
+        :raises SpoolError: an input spool is missing or could not be fetched.
         """
         sweep_stale(self.shuffle_dir)
         os.makedirs(self.job_dir, 0o700, exist_ok=True)
@@ -71,7 +72,10 @@ class SessionSpools:
         for device in self.shuffle.outs:
             path = os.path.join(self.job_dir, shufflelib.spool_name(
                 self.shuffle.instance, device)) + '.part'
-            handle = open(path, 'wb')
+            try:
+                handle = open(path, 'wb')
+            except FileNotFoundError:
+                raise SpoolError('%s: the job\'s spools were removed (it ended)' % device)
             self.files.append(handle)
             self.parts[device] = path
             fds[device] = handle.fileno()
@@ -84,13 +88,16 @@ class SessionSpools:
         total bytes spooled."""
         total = 0
         succeeded = report.ok and not report.retcode
-        for path in self.parts.values():
-            if succeeded:
+        parts, self.parts = self.parts, {}
+        for device, path in parts.items():
+            if not succeeded:
+                _unlink(path)
+                continue
+            try:
                 total += os.path.getsize(path)
                 os.rename(path, path[:-len('.part')])
-            else:
-                _unlink(path)
-        self.parts = {}
+            except FileNotFoundError:
+                raise SpoolError('%s: the job\'s spools were removed (it ended)' % device)
         return total
 
     def close(self):
@@ -108,7 +115,7 @@ class SessionSpools:
             try:
                 handle = open(os.path.join(self.job_dir, name), 'rb')
             except FileNotFoundError:
-                raise FetchError('the spool of %s for %s is not on this server (%s)'
+                raise SpoolError('the spool of %s for %s is not on this server (%s)'
                                  % (producer, device, server))
             self.files.append(handle)
             return handle.fileno()
@@ -132,7 +139,7 @@ class SessionSpools:
                 response = conn.getresponse()
             try:
                 if response.status != 200:
-                    raise FetchError('input %s: %s answered %d' % (what, server,
+                    raise SpoolError('input %s: %s answered %d' % (what, server,
                                                                    response.status))
                 length = int(response.getheader('Content-Length'))
                 size = 0
@@ -143,16 +150,16 @@ class SessionSpools:
                         break
                     size += len(chunk)
                     if size > self.max_input_bytes:
-                        raise FetchError('input %s: more than zerovm_maxinput (%d bytes)'
+                        raise SpoolError('input %s: more than zerovm_maxinput (%d bytes)'
                                          % (what, self.max_input_bytes))
                     spool.file.write(chunk)
             finally:
                 response.close()
         except (OSError, ValueError, TypeError, green.Timeout) as err:
-            raise FetchError('input %s could not be fetched: %s' % (what, err or
+            raise SpoolError('input %s could not be fetched: %s' % (what, err or
                                                                     type(err).__name__))
         if size != length:
-            raise FetchError('input %s: %d of %d bytes arrived' % (what, size, length))
+            raise SpoolError('input %s: %d of %d bytes arrived' % (what, size, length))
         return size
 
 

@@ -35,6 +35,7 @@ import time
 
 DEFAULT_BASE = '/var/cache/zerocloud'
 PREFIX = 'w-'
+MAKING = '.making-'   # a process directory not locked yet
 LOCK_NAME = '.lock'
 UNIX_PATH_MAX = 107     # bytes of a unix socket path (sun_path, less its NUL)
 #: the longest path below the base: the sandbox supervisor's socket in a process directory
@@ -87,8 +88,9 @@ def sweep(base):
     removed = []
     for name in os.listdir(base):
         path = os.path.join(base, name)
-        if not name.startswith(PREFIX) or not os.path.isdir(path):
-            continue
+        if not os.path.isdir(path) or not (name.startswith(PREFIX) or (
+                name.startswith(MAKING) and time.time() - os.stat(path).st_mtime > 60)):
+            continue        # (a directory being made is left a minute to its maker)
         try:
             fd = os.open(os.path.join(path, LOCK_NAME), os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -144,11 +146,16 @@ class WorkDir:
         if removed:
             self.logger.info('zerocloud: removed %d work directories of dead processes in %s',
                              len(removed), base)
-        path = os.path.join(base, '%s%d-%s' % (PREFIX, os.getpid(), secrets.token_hex(4)))
-        os.mkdir(path, 0o700)
-        lock_fd = os.open(os.path.join(path, LOCK_NAME), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                          0o600)
+        name = '%d-%s' % (os.getpid(), secrets.token_hex(4))
+        # made and locked under a name sweeps skip, then renamed: another process's sweep
+        # never sees it unlocked (it would take it for the directory of a dead process)
+        making = os.path.join(base, MAKING + name)
+        os.mkdir(making, 0o700)
+        lock_fd = os.open(os.path.join(making, LOCK_NAME),
+                          os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        path = os.path.join(base, PREFIX + name)
+        os.rename(making, path)
         self._janitor = start_janitor(path)
         self._path, self._pid, self._lock_fd = path, os.getpid(), lock_fd
         self.logger.info('zerocloud: work directory %s', path)

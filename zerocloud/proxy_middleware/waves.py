@@ -29,7 +29,8 @@ import secrets
 from zerocloud import green, shuffle as shufflelib
 from zerocloud.channels import rendezvous as proto
 from zerocloud.proxy_middleware import schedule
-from zerocloud.proxy_middleware.connected import cancelled_result, channel_pairs
+from zerocloud.proxy_middleware.connected import channel_pairs
+from zerocloud.proxy_middleware.results import SessionResult
 
 MODES = ('auto', 'always', 'never')
 DELETE_SECONDS = 5.0
@@ -80,7 +81,7 @@ class Waves:
         outcomes = {}
         try:
             for stage in ordered:
-                results = self.job.threads.run_window(self._run, stage, cancelled_result,
+                results = self.job.threads.run_window(self._run, stage, _cancelled,
                                                       self.window)
                 outcomes.update(zip((instance.name for instance in stage), results))
         finally:
@@ -138,6 +139,11 @@ def remove_spools(token, nodes, logger):
             logger.warning('zerocloud: shuffle spools %s on %s:%s not removed: %s', token,
                            node['ip'], node['port'], err)
     green.wait_all_or_kill(remove, list(nodes))
+
+
+def _cancelled(instance, reason):
+    """The result of a session its job cancelled before it ended (or started)."""
+    return SessionResult.failure(instance, '', 'cancelled: %s' % reason)
 
 
 def _node(server):

@@ -286,3 +286,30 @@ def test_proxy_hanging_up_kills_the_real_program(tmp_path, c_program):
         [sys.executable, '-c', PROXY_HANGS_UP, str(tmp_path),
          c_program('sb_limits', libc='musl')], capture_output=True, timeout=120, cwd=root)
     assert done.stdout.split() == [b'True', b'True', b'True', b'[]'], done.stderr[-3000:]
+
+
+def test_sessions_losing_the_supervisor_together_forget_it_once(tmp_path):
+    """Every session of a supervisor that died comes to forget it at the same time: the
+    first that sees it dead stops and forgets it, the others return (before, they read
+    ``self._supervisor.process`` after it had been set to None: AttributeError, a 500)."""
+    import eventlet
+
+    class Dead:
+        stopped = 0
+
+        class process:
+            polls = 0
+
+            @classmethod
+            def poll(cls):
+                cls.polls += 1
+                return None if cls.polls < 3 else -9
+
+        def stop(self):
+            Dead.stopped += 1
+    runner = SandboxRunner(str(tmp_path), get_logger({}))
+    runner._supervisor = Dead()
+    threads = [eventlet.spawn(runner._forget_supervisor) for _ in range(5)]
+    for thread in threads:
+        thread.wait()
+    assert runner._supervisor is None and Dead.stopped == 1

@@ -124,3 +124,21 @@ def test_a_base_too_long_for_the_supervisor_socket_is_refused(tmp_path):
     assert 'too long' in str(info.value)
     fits = tmp_path / 'short'
     assert checked_base(str(fits)) == str(fits)
+
+
+def test_a_directory_being_made_is_never_swept_and_an_abandoned_one_is(tmp_path):
+    """A process directory is made and locked under a name sweeps skip for a minute, then
+    renamed: another process's sweep can never take it for a dead process's (before, the
+    directory existed unlocked between mkdir and flock)."""
+    base = str(tmp_path)
+    fresh = os.path.join(base, '.making-123-abcd')
+    old = os.path.join(base, '.making-456-abcd')
+    os.mkdir(fresh)
+    os.mkdir(old)
+    os.utime(old, (time.time() - 120, time.time() - 120))
+    assert sweep(base) == ['.making-456-abcd']
+    assert os.path.isdir(fresh) and not os.path.exists(old)
+    work = WorkDir(base, LOGGER)
+    made = work.path()
+    assert os.path.basename(made).startswith('w-%d-' % os.getpid())
+    assert sweep(base) == [] and os.path.isdir(made), 'locked before it got its name'

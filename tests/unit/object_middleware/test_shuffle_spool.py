@@ -1,0 +1,158 @@
+"""Spooled shuffles on the object server (:mod:`zerocloud.object_middleware.shuffle_spool`):
+a producer's outputs appear only when it exited 0, a consumer reads its own server's spools
+from disk and fetches the others over real HTTP from a server answering with ``serve``,
+and every way a spool can be missing fails the session naming it."""
+import os
+import time
+
+import eventlet
+import eventlet.wsgi
+import pytest
+from swift.common import swob
+
+from zerocloud import shuffle as shufflelib
+from zerocloud.object_middleware import shuffle_spool
+from zerocloud.report import Report, STATUS_ERROR, STATUS_OK
+
+TOKEN = 'c0' * 16
+
+
+class NullLogger:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    shuffle_dir, work_dir = tmp_path / 'shuffle', tmp_path / 'work'
+    shuffle_dir.mkdir()
+    work_dir.mkdir()
+    return str(shuffle_dir), str(work_dir)
+
+
+@pytest.fixture
+def spool_server(tmp_path):
+    """Another object server's spools: a real eventlet WSGI server answering ``serve``."""
+    shuffle_dir = tmp_path / 'other-shuffle'
+    shuffle_dir.mkdir()
+
+    def app(env, start_response):
+        return shuffle_spool.serve(swob.Request(env), str(shuffle_dir))(env, start_response)
+    sock = eventlet.listen(('127.0.0.1', 0))
+    thread = eventlet.spawn(eventlet.wsgi.server, sock, app, log=NullLogger(),
+                            log_output=False)
+    yield str(shuffle_dir), '127.0.0.1:%d' % sock.getsockname()[1]
+    thread.kill()
+    sock.close()
+
+
+def produce(shuffle_dir, work_dir, instance, data, report=Report(STATUS_OK, retcode=0)):
+    """Run a producer's spool life: open, write ``{device: bytes}``, finish, close."""
+    spools = shuffle_spool.SessionSpools(
+        shufflelib.Shuffle(TOKEN, instance, outs=tuple(data)), shuffle_dir, work_dir,
+        'here:1', 1 << 20)
+    fds = spools.open()
+    for device, payload in data.items():
+        os.write(fds[device], payload)
+    try:
+        return spools.finish(report)
+    finally:
+        spools.close()
+
+
+def consume(shuffle_dir, work_dir, ins, max_input=1 << 20):
+    spools = shuffle_spool.SessionSpools(shufflelib.Shuffle(TOKEN, 'red-1', ins=tuple(ins)),
+                                         shuffle_dir, work_dir, 'here:1', max_input)
+    try:
+        fds = spools.open()
+        return {device: os.pread(fd, 1 << 20, 0) for device, fd in fds.items()}, spools
+    finally:
+        spools.close()
+
+
+def test_a_consumer_reads_local_spools_and_fetches_remote_ones(dirs, spool_server):
+    shuffle_dir, work_dir = dirs
+    other_dir, other = spool_server
+    assert produce(shuffle_dir, work_dir, 'map-1', {'out/red-1': b'local bytes'}) == 11
+    produce(other_dir, work_dir, 'map-2', {'out/red-1': b'x' * 300000})
+    read, spools = consume(shuffle_dir, work_dir, [
+        ('in/map-1', 'map-1', 'out/red-1', 'here:1'),
+        ('in/map-2', 'map-2', 'out/red-1', other)])
+    assert read == {'in/map-1': b'local bytes', 'in/map-2': b'x' * 300000}
+    assert (spools.fetched_count, spools.fetched_bytes) == (1, 300000)
+    assert os.listdir(work_dir) == [], 'fetched copies are removed with the session'
+
+
+def test_a_producer_that_failed_publishes_no_spool(dirs):
+    shuffle_dir, work_dir = dirs
+    assert produce(shuffle_dir, work_dir, 'map-1', {'out/red-1': b'half'},
+                   Report(STATUS_OK, retcode=3)) == 0
+    produce(shuffle_dir, work_dir, 'map-2', {'out/red-1': b'half'}, Report(STATUS_ERROR))
+    assert os.listdir(os.path.join(shuffle_dir, TOKEN)) == []
+    with pytest.raises(shuffle_spool.SpoolError, match='the spool of map-1 for in/map-1 is '
+                                                        'not on this server'):
+        consume(shuffle_dir, work_dir, [('in/map-1', 'map-1', 'out/red-1', 'here:1')])
+
+
+def test_missing_unreachable_and_oversized_remote_spools_fail_naming_them(dirs, spool_server):
+    shuffle_dir, work_dir = dirs
+    other_dir, other = spool_server
+    with pytest.raises(shuffle_spool.SpoolError, match='input in/map-9 from %s: %s answered '
+                                                        '404' % (other, other)):
+        consume(shuffle_dir, work_dir, [('in/map-9', 'map-9', 'out/red-1', other)])
+    listener = eventlet.listen(('127.0.0.1', 0))
+    closed = '127.0.0.1:%d' % listener.getsockname()[1]
+    listener.close()
+    with pytest.raises(shuffle_spool.SpoolError, match='could not be fetched'):
+        consume(shuffle_dir, work_dir, [('in/map-9', 'map-9', 'out/red-1', closed)])
+    produce(other_dir, work_dir, 'map-3', {'out/red-1': b'y' * 5000})
+    with pytest.raises(shuffle_spool.SpoolError, match='more than zerovm_maxinput'):
+        consume(shuffle_dir, work_dir, [('in/map-3', 'map-3', 'out/red-1', other)], 4096)
+    assert os.listdir(work_dir) == []
+
+
+def test_spools_removed_while_a_producer_runs_fail_it(dirs):
+    shuffle_dir, work_dir = dirs
+    spools = shuffle_spool.SessionSpools(shufflelib.Shuffle(TOKEN, 'map-1', outs=('out/a',)),
+                                         shuffle_dir, work_dir, 'here:1', 1 << 20)
+    spools.open()
+    app_delete(shuffle_dir)
+    with pytest.raises(shuffle_spool.SpoolError, match="out/a: the job's spools were removed"):
+        spools.finish(Report(STATUS_OK, retcode=0))
+    spools.close()
+
+
+def app_delete(shuffle_dir):
+    req = swob.Request.blank('/shuffle/%s' % TOKEN, method='DELETE')
+    assert shuffle_spool.serve(req, shuffle_dir).status_int == 204
+    deadline = time.monotonic() + 10
+    while os.path.exists(os.path.join(shuffle_dir, TOKEN)) and time.monotonic() < deadline:
+        eventlet.sleep(0.01)
+    assert not os.path.exists(os.path.join(shuffle_dir, TOKEN))
+
+
+@pytest.mark.parametrize('method, path, status', [
+    ('GET', '/shuffle/%s/%s' % (TOKEN, 'f' * 64), 404),
+    ('GET', '/shuffle/%s/../../etc' % TOKEN, 400),
+    ('GET', '/shuffle/notatoken/%s' % ('f' * 64), 400),
+    ('GET', '/other/%s/%s' % (TOKEN, 'f' * 64), 400),
+    ('PUT', '/shuffle/%s/%s' % (TOKEN, 'f' * 64), 400),
+    ('DELETE', '/shuffle/%s/%s' % (TOKEN, 'f' * 64), 400),
+    ('DELETE', '/shuffle/%s' % TOKEN, 204),
+])
+def test_the_endpoint_answers_only_well_formed_requests(dirs, method, path, status):
+    req = swob.Request.blank(path, method=method)
+    assert shuffle_spool.serve(req, dirs[0]).status_int == status
+
+
+def test_stale_job_directories_are_swept(dirs, monkeypatch):
+    shuffle_dir, _ = dirs
+    old, new = os.path.join(shuffle_dir, 'a' * 32), os.path.join(shuffle_dir, 'b' * 32)
+    os.mkdir(old)
+    os.mkdir(new)
+    past = time.time() - shufflelib.SPOOL_TTL_SECONDS - 10
+    os.utime(old, (past, past))
+    monkeypatch.setattr(shuffle_spool, '_last_sweep', [0.0])
+    assert shuffle_spool.sweep_stale(shuffle_dir) == ['a' * 32]
+    assert shuffle_spool.sweep_stale(shuffle_dir) == [], 'at most every few minutes'
+    assert os.path.isdir(new)
