@@ -51,12 +51,13 @@ def apps(cluster, tmp_path_factory):
     return container
 
 
-def wordcount_job(lang, corpus_container, apps_container, results_container):
-    """The example's job.json pointed at this test's containers."""
+def wordcount_job(lang, corpus_container, apps_container, results_container, pattern='*'):
+    """The example's job.json pointed at this test's containers (the objects of
+    ``corpus_container`` matching ``pattern``)."""
     with open(os.path.join(WORDCOUNT_DIR, lang, 'job.json')) as handle:
         text = handle.read()
     apps = 'swift://~/%s/%s/' % (apps_container, 'py' if lang == 'python' else 'c')
-    text = text.replace('swift://~/corpus/', 'swift://~/%s/' % corpus_container)
+    text = text.replace('swift://~/corpus/*', 'swift://~/%s/%s' % (corpus_container, pattern))
     text = text.replace('swift://~/apps/wordcount/', apps)
     text = text.replace('swift://~/results/', 'swift://~/%s/' % results_container)
     return json.loads(text)

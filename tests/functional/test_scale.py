@@ -2,13 +2,20 @@
 1,000 sessions runs to its end on 4 object servers that take 10 sessions each (it was a 503
 from 50 objects on), and a connected job larger than the free slots is a clear 503.
 """
+import collections
 import concurrent.futures
 import json
+import os
 import threading
+import time
 import uuid
 
 import pytest
 import requests
+
+from tests.functional.test_mapreduce_wordcount import wordcount_job
+from tests.unit.examples.wordcount_support import build_c_samples, load_example
+from zerocloud.object_middleware.workdir import default_base
 
 OBJECTS = 1000
 UPLOAD_THREADS = 8
@@ -44,6 +51,28 @@ def many(cluster, c_program):
     return container
 
 
+@pytest.fixture(scope='module')
+def wordcount_apps(cluster, tmp_path_factory):
+    """The C word count (examples/wordcount/c) in a container, under ``c/``."""
+    conn = cluster.connection()
+    container = 'zcscale-apps-' + uuid.uuid4().hex
+    conn.put_container(container)
+    programs = build_c_samples(tmp_path_factory.mktemp('wordcount'))
+    for role in ('mapper', 'reducer', 'merge'):
+        with open(programs[role], 'rb') as handle:
+            conn.put_object(container, 'c/%s' % role, handle.read(),
+                            content_type='application/x-nexe')
+    return container
+
+
+def spools_made_since(started):
+    """Job spool directories made since ``started`` on the cluster's object servers (in
+    their work directory base's ``shuffle``)."""
+    shuffle_dir = os.path.join(default_base(), 'shuffle')
+    return [entry.name for entry in os.scandir(shuffle_dir)
+            if entry.stat().st_ctime >= started] if os.path.isdir(shuffle_dir) else []
+
+
 def post(cluster, job):
     url, token = cluster.auth()
     return requests.post(url, data=json.dumps(job), timeout=JOB_REQUEST_TIMEOUT, headers={
@@ -71,13 +100,45 @@ def test_a_thousand_object_wildcard_job_runs_every_session(cluster, many):
     assert len({entry['server'] for entry in report['instances']}) == 4   # every server
 
 
-def test_a_connected_job_larger_than_the_free_slots_is_a_clear_503(cluster, many):
+def test_a_thousand_object_map_reduce_runs_in_waves_and_equals_a_direct_count(
+        cluster, many, wordcount_apps):
+    """The word count of examples/wordcount (C) over the 1,000 objects: 1,004 sessions on
+    a cluster with 40 slots.  It runs in waves (mappers, then reducers fed by 1,000 spools
+    each, then the merge) and its table equals a direct count."""
+    conn = cluster.connection()
+    results = 'zcscale-res-' + uuid.uuid4().hex
+    conn.put_container(results)
+    reference = load_example('reference')
+    started = time.time()
+    resp = post(cluster, wordcount_job('c', many, wordcount_apps, results, 'obj-*'))
+    assert resp.status_code == 200, (resp.headers.get('X-Nexe-Error'), resp.text[:500])
+    assert 'X-Nexe-Error' not in resp.headers
+    assert resp.headers['X-Nexe-Status'] == 'ok*%d' % (OBJECTS + 4)
+    assert resp.headers['X-Nexe-Retcode'] == '0*%d' % (OBJECTS + 4)
+    expected = collections.Counter(body_of(index).strip() for index in range(OBJECTS))
+    _headers, table = conn.get_object(results, 'wordcount.tsv')
+    assert reference.parse_table(table) == dict(expected)
+    assert resp.content == reference.format_pairs(reference.top_words(expected, 20))
+    proxy_log = open(os.path.join(cluster.spec.root, 'log', 'proxy-server.log')).read()
+    assert 'runs in 3 waves: 503 Service Unavailable a connected job needs 1004 session ' \
+        'slots at once' in proxy_log
+    _, container, name = resp.headers['X-Nexe-Report'][len('swift://'):].split('/', 2)
+    report = json.loads(conn.get_object(container, name)[1])
+    reducers = [entry for entry in report['instances'] if entry['name'].startswith('reduce')]
+    assert len(reducers) == 3, report['instances'][-5:]
+    # every reducer read its 1,000 spools through its channels (network bytes, as streamed)
+    assert all(entry['cdr']['nrbytes'] > 0 for entry in reducers), reducers
+    assert spools_made_since(started) == [], 'the spools are removed when the job ends'
+
+
+def test_a_connected_job_with_a_cycle_larger_than_the_free_slots_is_a_clear_503(cluster,
+                                                                                  many):
+    """A mapper mesh (every mapper talks to every other) cannot run in waves."""
     exe = {'path': 'swift://~/%s/wc' % many}
-    job = [{'name': 'map', 'exec': exe, 'count': 50, 'connect': ['reduce']},
-           {'name': 'reduce', 'exec': exe, 'devices': [{'name': 'stdout'}]}]
+    job = [{'name': 'map', 'exec': exe, 'count': 50, 'connect': ['map']}]
     resp = post(cluster, job)
     assert resp.status_code == 503, resp.text
-    assert 'a connected job needs 51 session slots at once; its 4 object server(s) have ' \
+    assert 'a connected job needs 50 session slots at once; its 4 object server(s) have ' \
         in resp.text
     assert 'zerovm_server_slots = 10 each' in resp.text
-    assert 'needs 51 session slots' in resp.headers['X-Nexe-Error']
+    assert 'needs 50 session slots' in resp.headers['X-Nexe-Error']
