@@ -142,3 +142,26 @@ def test_a_connected_job_with_a_cycle_larger_than_the_free_slots_is_a_clear_503(
         in resp.text
     assert 'zerovm_server_slots = 10 each' in resp.text
     assert 'needs 50 session slots' in resp.headers['X-Nexe-Error']
+
+
+def test_two_big_jobs_at_once_both_finish(cluster, many, wordcount_apps):
+    """A 100-session wildcard job and a 104-session map-reduce, each larger than the
+    cluster's 40 slots, sent together: both wait their turns and both finish right."""
+    conn = cluster.connection()
+    results = 'zcscale-res-' + uuid.uuid4().hex
+    conn.put_container(results)
+    wildcard = [{'name': 'wc', 'exec': {'path': 'swift://~/%s/wc' % many},
+                 'devices': [{'name': 'stdin', 'path': 'swift://~/%s/obj-01*' % many},
+                             {'name': 'stdout'}]}]
+    mapreduce = wordcount_job('c', many, wordcount_apps, results, 'obj-02*')
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda job: post(cluster, job), (wildcard, mapreduce))
+    assert first.status_code == 200, first.text[:300]
+    assert first.headers['X-Nexe-Status'] == ','.join(['ok'] * 100)   # 100: per instance
+    assert first.text.splitlines() == [counted(index) for index in range(100, 200)]
+    assert second.status_code == 200, (second.headers.get('X-Nexe-Error'), second.text[:300])
+    assert second.headers['X-Nexe-Status'] == 'ok*104'
+    expected = collections.Counter(body_of(index).strip() for index in range(200, 300))
+    reference = load_example('reference')
+    assert reference.parse_table(conn.get_object(results, 'wordcount.tsv')[1]) == \
+        dict(expected)
