@@ -11,15 +11,19 @@
    executables built here with gcc);
 3. POSTs examples/wordcount/<lang>/job.json to the account: one mapper next to each corpus
    object, three reducers fed by every mapper, one merge; the response body is the top 20
-   words and the whole table is stored as ``results/wordcount.tsv``;
+   words and the whole table is stored as ``results/wordcount.tsv``.  A corpus of more
+   objects than the cluster has session slots (40) runs in waves, its shuffle spooled on
+   the object servers (``make demo ARGS='--objects 2000 --size 2048'``);
 4. prints where each instance ran and the top words, and checks them (and the stored table)
    against a direct count of the same corpus;
 5. stops the cluster if this demo started it, unless ``--keep`` is given.
 """
 import argparse
+import concurrent.futures
 import os
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,6 +40,8 @@ from zerocloud.aio.spec import ClusterSpec  # noqa: E402
 
 CONTAINER = 'corpus'
 TOP = 10
+UPLOAD_THREADS = 8
+JOB_TIMEOUT = 1800   # seconds: a guard for thousands of objects, not an expectation
 ROLES = ('mapper', 'reducer', 'merge')
 
 
@@ -83,9 +89,17 @@ def upload_corpus(conn, objects, size, scratch):
     return the local paths."""
     paths = corpus.write_corpus(scratch, objects, size)
     conn.put_container(CONTAINER)
-    for path in paths:
+    local_conn = threading.local()
+
+    def put(path):
+        if not hasattr(local_conn, 'conn'):
+            local_conn.conn = swiftclient.client.Connection(
+                preauthurl=conn.url, preauthtoken=conn.token, retries=3)
         with open(path, 'rb') as f:
-            conn.put_object(CONTAINER, os.path.basename(path), f, content_type='text/plain')
+            local_conn.conn.put_object(CONTAINER, os.path.basename(path), f,
+                                       content_type='text/plain')
+    with concurrent.futures.ThreadPoolExecutor(UPLOAD_THREADS) as pool:
+        list(pool.map(put, paths))
     total = sum(os.path.getsize(path) for path in paths)
     print('corpus: %d objects, %d bytes in swift://test/%s' % (len(paths), total, CONTAINER))
     return paths
@@ -114,19 +128,26 @@ def run_wordcount(conn, lang):
     with open(os.path.join(HERE, 'wordcount', lang, 'job.json'), 'rb') as f:
         job = f.read()
     began = time.monotonic()
-    resp = requests.post(conn.url, data=job, timeout=120, headers={
+    resp = requests.post(conn.url, data=job, timeout=JOB_TIMEOUT, headers={
         'X-Auth-Token': conn.token, 'X-Zerovm-Execute': '1.0',
         'Content-Type': 'application/json'})
     elapsed = time.monotonic() - began
     if resp.status_code != 200:
         raise DemoError('job failed: %d %s %s' % (resp.status_code, resp.reason,
                                                    resp.headers.get('X-Nexe-Error', '')))
-    names = resp.headers['X-Nexe-System'].split(',')
-    nodes = resp.headers.get('X-Nexe-Node', '').split(',')
     statuses = resp.headers['X-Nexe-Status'].split(',')
-    print('job: %d sessions in %.2f s' % (len(names), elapsed))
-    for name, node, status in zip(names, nodes, statuses):
-        print('  %-10s on %-18s %s' % (name, node, status))
+    if 'X-Nexe-Summary' in resp.headers:   # beyond 100 sessions: summaries and a report
+        print('job: %s sessions in %.2f s; statuses %s; sessions per server %s'
+              % (resp.headers['X-Nexe-Summary'], elapsed, ', '.join(statuses),
+                 resp.headers.get('X-Nexe-Node', '').replace(',', ', ')))
+        print('  full report: %s' % resp.headers.get('X-Nexe-Report'))
+        statuses = [status.split('*')[0] for status in statuses]
+    else:
+        names = resp.headers['X-Nexe-System'].split(',')
+        nodes = resp.headers.get('X-Nexe-Node', '').split(',')
+        print('job: %d sessions in %.2f s' % (len(names), elapsed))
+        for name, node, status in zip(names, nodes, statuses):
+            print('  %-10s on %-18s %s' % (name, node, status))
     if any(status != 'ok' for status in statuses):
         raise DemoError('a session failed: %s' % resp.headers.get('X-Nexe-Error', ''))
     return resp

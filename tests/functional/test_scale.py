@@ -126,8 +126,10 @@ def test_a_thousand_object_map_reduce_runs_in_waves_and_equals_a_direct_count(
     report = json.loads(conn.get_object(container, name)[1])
     reducers = [entry for entry in report['instances'] if entry['name'].startswith('reduce')]
     assert len(reducers) == 3, report['instances'][-5:]
-    # every reducer read its 1,000 spools through its channels (network bytes, as streamed)
-    assert all(entry['cdr']['nrbytes'] > 0 for entry in reducers), reducers
+    # every reducer read its 1,000 spools, bound files in its jail (local bytes); the
+    # mappers wrote theirs
+    assert all(entry['cdr']['rbytes'] > 0 for entry in reducers), reducers
+    assert all(entry['cdr']['wbytes'] > 0 for entry in report['instances'][:OBJECTS])
     assert spools_made_since(started) == [], 'the spools are removed when the job ends'
 
 
