@@ -71,7 +71,8 @@ def parse_sets(values):
 
 @contextlib.contextmanager
 def own_cluster(filter_options):
-    """Yield (storage url, token, proxy pid) of a fresh all-in-one cluster."""
+    """Yield (storage url, token, proxy pid, log directory) of a fresh all-in-one
+    cluster."""
     from zerocloud.aio import cluster as aio
     from zerocloud.aio.spec import ClusterSpec
     root = tempfile.mkdtemp(prefix='zc-bench-scale-')
@@ -91,7 +92,7 @@ def own_cluster(filter_options):
                 if attempt == 4:
                     raise
         url, token = aio.get_token(spec, 'test', 'tester', 'testing')
-        yield url, token, aio.running(spec)['proxy']
+        yield url, token, aio.running(spec)['proxy'], spec.log_dir
     finally:
         if spec is not None:
             aio.stop(spec)
@@ -183,7 +184,8 @@ def main():
         if args.storage_url:
             url, token, proxy_pid = args.storage_url, args.token, args.proxy_pid
         else:
-            url, token, proxy_pid = stack.enter_context(own_cluster(parse_sets(args.settings)))
+            url, token, proxy_pid, _logs = stack.enter_context(
+                own_cluster(parse_sets(args.settings)))
         ok = True
         for count in args.objects:
             ok = run_size(url.rstrip('/'), token, exe, count, args.threads) and ok
