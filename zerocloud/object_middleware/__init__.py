@@ -86,6 +86,22 @@ which.  A cancel from the
 proxy (or the proxy hanging up) shuts the channels down; a session still waiting for its
 peers ends at the registration deadline.
 
+Spooled shuffles (connected jobs in waves)
+------------------------------------------
+A session whose description has a ``shuffle`` (:mod:`zerocloud.shuffle`; a connected job the
+proxy runs in waves) is an ordinary, queued session.  Its ``/dev/out/<dst>`` are files in
+``<zerovm_work_dir>/shuffle/<job token>/`` (shared by this server's processes), published
+under their names only when the program exited 0; its ``/dev/in/<src>`` are the spools of
+its producers, read from this server's disk or fetched from theirs before the program
+starts (a missing or unreachable spool fails the session naming it).  Both are bound in the
+jail as files (counted as local bytes in the CDR).  The log line ``zerocloud: <instance>
+shuffle: <n> input(s), <f> fetched (<bytes> bytes), <bytes> bytes spooled`` says how much
+moved.  Other servers fetch spools with ``GET /shuffle/<token>/<name>`` and the proxy
+removes a job's with ``DELETE /shuffle/<token>`` (backend requests marked
+``X-Backend-Zerocloud-Shuffle``, :mod:`.shuffle_spool`); job directories older than a day
+are swept (a proxy that died mid-job).
+
+
 Limits
 ------
 A session runs with the smaller of what the proxy asks for (the session's ``limits``) and

@@ -156,6 +156,17 @@ What happens to a job
    by signal SIGSEGV``); a placement error keeps its status (404 naming the missing
    object, 503 when no server can take an instance).  A connected job with any failure
    publishes nothing.
+5c. Connected jobs in waves (:mod:`.waves`, ``zerovm_shuffle_spool``): a connected job whose
+   channels form no cycle (map -> reduce -> merge) and whose slots are not all free runs in
+   stages instead of answering 503: the instances without producers first, each stage as
+   independent sessions (waiting for slots like any job's), each ``/dev/out/<dst>`` written
+   to a spool file on the object server that ran it, each ``/dev/in/<src>`` read from the
+   spools of its producers (fetched server to server, :mod:`zerocloud.shuffle`): the same
+   names, complete files read to end-of-file, so the same programs work either way.  The
+   log says ``job ... runs in 3 waves: <why>``.  A failed session (or a non-zero exit)
+   cancels the later stages and nothing is published; the job's spools are removed from
+   every server at its end.  A job with a cycle (a mapper mesh), two channels between the
+   same pair, or a ``zvm://`` channel on another device still needs all its slots at once.
 6. The response (SPEC S5): status 200 when the sessions ran (a program's non-zero exit is in
    ``X-Nexe-Retcode``), 413 when a session crossed ``zerovm_maxinput``/``zerovm_maxoutput``
    on a channel; ``X-Nexe-System``, ``-Status``, ``-Retcode``, ``-Validation``,
@@ -246,6 +257,10 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     it is cancelled and answers 503.  Sessions are bounded by ``zerovm_timeout`` besides.
 ``zerovm_deferred_after`` [10]
     Seconds an ``X-Zerovm-Deferred: auto`` job runs before it is deferred.
+``zerovm_shuffle_spool`` [auto]
+    When a connected job without a cycle runs in waves, its shuffle spooled on the object
+    servers (5c): ``auto`` when its slots are not all free, ``always``, or ``never`` (a
+    503 naming the slots it needs).
 ``zerovm_server_slots`` [10]
     Sessions this proxy process keeps in flight on one object server, all jobs together
     (more wait for a slot).  With one proxy, the object servers' ``zerovm_maxpool`` (plus
