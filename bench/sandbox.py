@@ -1,6 +1,7 @@
 """Benchmark the sandbox against the same work done without it, measured in the same run.
 
     python bench/sandbox.py [--runs 100] [--python-runs 30] [--gib 1.0] [--skip-throughput]
+                            [--python-prestart 2] [--python-gap-ms 100]
 
 Prints, for the same binaries:
 
@@ -11,7 +12,11 @@ Prints, for the same binaries:
    with the next runs on 2 cores) and with ``--gap-ms`` of idle time before each pair
    (a server that is not saturated: the refill happens in between);
 2. a Python script importing 20 stdlib modules and reading its input, as a session of the
-   ``python`` image vs ``python3 -I script`` unsandboxed (target <= 1x);
+   ``python`` image vs ``python3 -I script`` unsandboxed (target <= 1x), through a
+   supervisor with ``--python-prestart`` jails (:mod:`zerocloud.sandbox.prestart`, their
+   interpreter started and the default imports done; target <= 0.25x) and without, same
+   run, interleaved, with ``--python-gap-ms`` of idle time before each triple (the
+   pre-started jail used by a session is replaced in between: ~60 ms of CPU);
 3. stdin channel throughput from a local file (a static reader program) vs
    ``cat file > /dev/null`` (target >= 95%);
 4. stdout through a pipe channel (pumped by the supervisor), in GiB/s.
@@ -114,7 +119,7 @@ def bench_start(client, runs, workdir, gap_seconds=0.0):
     os.close(out)
 
 
-def bench_python(client, runs, workdir):
+def bench_python(clients, runs, workdir, gap_seconds):
     script = os.path.join(workdir, 'imports20.py')
     data = os.path.join(workdir, 'input.bin')
     with open(script, 'w') as f:
@@ -127,18 +132,24 @@ def bench_python(client, runs, workdir):
                        channels=[ChannelSpec('script', 'r'), ChannelSpec('input', 'r'),
                                  ChannelSpec('stdout', 'w')])
     python3 = python_interpreter()      # the very binary the python image runs (no shim)
-    sandboxed, baseline = [], []
+    sandboxed = {name: [] for name in clients}
+    baseline = []
     for _ in range(runs):
-        fds = [os.open(script, os.O_RDONLY), os.open(data, os.O_RDONLY), out]
-        seconds, report = timed(lambda: client.run(spec, fds))
-        assert report.ok, report
-        sandboxed.append(seconds)
-        for fd in fds[:2]:
-            os.close(fd)
+        for name, client in clients.items():
+            time.sleep(gap_seconds)
+            fds = [os.open(script, os.O_RDONLY), os.open(data, os.O_RDONLY), out]
+            seconds, report = timed(lambda: client.run(spec, fds))
+            assert report.ok, report
+            sandboxed[name].append(seconds)
+            for fd in fds[:2]:
+                os.close(fd)
+        time.sleep(gap_seconds)
         seconds, _ = timed(lambda: subprocess.run([python3, '-I', script, data],
                                                   stdout=subprocess.DEVNULL, check=True))
         baseline.append(seconds)
-    line('python, 20 stdlib imports', sandboxed, baseline, '<= 1')
+    for name, times in sandboxed.items():
+        line('python, 20 stdlib imports, %s' % name, times, baseline,
+             '<= 0.25' if name == 'pre-started' else '<= 1')
     os.close(out)
 
 
@@ -201,17 +212,26 @@ def main():
     parser.add_argument('--skip-throughput', action='store_true')
     parser.add_argument('--gap-ms', type=float, default=20.0,
                         help='idle time before each run of the second start series')
+    parser.add_argument('--python-gap-ms', type=float, default=100.0,
+                        help='idle time before each run of the python series')
+    parser.add_argument('--python-prestart', type=int, default=2, metavar='N',
+                        help='pre-started python jails of the second supervisor')
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix='bench-sandbox-')
     handle = start_supervisor(os.path.join(workdir, 'sandbox.sock'))
+    prestarted = start_supervisor(os.path.join(workdir, 'prestart.sock'), options=[
+        '--python-prestart', str(args.python_prestart)])
     try:
         client = SupervisorClient(handle.socket_path)
         bench_start(client, args.runs, workdir)
         bench_start(client, args.runs, workdir, args.gap_ms / 1000)
-        bench_python(client, args.python_runs, workdir)
+        bench_python({'normal start': client,
+                      'pre-started': SupervisorClient(prestarted.socket_path)},
+                     args.python_runs, workdir, args.python_gap_ms / 1000)
         if not args.skip_throughput:
             bench_throughput(client, args.gib, workdir)
     finally:
+        prestarted.stop()
         handle.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 

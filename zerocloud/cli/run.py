@@ -5,7 +5,7 @@
                   [--image TAR|DIR]
                   [--sysimage NAME=PATH] [--env K=V]... [--env-file F]... [--timeout S]
                   [--memory BYTES] [--max-output BYTES] [--max-input BYTES] [--report F]
-                  [--name ARGV0] -- PROGRAM [ARGS...]
+                  [--name ARGV0] [--python-prestart] -- PROGRAM [ARGS...]
 
 PROGRAM is the host path of a static x86-64 executable (validated first) or
 ``file://<image>:<path>``; the ``python`` system image is always available, e.g.
@@ -21,6 +21,8 @@ or this terminal as a FIFO.  ``--mode DEVICE=MODE`` (DEVICE ``stdin``, ``output`
 ``file`` or ``block`` show the host file itself (it must be a regular file, or not exist yet
 for a writable channel), ``pipe`` or ``char`` a FIFO pumped from or into it (not seekable;
 ``/dev/output`` then loses its random access).  A later ``--mode`` for a device wins.
+``--python-prestart`` runs a python session in a pre-started interpreter (started for this
+session, as the object server's pool starts them ahead: :mod:`zerocloud.sandbox.prestart`).
 ``--report F`` writes the report as JSON (``-``: standard error).  The exit status is the
 program's exit code when it ran (status ``ok``), else 125 with the reason on standard error.
 Defaults: --timeout 10 s (also the CPU limit), --memory 1 GiB, --max-output and --max-input
@@ -76,6 +78,8 @@ def add_arguments(parser):
     parser.add_argument('--max-input', type=int, default=GIB, metavar='BYTES')
     parser.add_argument('--report', metavar='F', help='write the report JSON here (- = stderr)')
     parser.add_argument('--name', help='argv[0] (default: the program basename)')
+    parser.add_argument('--python-prestart', action='store_true',
+                        help='a python session runs in a pre-started interpreter')
     parser.add_argument('program', metavar='PROGRAM')
     parser.add_argument('args', nargs='*', metavar='ARGS')
     parser.parse_known_args = functools.partial(_parse_known_args, parser,
@@ -323,6 +327,13 @@ def _write_report(report, target):
             f.write(text)
 
 
+def _prestart_options(args):
+    if not args.python_prestart:
+        return None
+    from zerocloud.sandbox.prestart import PrestartOptions
+    return PrestartOptions(pool_size=1)
+
+
 def main(args):
     """Run the session; return the program's exit code or 125."""
     from zerocloud.sandbox.session import run_local
@@ -332,7 +343,7 @@ def main(args):
         sys.stderr.write('zerocloud run: %s\n' % exc)
         return EXIT_NOT_RUN
     try:
-        report = run_local(spec, fds)
+        report = run_local(spec, fds, prestart=_prestart_options(args))
     finally:
         for fd in fds:
             os.close(fd)

@@ -101,7 +101,6 @@ removes a job's with ``DELETE /shuffle/<token>`` (backend requests marked
 ``X-Backend-Zerocloud-Shuffle``, :mod:`.shuffle_spool`); job directories older than a day
 are swept (a proxy that died mid-job).
 
-
 Limits
 ------
 A session runs with the smaller of what the proxy asks for (the session's ``limits``) and
@@ -153,6 +152,15 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     when the images in use leave no room, a session is refused with 503.
 ``zerovm_prevalidate`` [no]
     Validate executables when they are stored and record the verdict (see Prevalidation).
+``zerovm_python_prestart`` [0]
+    Pre-started python jails the sandbox keeps per server process (0 disables): their
+    interpreter is already running, the ``zerovm_python_preimports`` imported, waiting for
+    one session of the ``python`` image (:mod:`zerocloud.sandbox.prestart`: which sessions
+    use one, what the program sees, the security review).  Each costs ~25 MB of memory
+    while it waits and ~60 ms of CPU to make, off the sessions' path.
+``zerovm_python_preimports`` [os,re,json,collections,itertools,functools,math,string,...]
+    Comma list of the stdlib modules a pre-started interpreter imports (default: the 20 of
+    ``zerocloud.sandbox.prestart.DEFAULT_IMPORTS``, as in the sample config).
 
 Open files
 ----------
@@ -256,7 +264,8 @@ class ZerocloudObject:
     def runner(self):
         if self._runner is None:
             from zerocloud.object_middleware.runner import SandboxRunner
-            self._runner = SandboxRunner(self.work_dir(), self.logger)
+            self._runner = SandboxRunner(self.work_dir(), self.logger,
+                                         self.config.supervisor_options())
         return self._runner
 
     @property

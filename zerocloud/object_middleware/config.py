@@ -3,6 +3,7 @@ import dataclasses
 import os
 
 from zerocloud import limits, options, wire
+from zerocloud.sandbox.prestart import DEFAULT_IMPORTS, PrestartOptions
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
@@ -34,6 +35,8 @@ class ObjectConfig:
     channel_ip: str = '127.0.0.1'
     image_cache_bytes: int = 4 * GiB
     prevalidate: bool = False
+    python_prestart: int = 0
+    python_preimports: tuple = DEFAULT_IMPORTS
 
     @classmethod
     def from_conf(cls, conf):
@@ -51,6 +54,8 @@ class ObjectConfig:
             if path is None:
                 raise ValueError('zerovm_sysimage_devices: image %r has no host path '
                                  '(expected "name /path name /path ...")' % name)
+        prestart = PrestartOptions.parse(conf.get('zerovm_python_prestart', d.python_prestart),
+                                         conf.get('zerovm_python_preimports'))
         work_dir = options.parse_str(conf, 'zerovm_work_dir', d.work_dir)
         if work_dir and not os.path.isabs(work_dir):
             raise ValueError('zerovm_work_dir: must be an absolute path, got %r' % work_dir)
@@ -75,7 +80,13 @@ class ObjectConfig:
             image_cache_bytes=options.parse_int(conf, 'zerovm_image_cache_bytes',
                                                 d.image_cache_bytes, 1),
             prevalidate=options.parse_bool(conf, 'zerovm_prevalidate', d.prevalidate),
+            python_prestart=prestart.pool_size, python_preimports=prestart.imports,
         )
+
+    def supervisor_options(self):
+        """The sandbox supervisor's command-line options for this configuration."""
+        return ['--python-prestart', str(self.python_prestart),
+                '--python-preimports', ','.join(self.python_preimports)]
 
     def session_limits(self, requested):
         """The limits a session runs with: the smaller of what the proxy asks for

@@ -97,10 +97,11 @@ class SandboxRunner:
     :raises NotStarted: when the supervisor was lost before it took the session, twice.
     """
 
-    def __init__(self, work_dir, logger):
+    def __init__(self, work_dir, logger, supervisor_options=()):
         self.work_dir = work_dir
         self.logger = logger
         self._supervisor = None
+        self._supervisor_options = list(supervisor_options)
         self._owner_pid = None
         self._starting = green.Semaphore(1)
 
@@ -116,7 +117,7 @@ class SandboxRunner:
                 return
             from zerocloud.sandbox import start_supervisor
             path = self.socket_path()
-            self._supervisor = start_supervisor(path)
+            self._supervisor = start_supervisor(path, options=self._supervisor_options)
             self._owner_pid = os.getpid()
             atexit.register(self._supervisor.stop)
             self._log_isolation(path)

@@ -7,6 +7,7 @@ waiting for a session's report never blocks other greenthreads of an object serv
     report = SupervisorClient(handle.socket_path).run(spec, [stdin_fd, stdout_fd])
     handle.stop()
 """
+import array
 import json
 import os
 import socket
@@ -60,7 +61,7 @@ class SupervisorClient:
                 raise SupervisorError('cannot reach the sandbox supervisor at %s: %s'
                                       % (self.socket_path, exc)) from exc
             try:
-                fdpass.send_with_fds(sock, HEADER.pack(len(body)) + body, fds)
+                _send_request(sock, HEADER.pack(len(body)) + body, list(fds))
             except OSError as exc:
                 raise SupervisorError('the sandbox supervisor did not take the request: %s'
                                       % exc) from exc
@@ -72,6 +73,23 @@ class SupervisorClient:
                                       delivered=True) from exc
         finally:
             sock.close()
+
+
+def _send_request(sock, message, fds):
+    """Send the request: up to 253 fds ride with the whole message in one ``sendmsg``
+    (the supervisor then reads it all at once, with one wake-up); more go in batches
+    (:func:`.fdpass.send_with_fds`)."""
+    if not fds or len(fds) > fdpass.MAX_FDS_PER_MESSAGE:
+        fdpass.send_with_fds(sock, message, fds)
+        return
+    rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', fds).tobytes())]
+    try:
+        sent = sock.sendmsg([message], rights)
+    except BlockingIOError:        # (a green socket with a full buffer: nothing went out)
+        fdpass.send_with_fds(sock, message, fds)
+        return
+    if sent < len(message):
+        sock.sendall(memoryview(message)[sent:])
 
 
 def _receive(sock):
@@ -115,14 +133,17 @@ class SupervisorHandle:
             pass
 
 
-def start_supervisor(socket_path, python=None, die_with_parent=True, ready_timeout=15.0):
+def start_supervisor(socket_path, python=None, die_with_parent=True, ready_timeout=15.0,
+                     options=()):
     """Start ``python -m zerocloud.sandbox.supervisor`` and wait until it accepts.
+
+    ``options``: more command-line options of the supervisor (``--python-prestart N``...).
 
     Use this from a plain process (not from inside an eventlet hub's fork-unsafe state):
     it starts a separate, small process once.  Returns a :class:`SupervisorHandle`.
     """
     command = [python or sys.executable, '-m', 'zerocloud.sandbox.supervisor',
-               '--socket', socket_path]
+               '--socket', socket_path] + list(options)
     if die_with_parent:
         command.append('--die-with-parent')
     env = dict(os.environ, PYTHONHASHSEED='0')

@@ -14,8 +14,10 @@ with ``CLONE_PARENT``, so the jail is still the supervisor's child (the supervis
 with ``wait4`` for its exit status and rusage, and ``PR_SET_PDEATHSIG`` still ties it to
 the supervisor), while the supervisor's own memory is never shared with a jail.
 
-Protocol over a Unix socketpair: the supervisor writes one byte per jail it wants; for each,
-the factory replies with the jail's pid (8 bytes) and four fds attached (SCM_RIGHTS): its
+Protocol over a Unix socketpair: the supervisor writes one byte per jail it wants (``W`` a
+warm jail, ``P`` a pre-started python jail importing the modules named on the factory's
+command line, :mod:`zerocloud.sandbox.prestart`); for each, the factory replies with that
+byte, the jail's pid (8 bytes) and four fds attached (SCM_RIGHTS): its
 pidfd, the control socket, the sync pipe's write end and the status pipe's read end (see
 :class:`zerocloud.sandbox.warm.WarmJail`), then closes its own copies.  The factory keeps
 no other fd, dies with the supervisor (``PR_SET_PDEATHSIG``) and exits at EOF.  The jails
@@ -39,7 +41,7 @@ FDS_PER_JAIL = 4
 class JailFactory:
     """The supervisor's handle on its factory process (see the module docstring)."""
 
-    def __init__(self, sys):
+    def __init__(self, sys, imports=()):
         self.sys = sys
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -49,36 +51,39 @@ class JailFactory:
         try:
             self.process = subprocess.Popen(
                 [sys_module.executable, '-I', '-S', '-c', code, package_root,
-                 str(theirs.fileno()), str(os.getpid())],
+                 str(theirs.fileno()), str(os.getpid()), ','.join(imports)],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         finally:
             theirs.close()
         self.pid = self.process.pid
         self.conn = ours
-        self.pending = 0            # jails asked for and not yet received
+        self.pending = {warm.KIND_WARM: 0, warm.KIND_PYTHON: 0}   # asked for, not received
 
     def fileno(self):
         return self.conn.fileno()
 
-    def request(self, count):
-        """Ask for ``count`` more jails (non-blocking for any sensible count)."""
+    def request(self, kind, count):
+        """Ask for ``count`` more jails of ``kind`` (non-blocking for any sensible count)."""
         if count > 0:
-            self.conn.sendall(b'W' * count)
-            self.pending += count
+            self.conn.sendall(kind * count)
+            self.pending[kind] += count
 
     def receive(self):
-        """Read one jail the factory made: a WarmJail; raises OSError if the factory died."""
-        data, fds, _flags, _addr = socket.recv_fds(self.conn, PID_BYTES, FDS_PER_JAIL)
+        """Read one jail the factory made: ``(kind, WarmJail)``; raises OSError if the
+        factory died."""
+        data, fds, _flags, _addr = socket.recv_fds(self.conn, 1 + PID_BYTES, FDS_PER_JAIL)
         for fd in fds:
             os.set_inheritable(fd, False)
-        if len(data) != PID_BYTES or len(fds) != FDS_PER_JAIL:
+        kind = data[:1]
+        if len(data) != 1 + PID_BYTES or len(fds) != FDS_PER_JAIL or \
+                kind not in self.pending:
             for fd in fds:
                 os.close(fd)
             raise OSError('the jail factory stopped')
-        self.pending -= 1
+        self.pending[kind] -= 1
         pidfd, control, to_child, from_child = fds
-        return warm.WarmJail(self.sys, int.from_bytes(data, 'big'), pidfd,
-                             socket.socket(fileno=control), to_child, from_child)
+        return kind, warm.WarmJail(self.sys, int.from_bytes(data[1:], 'big'), pidfd,
+                                   socket.socket(fileno=control), to_child, from_child)
 
     def close(self):
         """Stop the factory and reap it."""
@@ -89,9 +94,10 @@ class JailFactory:
 
 
 def main(argv):  # pragma: no cover - runs in the factory process
-    """The factory process: ``main([socket fd, supervisor pid])``."""
+    """The factory process: ``main([socket fd, supervisor pid, imports])``."""
     sys = linux.Syscalls()
     fd, parent = int(argv[0]), int(argv[1])
+    imports = tuple(name for name in argv[2].split(',') if name)
     sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         return
@@ -99,19 +105,23 @@ def main(argv):  # pragma: no cover - runs in the factory process
     sys.close_range(4)
     sys.set_name(FACTORY_NAME)
     gc.disable()       # a collection would touch (copy) pages shared with waiting jails
-    _serve(sys, socket.socket(fileno=3))
+    _serve(sys, socket.socket(fileno=3), imports)
 
 
-def _serve(sys, conn):  # pragma: no cover - runs in the factory process
-    """The factory's loop: one warm jail per byte read, until EOF."""
+def _serve(sys, conn, imports):  # pragma: no cover - runs in the factory process
+    """The factory's loop: one jail per byte read (its kind), until EOF."""
     while True:
         wanted = conn.recv(64)
         if not wanted:
             return
-        for _ in wanted:
-            jail = warm.clone_warm(sys, sibling=True)
+        for kind in wanted:
+            kind = bytes((kind,))
+            if kind == warm.KIND_PYTHON:
+                __import__('zerocloud.sandbox.prestart')    # loaded once, here
+            jail = warm.clone_warm(sys, sibling=True,
+                                   imports=imports if kind == warm.KIND_PYTHON else None)
             try:
-                socket.send_fds(conn, [jail.pid.to_bytes(PID_BYTES, 'big')],
+                socket.send_fds(conn, [kind + jail.pid.to_bytes(PID_BYTES, 'big')],
                                 [jail.pidfd, jail.control.fileno(), jail.to_child,
                                  jail.from_child])
             finally:

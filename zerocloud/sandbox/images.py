@@ -17,6 +17,7 @@ import tempfile
 
 PYTHON_IMAGE = 'python'
 PYTHON_NAMES = ('python', 'python3', 'bin/python', 'bin/python3')
+PYTHON_ARGS = ('-s', '-S', '-P')   # no user site, no site module, no script dir on sys.path
 SYSTEM_LIBRARY_DIRS = ('/lib/x86_64-linux-gnu', '/lib64')
 
 
@@ -124,7 +125,7 @@ def resolve_program(spec, image_dirs):
     if image == PYTHON_IMAGE and image not in image_dirs:
         if path.strip('/') not in PYTHON_NAMES:
             raise ImageError('the python image has no program %r (use python)' % path)
-        return ResolvedProgram(python_interpreter(), 'python', True, ('-s', '-S', '-P'))
+        return ResolvedProgram(python_interpreter(), 'python', True, PYTHON_ARGS)
     if image not in image_dirs:
         raise ImageError('program %s names an unknown image %r' % (spec.program, image))
     root = image_dirs[image]

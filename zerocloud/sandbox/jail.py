@@ -128,7 +128,7 @@ def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid
         _rehearse_binds(sys)
         plan = _receive_plan(3)
         sys.set_name(JAIL_NAME)
-        _populate_root(plan, sys)
+        populate_root(plan, sys)
         _launch_program(plan, sys)
     except BaseException as exc:  # report anything, never fall back into the caller
         _fail(status_fd, exc)
@@ -163,12 +163,10 @@ def _translate_plan(numbers, plan, fds):
 
 def _launch_program(plan, sys):
     """Open the channels, restrict everything, load seccomp and exec (never returns)."""
-    if plan.fifos:
-        os.write(plan.to_parent, b'R')
-        _expect(plan.from_parent, b'G')      # FIFO ends opened by the parent
-    _open_std_channels(plan)
+    await_fifo_ends(plan)
+    open_std_channels(plan)
     fds = _renumber(plan)
-    _restrict(plan, sys)
+    restrict(plan.rlimits, sys)
     sys.close_range(fds['to_parent'] + 1)
     listener = sys.seccomp_load(plan.bpf, with_listener=True)
     fcntl.fcntl(listener, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
@@ -176,6 +174,13 @@ def _launch_program(plan, sys):
     # answer; exec then closes the jail's copy (close-on-exec).
     os.write(fds['to_parent'], b'L%d\n' % listener)
     sys.execveat(fds['exec'], plan.argv, plan.env)
+
+
+def await_fifo_ends(plan):
+    """With FIFOs: tell the parent they exist and wait until it opened their other ends."""
+    if plan.fifos:
+        os.write(plan.to_parent, b'R')
+        _expect(plan.from_parent, b'G')
 
 
 def become_root_inside(uid, gid):
@@ -262,7 +267,7 @@ def attach_binds(sys, binds):
     sys.mount(None, '/', None, linux.MS_REC | linux.MS_PRIVATE)
 
 
-def _populate_root(plan, sys):
+def populate_root(plan, sys):
     """Channels and images (:func:`attach_binds`), masks, FIFOs, symlinks in the (pivoted,
     empty) root; then remount the root read-only."""
     attach_binds(sys, plan.binds)
@@ -315,7 +320,7 @@ def same_file(one, other):
     return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
 
 
-def _open_std_channels(plan):
+def open_std_channels(plan):
     """Put the standard channels on fds 0-2.
 
     A write-only host file keeps its own open file description (shared offset, so a shell's
@@ -383,8 +388,9 @@ def _place(fd, number):
         os.dup2(fd, number, inheritable=False)
 
 
-def _restrict(plan, sys):
-    for which, soft, hard in plan.rlimits:
+def restrict(rlimits, sys):
+    """Lower the rlimits, block SIGXFSZ, drop every capability, ``no_new_privs``."""
+    for which, soft, hard in rlimits:
         if which == resource.RLIMIT_NOFILE:     # never above the hard limit we inherited
             ceiling = resource.getrlimit(which)[1]   # (raising it needs a privilege)
             if ceiling != resource.RLIM_INFINITY:

@@ -73,7 +73,7 @@ class SessionFailed(Exception):
 class SessionRunner:
     """Runs sessions in this process (see the module docstring)."""
 
-    def __init__(self, verdicts=None, workdir=None, prewarm=False):
+    def __init__(self, verdicts=None, workdir=None, prewarm=False, prestart=None):
         self.sys = linux.Syscalls()
         # what this machine and these privileges allow (every session fails closed without)
         self.isolation = isolation.probe(self.sys)
@@ -82,7 +82,9 @@ class SessionRunner:
         self.workdir = workdir
         # prewarm: keep warm jails cloned ahead by a factory process (the supervisor does)
         prewarm = prewarm and self.isolation.available
-        self.warm_pool = warm.WarmPool(self.sys, warm.POOL_SIZE if prewarm else 0)
+        # prestart: pre-started python jails (a prestart.PrestartOptions; .prestart says)
+        self.warm_pool = warm.WarmPool(self.sys, warm.POOL_SIZE if prewarm else 0,
+                                       prestart if self.isolation.available else None)
 
     def run(self, spec, fds, verdict=None):
         """Run ``spec`` with channel ``fds`` (channel order) and return its Report.
@@ -239,7 +241,7 @@ class SessionRunner:
         fds = prepared['fds']
         plan, pumped = _plan(spec, prepared)
         plan = plan.__class__(**{**plan.__dict__, 'bpf': self.bpf[prepared['program'].policy]})
-        ready = self.warm_pool.take()
+        ready = self.warm_pool.take(plan, prepared['program'])
         pid, pidfd, p2c_write, c2p_read = ready.pid, ready.pidfd, ready.to_child, \
             ready.from_child
         cleanup.callback(os.close, p2c_write)
@@ -408,6 +410,11 @@ def _rlimits(limits, channel_count):
             (resource.RLIMIT_CORE, 0, 0))
 
 
-def run_local(spec, fds):
-    """Run one session in this (single-threaded) process, without a supervisor."""
-    return SessionRunner().run(spec, fds)
+def run_local(spec, fds, prestart=None):
+    """Run one session in this (single-threaded) process, without a supervisor
+    (``prestart``: a PrestartOptions; its python jail is started for this session)."""
+    runner = SessionRunner(prestart=prestart)
+    try:
+        return runner.run(spec, fds)
+    finally:
+        runner.close()

@@ -1,6 +1,7 @@
 """The sandbox supervisor ("zygote"): a long-lived process that runs sessions for clients.
 
     python -m zerocloud.sandbox.supervisor --socket PATH [--die-with-parent]
+        [--python-prestart N] [--python-preimports M1,M2,...]
 
 It compiles the seccomp filters once and keeps the validation verdict cache (validating
 unknown executables in a short-lived child, so this process stays small); for each client
@@ -36,6 +37,7 @@ import time
 
 from zerocloud.sandbox import fdpass, isolation, linux
 from zerocloud import report as rpt
+from zerocloud.sandbox.prestart import PrestartOptions
 from zerocloud.sandbox.session import SessionRunner
 from zerocloud.sandbox.spec import SessionSpec, SpecError
 
@@ -90,9 +92,9 @@ def send_message(conn, payload):
 class Supervisor:
     """Accepts connections on ``socket_path`` and runs their sessions from one event loop."""
 
-    def __init__(self, socket_path):
+    def __init__(self, socket_path, prestart=None):
         self.socket_path = socket_path
-        self.runner = SessionRunner(prewarm=True)
+        self.runner = SessionRunner(prewarm=True, prestart=prestart)
         isolation.record(socket_path, self.runner.isolation)   # before anyone can connect
         self.sessions = {}          # Monitor -> (connection, ActiveSession, channel fds)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -269,6 +271,10 @@ def main(argv=None):
     """Entry point: ``python -m zerocloud.sandbox.supervisor --socket PATH``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--socket', required=True, help='Unix socket path to listen on')
+    parser.add_argument('--python-prestart', type=int, default=0, metavar='N',
+                        help='pre-started python jails to keep (zerocloud.sandbox.prestart)')
+    parser.add_argument('--python-preimports', default=None, metavar='M1,M2',
+                        help='modules they import (default: prestart.DEFAULT_IMPORTS)')
     parser.add_argument('--die-with-parent', action='store_true',
                         help='exit when the process that started us exits')
     args = parser.parse_args(argv)
@@ -277,7 +283,11 @@ def main(argv=None):
         if os.getppid() == 1:
             return 0
     fdpass.raise_open_files_limit()    # before the jail factory starts: it inherits it
-    Supervisor(args.socket).serve_forever()
+    try:
+        prestart = PrestartOptions.parse(args.python_prestart, args.python_preimports)
+    except ValueError as exc:
+        parser.error(str(exc))
+    Supervisor(args.socket, prestart).serve_forever()
     return 0
 
 

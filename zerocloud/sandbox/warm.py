@@ -13,6 +13,10 @@ supervisor keeps a :class:`WarmPool` of :data:`POOL_SIZE` warm jails, made by it
 jail) and refilled after each reply; an empty pool (a burst, or no factory: ``run_local``)
 clones a jail on demand (same code path).
 
+With pre-started Python (:mod:`zerocloud.sandbox.prestart`) the pool also keeps jails
+whose interpreter is already running (the factory's ``P`` jails); :meth:`WarmPool.take`
+gives one to an eligible python session when one is ready, else an ordinary warm jail.
+
 A warm jail keeps only its control socket and sync pipes (it closes everything it inherited
 at once), dies with the supervisor (``PR_SET_PDEATHSIG``), and is killed and reaped by
 :meth:`WarmJail.discard` when unused.
@@ -28,6 +32,8 @@ from zerocloud.sandbox import linux
 CHILD_FROM_PARENT = 4      # the sync pipe numbers inside the warm jail (see jail.enter_warm)
 CHILD_TO_PARENT = 5
 POOL_SIZE = 2              # warm jails the supervisor keeps ready
+KIND_WARM = b'W'           # the factory's names for the two kinds of jails
+KIND_PYTHON = b'P'         # a pre-started python jail (zerocloud.sandbox.prestart)
 
 
 class WarmJail:
@@ -71,11 +77,13 @@ class WarmJail:
             os.close(fd)
 
 
-def clone_warm(sys, sibling=False, name=jail.WARM_NAME):
+def clone_warm(sys, sibling=False, name=jail.WARM_NAME, imports=None):
     """Clone a new warm jail and return its :class:`WarmJail`.
 
     ``sibling``: clone it as our parent's child (``CLONE_PARENT``; the jail factory does).
     ``name``: its process name until its plan arrives (see :func:`jail.enter_warm`).
+    ``imports``: a pre-started python jail importing these modules
+    (:mod:`zerocloud.sandbox.prestart`); None: an ordinary warm jail.
     """
     p2c_read, p2c_write = os.pipe2(os.O_CLOEXEC)
     c2p_read, c2p_write = os.pipe2(os.O_CLOEXEC)
@@ -85,6 +93,9 @@ def clone_warm(sys, sibling=False, name=jail.WARM_NAME):
                                     (linux.CLONE_PARENT if sibling else 0))
     if pid == 0:  # pragma: no cover - the child
         gc.disable()        # a collection would touch (copy) every page of the parent's heap
+        if imports is not None:
+            from zerocloud.sandbox import prestart
+            prestart.enter(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid, imports)
         jail.enter_warm(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid, name)
         os._exit(jail.EXIT_JAIL_FAILED)
     child_end.close()
@@ -94,41 +105,60 @@ def clone_warm(sys, sibling=False, name=jail.WARM_NAME):
 
 
 class WarmPool:
-    """Warm jails ready for sessions (see the module docstring).
+    """Warm jails ready for sessions (see the module docstring), and pre-started python
+    jails (:mod:`zerocloud.sandbox.prestart`) when ``prestart`` (PrestartOptions) says so.
 
-    ``size`` 0: no factory, every session clones its jail on demand.  With a factory, the
-    owner's event loop watches :meth:`fileno` and calls :meth:`collect` when it is readable.
+    ``size`` 0: no factory, every session clones its jail on demand (a pre-started one for
+    an eligible session when ``prestart`` is given: ``run_local``, tests).  With a factory,
+    the owner's event loop watches :meth:`fileno` and calls :meth:`collect` when it is
+    readable.
     """
 
-    def __init__(self, sys, size=0):
+    def __init__(self, sys, size=0, prestart=None):
         from zerocloud.sandbox import factory
         self.sys = sys
-        self.size = size
-        self.ready = []
-        self.factory = factory.JailFactory(sys) if size else None
+        self.prestart = prestart
+        self.sizes = {KIND_WARM: size,
+                      KIND_PYTHON: prestart.pool_size if prestart is not None else 0}
+        self.ready = {KIND_WARM: [], KIND_PYTHON: []}
+        imports = prestart.imports if prestart is not None else ()
+        self.factory = factory.JailFactory(sys, imports) if size else None
 
     def fileno(self):
         """The factory's socket (readable when a jail arrives), or None without one."""
         return None if self.factory is None else self.factory.fileno()
 
-    def take(self):
-        """A warm jail: a ready one, else one cloned now."""
-        if self.ready:
-            return self.ready.pop(0)
+    def take(self, plan=None, program=None):
+        """A jail for the session of ``plan`` running ``program`` (images.ResolvedProgram):
+        a pre-started one when the session is eligible and one is ready (without a
+        factory, with pre-start asked for: one cloned now), else a warm one (a ready one,
+        else one cloned now)."""
+        from zerocloud.sandbox import prestart     # the supervisor has it loaded already
+        if self.prestart is not None and self.prestart.pool_size and plan is not None \
+                and prestart.eligible(plan, program):
+            if self.ready[KIND_PYTHON]:
+                return self.ready[KIND_PYTHON].pop(0)
+            if self.factory is None:
+                return clone_warm(self.sys, imports=self.prestart.imports)
+        if self.ready[KIND_WARM]:
+            return self.ready[KIND_WARM].pop(0)
         return clone_warm(self.sys, name=jail.JAIL_NAME)
 
     def refill(self):
-        """Ask the factory for the jails missing from a full pool (off the critical path)."""
+        """Ask the factory for the jails missing from full pools (off the critical path)."""
         if self.factory is not None:
             try:
-                self.factory.request(self.size - len(self.ready) - self.factory.pending)
+                for kind, size in self.sizes.items():
+                    self.factory.request(kind, size - len(self.ready[kind]) -
+                                         self.factory.pending[kind])
             except OSError:
                 self._lose_factory()
 
     def collect(self):
-        """Receive one jail from the factory into the pool."""
+        """Receive one jail from the factory into its pool."""
         try:
-            self.ready.append(self.factory.receive())
+            kind, ready = self.factory.receive()
+            self.ready[kind].append(ready)
         except OSError:
             self._lose_factory()
 
@@ -139,9 +169,10 @@ class WarmPool:
 
     def close(self):
         """Discard the ready jails and stop the factory."""
-        for ready in self.ready:
-            ready.discard()
-        self.ready = []
+        for ready in self.ready.values():
+            for jail_ in ready:
+                jail_.discard()
+            ready.clear()
         if self.factory is not None:
             self.factory.close()
             self.factory = None

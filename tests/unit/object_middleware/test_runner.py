@@ -191,7 +191,7 @@ def test_supervisor_lost_before_it_took_the_session_once_is_restarted(fake_super
 def test_supervisor_that_cannot_start_is_not_started(fake_supervisor, monkeypatch, tmp_path):
     run, starts = fake_supervisor
 
-    def cannot_start(socket_path):
+    def cannot_start(socket_path, **_options):
         raise client.SupervisorError('the sandbox supervisor exited at start (status 1)')
     monkeypatch.setattr(client, 'start_supervisor', cannot_start)
     runner = SandboxRunner(str(tmp_path), get_logger({}))

@@ -1,0 +1,180 @@
+"""Pre-started Python: warm jails whose interpreter is already running, imports done.
+
+A session of the ``python`` system image normally starts its interpreter after the plan
+arrived (~30 ms for CPython 3.11 with 20 stdlib imports, all on the session's path).  A
+pre-started jail does that before: the :class:`~zerocloud.sandbox.warm.WarmPool` keeps
+``pool_size`` of them (made by the jail factory, besides the ordinary warm jails), each
+running the python image's interpreter on a small stage (:mod:`zerocloud.sandbox.stage`)
+that has imported the configured stdlib modules and waits for its one session.
+
+Options (:class:`PrestartOptions`): ``pool_size`` (the object server's
+``zerovm_python_prestart``, 0 disables) and ``imports`` (``zerovm_python_preimports``, a
+comma list of stdlib module names; default :data:`DEFAULT_IMPORTS`).
+
+How a pre-started jail is made (:func:`enter`, in the process the factory cloned into fresh
+user, mount, pid, net, ipc and uts namespaces, as for every warm jail):
+
+1. the warm jail's own steps: only its control socket and sync pipes (3, 4, 5), uid/gid
+   maps, host name, an empty tmpfs root (``pivot_root``) with the host's tree at
+   ``/.old-root``, default signal dispositions;
+2. the python image is bound exactly as a session's plan binds it (read-only at its host
+   paths, the system library directories, ``site-packages`` under an empty tmpfs,
+   symlinks such as ``/lib``), so the interpreter starts in the same view as a normal
+   session (same ``sys.prefix``, ``sys.path``, locale: no ``C.UTF-8`` locale files, hence
+   UTF-8 mode without locale coercion);
+3. ``execve`` of the interpreter with the session's own flags (``-s -S -P``) and environment
+   (``PYTHONHASHSEED=0``), on the stage code (:data:`STAGE_CODE`), fds 0-2 empty pipes.
+
+The stage then imports the configured modules, then (from ``/.old-root``) the jail code,
+forks its helper and waits; :mod:`zerocloud.sandbox.stage` says what happens when the plan
+arrives.  Which sessions use one (:func:`eligible`): the python image's interpreter run on
+a script (``python [-s -S -P] SCRIPT ARGS``, no other interpreter option), no image but
+the python image (a normal start binds the python image over any other), ``argv[0]``
+without a ``/``, and an environment without any variable the interpreter, the C library
+or a commonly imported module reads before the script's first line (:data:`START_ENV`,
+:data:`START_ENV_PREFIXES`: ``PATH`` decides ``sys.executable``, ``LANG``/``LC_*`` the
+locale and UTF-8 mode, ``TZ`` ``time.tzname``, ``LD_*``/``GLIBC_TUNABLES``/``MALLOC_*`` the
+loader and allocator); any other session starts its interpreter the normal way.
+
+Security review: see :mod:`zerocloud.sandbox.stage`.
+"""
+import contextlib
+import dataclasses
+import os
+import re
+import signal
+
+from zerocloud.sandbox import binds as binds_module
+from zerocloud.sandbox import fdpass, images, jail, linux
+
+DEFAULT_IMPORTS = ('os', 're', 'json', 'collections', 'itertools', 'functools', 'math',
+                   'string', 'struct', 'datetime', 'hashlib', 'base64', 'random', 'heapq',
+                   'bisect', 'csv', 'io', 'textwrap', 'statistics', 'time')
+START_ENV = ('PATH', 'LANG', 'TZ', 'GLIBC_TUNABLES')
+START_ENV_PREFIXES = ('LC_', 'LD_', 'MALLOC_', 'PYTHON')
+MODULE_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$')
+STAGE_ARGV0 = 'python'
+STAGE_ENV = ('PYTHONHASHSEED=0',)
+# Runs as ``python -s -S -P -c STAGE_CODE PACKAGE_DIR IMPORTS`` in the jail: the configured
+# imports first (sys.modules and the importer cache then are the baseline the session
+# keeps), the jail code last.
+STAGE_CODE = '\n'.join((
+    'import sys',
+    'for name in sys.argv[2].split(","):',
+    '    if name:',
+    '        __import__(name)',
+    'kept = frozenset(sys.modules), frozenset(sys.path_importer_cache)',
+    'sys.dont_write_bytecode = True',
+    'sys.path.insert(0, sys.argv[1])',
+    'from zerocloud.sandbox import stage',
+    'del sys.path[0]',
+    'stage.serve(kept)'))
+
+
+@dataclasses.dataclass(frozen=True)
+class PrestartOptions:
+    """How many pre-started python jails to keep, and what their interpreter imports."""
+    pool_size: int = 0
+    imports: tuple = DEFAULT_IMPORTS
+
+    @classmethod
+    def parse(cls, pool_size, imports=None):
+        """From option values (``zerovm_python_prestart``, ``zerovm_python_preimports``:
+        a count and a comma list); raises ValueError naming the option."""
+        try:
+            size = int(pool_size)
+        except (TypeError, ValueError):
+            raise ValueError('zerovm_python_prestart must be a count, got %r' % (pool_size,))
+        if not 0 <= size <= 64:
+            raise ValueError('zerovm_python_prestart must be 0..64, got %d' % size)
+        if imports is None:
+            names = DEFAULT_IMPORTS
+        else:
+            names = tuple(n.strip() for n in str(imports).split(',') if n.strip())
+        bad = [n for n in names if not MODULE_NAME.match(n)]
+        if bad:
+            raise ValueError('zerovm_python_preimports: %r is not a module name' % bad[0])
+        return cls(size, tuple(dict.fromkeys(names)))
+
+
+def eligible(plan, program):
+    """True when the session of ``plan`` (running ``program``, an images.ResolvedProgram)
+    can use a pre-started interpreter (see the module docstring)."""
+    if program.policy != 'python' or program.host_path != images.python_interpreter():
+        return False
+    flags = len(program.interpreter_args)
+    argv = plan.argv
+    if len(argv) < flags + 2 or tuple(argv[1:flags + 1]) != program.interpreter_args:
+        return False
+    if '/' in argv[0] or argv[flags + 1].startswith('-') or not argv[flags + 1]:
+        return False
+    layout = {mount.jail_path for mount in images.python_image_layout()[0]}
+    if any(not b.target.startswith('/dev/') and b.target not in layout for b in plan.binds):
+        return False                # another image: the python image must be bound last
+    for item in plan.env:
+        name = item.split('=', 1)[0]
+        if item in STAGE_ENV:
+            continue
+        if name in START_ENV or name.startswith(START_ENV_PREFIXES):
+            return False
+    return True
+
+
+def enter(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid, imports):
+    """The cloned child of a pre-started jail: steps 1-3 of the module docstring, then the
+    interpreter runs the stage.  Never returns; failures go to the status pipe (126)."""
+    status_fd = to_parent
+    try:
+        sys.set_name(jail.WARM_NAME)
+        sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        parked = [jail._park(fd) for fd in (control_fd, from_parent, to_parent)]
+        for number, fd in zip((3, 4, 5), parked):
+            jail._place(fd, number)
+        status_fd = 5
+        sys.close_range(6)
+        fdpass.raise_open_files_limit()
+        interpreter = images.python_interpreter()
+        package_dir = os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.realpath(__file__))))
+        image = _image_plan()                    # opened here: the host's view
+        jail.become_root_inside(outside_uid, outside_gid)
+        sys.sethostname(jail.HOSTNAME)
+        jail.stage_root(sys)
+        jail._reset_signals()
+        bind_image(sys, image)
+        for number in (0, 1, 2):
+            os.dup2(jail._empty_pipe_end(readable=number == 0), number)
+        for number in (3, 4, 5):
+            os.set_inheritable(number, True)
+        argv = ((STAGE_ARGV0,) + images.PYTHON_ARGS +
+                ('-c', STAGE_CODE, '/' + jail.OLD_ROOT + package_dir, ','.join(imports)))
+        os.execve(interpreter, argv, dict(e.split('=', 1) for e in STAGE_ENV))
+    except BaseException as exc:  # report anything, never fall back into the caller
+        jail._fail(status_fd, exc)
+    os._exit(jail.EXIT_JAIL_FAILED)
+
+
+def _image_plan():
+    """``(binds, symlinks, masks)`` of the python image, as a session's plan has them."""
+    mounts, symlinks = images.python_image_layout()
+    keep = contextlib.ExitStack()           # the O_PATH fds stay open until the exec
+    return (tuple(binds_module.image_binds(mounts, keep)), symlinks,
+            images.python_image_masks())
+
+
+def bind_image(sys, image):
+    """Bind the python image (``(binds, symlinks, masks)``) in the staged root, leaving the
+    old root in place (the stage's helper still needs it for the session's binds)."""
+    binds, symlinks, masks = image
+    old_root = os.open('/' + jail.OLD_ROOT, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for bind in binds:
+            jail._bind(sys, old_root, bind)
+    finally:
+        os.close(old_root)
+    for path in masks:
+        sys.mount('tmpfs', path, 'tmpfs',
+                  jail.SAFE_FLAGS | linux.MS_NOEXEC | linux.MS_RDONLY, 'size=4k,mode=0555')
+    for path, text in symlinks:
+        jail._make_parents(path)
+        os.symlink(text, path)
