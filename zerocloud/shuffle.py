@@ -40,16 +40,33 @@ SERVER = re.compile(r'^[0-9A-Za-z.:\[\]-]+:[0-9]{1,5}$')
 @dataclasses.dataclass(frozen=True)
 class Shuffle:
     """The spooled channels of one session: ``token`` (the job's spools), ``instance`` (this
-    session's), ``outs`` (its ``out/...`` devices, spooled here) and ``ins``: ``(device,
-    producer, producer device, server)`` for each of its ``in/...`` devices."""
+    session's), ``outs`` (its ``out/<consumer>`` devices, spooled here) and ``ins``:
+    ``(device, producer, producer device, server)`` for each of its ``in/<producer>``
+    devices (the producer's device is ``out/<instance>``).
+
+    On the wire (:meth:`to_dict`) the names alone: ``out`` the consumers, ``in`` the
+    producers grouped by server (``{"10.0.0.2:6010": ["map-1", "map-7"]}``), about a dozen
+    bytes per producer, so a reducer of 50,000 mappers fits in the session frame.
+    """
     token: str
     instance: str
     outs: tuple = ()
     ins: tuple = ()
 
+    @classmethod
+    def of(cls, token, instance, consumers=(), producers=()):
+        """The shuffle of ``instance``: ``consumers`` (names), ``producers`` (``(name,
+        server)`` pairs)."""
+        return cls(token, instance, tuple('out/' + name for name in consumers),
+                   tuple(('in/' + name, name, 'out/' + instance, server)
+                         for name, server in producers))
+
     def to_dict(self):
-        return {'token': self.token, 'instance': self.instance, 'out': list(self.outs),
-                'in': [list(item) for item in self.ins]}
+        servers = {}
+        for _device, producer, _producer_device, server in self.ins:
+            servers.setdefault(server, []).append(producer)
+        return {'token': self.token, 'instance': self.instance,
+                'out': [device[len('out/'):] for device in self.outs], 'in': servers}
 
     @classmethod
     def from_dict(cls, data):
@@ -63,18 +80,20 @@ class Shuffle:
         token, instance, outs, ins = data['token'], data['instance'], data['out'], data['in']
         if not isinstance(token, str) or not TOKEN.match(token):
             raise wire.WireError('session.shuffle.token: must be 32 hex digits')
-        if not isinstance(instance, str) or not instance:
-            raise wire.WireError('session.shuffle.instance: must be a non-empty string')
-        if not isinstance(outs, list) or not all(
-                isinstance(device, str) and device.startswith('out/') for device in outs):
-            raise wire.WireError('session.shuffle.out: must be a list of out/<peer> devices')
-        if not isinstance(ins, list) or not all(_is_input(item) for item in ins):
-            raise wire.WireError('session.shuffle.in: must be a list of [in/<peer> device, '
-                                 'producer, out/<peer> device, ip:port]')
-        devices = list(outs) + [item[0] for item in ins]
-        if len(set(devices)) != len(devices):
-            raise wire.WireError('session.shuffle: a device is named twice')
-        return cls(token, instance, tuple(outs), tuple(tuple(item) for item in ins))
+        if not _is_name(instance):
+            raise wire.WireError('session.shuffle.instance: must be an instance name')
+        if not isinstance(outs, list) or not all(_is_name(name) for name in outs):
+            raise wire.WireError('session.shuffle.out: must be a list of instance names')
+        if not isinstance(ins, dict) or not all(
+                SERVER.match(server) and isinstance(names, list) and
+                all(_is_name(name) for name in names) for server, names in ins.items()):
+            raise wire.WireError('session.shuffle.in: must map ip:port to lists of instance '
+                                 'names')
+        producers = [(name, server) for server, names in ins.items() for name in names]
+        if len(set(outs)) != len(outs) or len({name for name, _ in producers}) != \
+                len(producers):
+            raise wire.WireError('session.shuffle: an instance is named twice')
+        return cls.of(token, instance, outs, producers)
 
     @property
     def devices(self):
@@ -82,11 +101,9 @@ class Shuffle:
         return tuple(item[0] for item in self.ins) + self.outs
 
 
-def _is_input(item):
-    return (isinstance(item, list) and len(item) == 4 and
-            all(isinstance(part, str) and part for part in item) and
-            item[0].startswith('in/') and item[2].startswith('out/') and
-            SERVER.match(item[3]) is not None)
+def _is_name(name):
+    return isinstance(name, str) and name not in ('', '.', '..') and '/' not in name and \
+        '\0' not in name
 
 
 def spool_name(producer, device):

@@ -11,9 +11,8 @@ from zerocloud import wire
 SESSION_DICT = json.loads(wire_session().to_json())
 
 TOKEN = 'ab' * 16
-SHUFFLE = {'token': TOKEN, 'instance': 'red-1', 'out': ['out/merge'],
-           'in': [['in/map-1', 'map-1', 'out/red-1', '127.0.0.1:6010'],
-                  ['in/map-2', 'map-2', 'out/red-1', '[::1]:6020']]}
+SHUFFLE = {'token': TOKEN, 'instance': 'red-1', 'out': ['merge'],
+           'in': {'127.0.0.1:6010': ['map-1'], '[::1]:6020': ['map-2', 'mäp-3']}}
 
 
 def session_with(shuffle, **extra):
@@ -26,8 +25,9 @@ def test_a_shuffle_round_trips_through_the_session_frame():
     assert session.shuffle == shufflelib.Shuffle(
         TOKEN, 'red-1', ('out/merge',),
         (('in/map-1', 'map-1', 'out/red-1', '127.0.0.1:6010'),
-         ('in/map-2', 'map-2', 'out/red-1', '[::1]:6020')))
-    assert session.shuffle.devices == ('in/map-1', 'in/map-2', 'out/merge')
+         ('in/map-2', 'map-2', 'out/red-1', '[::1]:6020'),
+         ('in/mäp-3', 'mäp-3', 'out/red-1', '[::1]:6020')))
+    assert session.shuffle.devices == ('in/map-1', 'in/map-2', 'in/mäp-3', 'out/merge')
     assert wire.Session.from_json(session.to_json()) == session
     assert wire.Session.from_json(json.dumps(SESSION_DICT).encode()).shuffle is None
 
@@ -36,11 +36,14 @@ def test_a_shuffle_round_trips_through_the_session_frame():
     ({'token': 'short'}, 'session.shuffle.token: must be 32 hex digits'),
     ({'token': 'AB' * 16}, 'session.shuffle.token: must be 32 hex digits'),
     ({'instance': ''}, 'session.shuffle.instance'),
-    ({'out': ['in/x']}, 'session.shuffle.out: must be a list of out/<peer> devices'),
-    ({'in': [['in/a', 'a', 'out/b']]}, 'session.shuffle.in: must be a list'),
-    ({'in': [['in/a', 'a', 'out/b', 'no-port']]}, 'session.shuffle.in: must be a list'),
-    ({'in': [['out/a', 'a', 'out/b', 'h:1']]}, 'session.shuffle.in: must be a list'),
-    ({'out': ['out/a', 'out/a']}, 'session.shuffle: a device is named twice'),
+    ({'instance': '..'}, 'session.shuffle.instance'),
+    ({'out': ['a/b']}, 'session.shuffle.out: must be a list of instance names'),
+    ({'out': 'merge'}, 'session.shuffle.out: must be a list of instance names'),
+    ({'in': [['map-1', 'h:1']]}, 'session.shuffle.in: must map ip:port'),
+    ({'in': {'no-port': ['map-1']}}, 'session.shuffle.in: must map ip:port'),
+    ({'in': {'h:1': ['..']}}, 'session.shuffle.in: must map ip:port'),
+    ({'in': {'h:1': ['a'], 'h:2': ['a']}}, 'session.shuffle: an instance is named twice'),
+    ({'out': ['a', 'a']}, 'session.shuffle: an instance is named twice'),
     ({'extra': 1}, 'session.shuffle: must have exactly token, instance, out and in'),
 ])
 def test_a_bad_shuffle_is_refused_naming_its_field(change, message):
@@ -54,6 +57,16 @@ def test_a_shuffle_cannot_come_with_a_mesh():
             'timeout_seconds': 1.0}
     with pytest.raises(wire.WireError, match='session.shuffle: not with a mesh'):
         wire.Session.from_json(session_with(SHUFFLE, mesh=mesh))
+
+
+def test_the_wire_form_costs_about_a_dozen_bytes_per_producer():
+    producers = [('map-%d' % index, '10.0.0.%d:6010' % (index % 10)) for index in range(50000)]
+    shuffle = shufflelib.Shuffle.of(TOKEN, 'reduce-1', ['merge'], producers)
+    payload = json.dumps(shuffle.to_dict(), separators=(',', ':'))
+    assert len(payload) < 50000 * 13
+    decoded = shufflelib.Shuffle.from_dict(json.loads(payload))
+    assert sorted(decoded.ins) == sorted(shuffle.ins)   # grouped by server on the wire
+    assert decoded.outs == ('out/merge',)
 
 
 def test_spool_names_are_fixed_length_hex_for_any_instance_name():

@@ -49,9 +49,11 @@ def build_spec(session, executable_path, config):
     Channels are the session's devices (files; one of mode ``pipe`` or ``char`` is shown as
     a FIFO pumped from or into its file) followed by the sockets of its mesh (``in/<peer>``
     readable, ``out/<peer>`` writable) when it is part of a connected job, or by the spool
-    files of its shuffle (a connected job run in waves: :mod:`zerocloud.shuffle`): files
-    bound in the jail, complete when read (a reducer with 2,000 spooled inputs started and
-    read them in 0.27 s; pumped through FIFOs, 1.77 s), counted as local bytes.
+    files of its shuffle (a connected job run in waves: :mod:`zerocloud.shuffle`): its
+    outputs files bound in the jail, its inputs one directory bound at ``/dev/in`` (a
+    reducer with 2,000 spooled inputs as bound files started and read them in 0.27 s,
+    pumped through FIFOs in 1.77 s; a directory is one mount for any number), counted as
+    local bytes.
     Limits are the smaller of the session's and this server's (``config``).  A prevalidated
     executable (``session.executable.prevalidated``, cached or received by its ETag, whose
     MD5 the executable cache checked) runs trusted: not validated again.
@@ -59,6 +61,7 @@ def build_spec(session, executable_path, config):
     :raises ValueError: (``SpecError``) for a description the sandbox cannot run.
     """
     from zerocloud.sandbox.spec import ChannelSpec, ImageSpec, Limits, SessionSpec, channel_kind
+    from zerocloud.object_middleware.shuffle_spool import INPUTS_DEVICE
     executable = session.executable
     if executable_path:
         program = executable_path
@@ -66,8 +69,9 @@ def build_spec(session, executable_path, config):
         program = 'file://%s:%s' % (executable.image, executable.path)
     channels = [ChannelSpec(device.name, 'r' if device.access == wire.READ else 'w',
                             channel_kind(device.mode)) for device in session.devices]
+    if session.shuffle is not None and session.shuffle.ins:   # one directory of spools
+        channels.append(ChannelSpec(INPUTS_DEVICE, 'r', 'dir'))
     if session.shuffle is not None:   # spool files, bound: no pump in between
-        channels += [ChannelSpec(item[0], 'r', 'file') for item in session.shuffle.ins]
         channels += [ChannelSpec(device, 'w', 'file') for device in session.shuffle.outs]
     if session.mesh is not None:
         channels += [ChannelSpec(device, 'r', 'socket') for device, _ in session.mesh.ins]

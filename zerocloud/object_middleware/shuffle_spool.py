@@ -5,10 +5,11 @@ See :mod:`zerocloud.shuffle` for the design.  Here:
 * :class:`SessionSpools` gives one session its ``/dev/out/<peer>`` spool files (created as
   ``<name>.part`` in the job's directory ``<zerovm_work_dir>/shuffle/<token>/``, renamed
   to ``<name>`` only when the program exited 0, removed otherwise) and its
-  ``/dev/in/<producer>`` inputs: a spool of this server is opened from disk, another
-  server's is fetched (:data:`FETCH_PARALLEL` at a time) into a file of this process's work
-  directory, counted against ``zerovm_maxinput`` (:data:`CONNECT_SECONDS` to connect,
-  :data:`READ_SECONDS` between chunks).  A missing spool, an unreachable server
+  ``/dev/in/<producer>`` inputs, gathered in one directory of this process's work
+  directory (the jail binds it whole, read-only, at ``/dev/in``: one mount for thousands
+  of producers): a spool of this server is hard-linked there, another server's is fetched
+  there (:data:`FETCH_PARALLEL` at a time), counted against ``zerovm_maxinput``
+  (:data:`CONNECT_SECONDS` to connect, :data:`READ_SECONDS` between chunks).  A missing spool, an unreachable server
   or a short read fails the session before its program starts, naming the producer;
 * :func:`serve` answers the backend requests marked :data:`zerocloud.shuffle.FETCH_HEADER`:
   ``GET /shuffle/<token>/<name>`` streams a finished spool (404 when there is none),
@@ -18,15 +19,16 @@ See :mod:`zerocloud.shuffle` for the design.  Here:
 """
 import os
 import shutil
+import tempfile
 import time
 
 from swift.common import swob
 from swift.common.bufferedhttp import http_connect_raw
 
 from zerocloud import green, shuffle as shufflelib
-from zerocloud.object_middleware.body import Spool
 
 SHUFFLE_DIR = 'shuffle'
+INPUTS_DEVICE = 'in'       # the session's spooled inputs: one directory at /dev/in
 FETCH_PARALLEL = 8
 CHUNK_BYTES = 1 << 16
 SWEEP_EVERY_SECONDS = 300.0
@@ -57,7 +59,9 @@ class SessionSpools:
         self.node_name = node_name
         self.max_input_bytes = max_input_bytes
         self.parts = {}       # device -> path of its .part spool
-        self.files = []       # open files and Spools, closed by close()
+        self.files = []       # open output files, closed by close()
+        self.in_dir = None    # the /dev/in directory: links to local spools, fetched copies
+        self.in_dir_fd = None
         self.fetched_bytes = 0
         self.fetched_count = 0
 
@@ -79,8 +83,12 @@ class SessionSpools:
             self.files.append(handle)
             self.parts[device] = path
             fds[device] = handle.fileno()
-        inputs = green.map_bounded(self._input, self.shuffle.ins, FETCH_PARALLEL)
-        fds.update(zip((item[0] for item in self.shuffle.ins), inputs))
+        if self.shuffle.ins:
+            self.in_dir = tempfile.mkdtemp(dir=self.work_dir, prefix='in-')
+            green.map_bounded(self._input, self.shuffle.ins, FETCH_PARALLEL)
+            fds[INPUTS_DEVICE] = os.open(self.in_dir, os.O_RDONLY | os.O_DIRECTORY |
+                                         os.O_CLOEXEC)
+            self.in_dir_fd = fds[INPUTS_DEVICE]
         return fds
 
     def finish(self, report):
@@ -101,34 +109,43 @@ class SessionSpools:
         return total
 
     def close(self):
-        """Close every file; remove unpublished spools (a cancelled session)."""
+        """Close every file; remove unpublished spools (a cancelled session) and the
+        session's input directory."""
         for handle in self.files:
             handle.close()
         for path in self.parts.values():
             _unlink(path)
         self.parts = {}
+        if self.in_dir_fd is not None:
+            os.close(self.in_dir_fd)
+            self.in_dir_fd = None
+        if self.in_dir is not None:
+            shutil.rmtree(self.in_dir, ignore_errors=True)
+            self.in_dir = None
 
     def _input(self, item):
+        """Put one input spool into the input directory, named as its ``/dev/in`` entry:
+        a link to this server's spool, or a copy fetched from another server."""
         device, producer, producer_device, server = item
         name = shufflelib.spool_name(producer, producer_device)
+        entry = device[len('in/'):]
+        if entry in ('', '.', '..') or '/' in entry or '\0' in entry:
+            raise SpoolError('%s: not a name for an entry of /dev/in' % device)
+        target = os.path.join(self.in_dir, entry)
         if server == self.node_name:
             try:
-                handle = open(os.path.join(self.job_dir, name), 'rb')
+                os.link(os.path.join(self.job_dir, name), target)
             except FileNotFoundError:
                 raise SpoolError('the spool of %s for %s is not on this server (%s)'
                                  % (producer, device, server))
-            self.files.append(handle)
-            return handle.fileno()
-        spool = Spool(self.work_dir)
-        self.files.append(spool)
-        size = self._fetch(server, name, spool, '%s from %s' % (device, server))
+            return
+        with open(target, 'wb') as spool:
+            size = self._fetch(server, name, spool, '%s from %s' % (device, server))
         self.fetched_bytes += size
         self.fetched_count += 1
-        spool.file.flush()
-        return spool.fileno()
 
     def _fetch(self, server, name, spool, what):
-        """GET the spool ``name`` from ``server`` into ``spool``; its size."""
+        """GET the spool ``name`` from ``server`` into the file ``spool``; its size."""
         host, port = server.rsplit(':', 1)
         path = '/%s/%s/%s' % (SHUFFLE_DIR, self.shuffle.token, name)
         try:
@@ -152,7 +169,7 @@ class SessionSpools:
                     if size > self.max_input_bytes:
                         raise SpoolError('input %s: more than zerovm_maxinput (%d bytes)'
                                          % (what, self.max_input_bytes))
-                    spool.file.write(chunk)
+                    spool.write(chunk)
             finally:
                 response.close()
         except (OSError, ValueError, TypeError, green.Timeout) as err:

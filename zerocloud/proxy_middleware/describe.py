@@ -24,17 +24,24 @@ def _not_yet(message):
                                    content_type='text/plain')
 
 
-def check_supported(instance):
+def channel_count(instance, spooled=False):
+    """The channels of ``instance``'s session: its devices and network channels; its
+    ``/dev/in`` channels count as one when ``spooled`` (run in waves: one directory)."""
+    ins = min(1, len(instance.in_channels)) if spooled else len(instance.in_channels)
+    return len(instance.devices) + ins + len(instance.out_channels)
+
+
+def check_supported(instance, spooled=False):
     """Refuse what this version cannot run (the ``debug`` device, a container without
     wildcard as an input) and what cannot run at all (replicated channels, more channels
-    than one session can carry).
+    than one session can carry; ``spooled``: the job may run in waves, where any number of
+    inputs is one channel).
 
     :raises HTTPException: 501 naming the feature and the instance; 400 naming the instance
         whose channels exceed ``wire.MAX_SESSION_CHANNELS`` or that is replicated with
         network channels.
     """
-    channels = (len(instance.devices) + len(instance.in_channels)
-                + len(instance.out_channels))
+    channels = channel_count(instance, spooled)
     if channels > wire.MAX_SESSION_CHANNELS:
         raise swob.HTTPBadRequest(
             body='%s: %d channels (devices, /dev/in and /dev/out), at most %d per session; '

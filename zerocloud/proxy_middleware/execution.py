@@ -25,7 +25,7 @@ import time
 
 from swift.common import swob
 
-from zerocloud import green
+from zerocloud import green, wire
 from zerocloud import job as joblib
 from zerocloud.proxy_middleware import connected, deferred, describe, dispatch, publish
 from zerocloud.proxy_middleware import accounting, etag_cache, replicate
@@ -117,6 +117,7 @@ class JobRun:
         self.finished = 0
         self.job_id = report_object.new_job_id()
         self._deadline = None
+        self.stages = None   # a connected job's stages when it can run in waves (:mod:`.waves`)
         self.session_ended = _ignore    # hooks of a deferred job (:mod:`.deferred`)
         self.before_verdict = _ignore
         self.store_report = report_object.ReportStore(self.swift, route.account, self.job_id)
@@ -184,8 +185,10 @@ class JobRun:
         except joblib.JobError as err:
             raise swob.HTTPException(status=err.status, body='%s\n' % err,
                                      content_type='text/plain')
+        if self.config.shuffle_spool != 'never' and connected.is_connected(plan):
+            self.stages = waves.stages(plan)
         for instance in plan.instances:
-            describe.check_supported(instance)
+            describe.check_supported(instance, spooled=self.stages is not None)
         return plan
 
     def _authorize_all(self, instances):
@@ -274,9 +277,10 @@ class JobRun:
         :raises HTTPServiceUnavailable: the job needs more slots than are free and cannot
             run in waves.
         """
-        mode = self.config.shuffle_spool
-        ordered = None if mode == 'never' else waves.stages(plan)
-        if ordered is not None and mode == 'always':
+        ordered = self.stages
+        if ordered is not None and (self.config.shuffle_spool == 'always' or any(
+                describe.channel_count(instance) > wire.MAX_SESSION_CHANNELS
+                for instance in plan.instances)):   # (then only spooled inputs fit)
             return waves.Waves(self, plan, window=JOB_WINDOW).run(ordered)
         prepared = [self.prepare(instance) for instance in plan.instances]
         try:

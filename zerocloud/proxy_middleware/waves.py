@@ -20,8 +20,8 @@ nothing is published.  When the job ends, its spools are removed from every serv
 may hold some (:func:`remove_spools`).
 
 A job with a cycle (a mapper mesh), a pair of instances joined by more than one channel,
-or a channel on a device outside ``/dev/in`` and ``/dev/out`` (``zvm://`` devices) cannot
-run in waves: it still needs all its slots at once.
+or a channel on another device than ``/dev/in/<peer>`` and ``/dev/out/<peer>`` (``zvm://``
+devices) cannot run in waves: it still needs all its slots at once.
 """
 import dataclasses
 import secrets
@@ -44,7 +44,7 @@ def stages(plan):
         pairs = channel_pairs(instance.in_channels) + channel_pairs(instance.out_channels)
         peers = [peer for _device, peer in pairs]
         if len(set(peers)) != len(peers) or instance.name in peers or not all(
-                device.startswith(('in/', 'out/')) for device, _peer in pairs):
+                device in ('in/' + peer, 'out/' + peer) for device, peer in pairs):
             return None
         producers[instance.name].update(peer for _device, peer in
                                         channel_pairs(instance.in_channels))
@@ -72,7 +72,6 @@ class Waves:
         self.prepared = dict(prepared or {})
         self.window = window
         self.token = secrets.token_hex(16)
-        self.by_name = {instance.name: instance for instance in plan.instances}
         self.ran_on = {}      # producer name -> 'ip:port' of the server holding its spools
         self.servers = {}     # 'ip:port' -> ring node, every server offered a producer
 
@@ -107,16 +106,11 @@ class Waves:
 
     def shuffle(self, instance):
         """The :class:`zerocloud.shuffle.Shuffle` of ``instance`` (its producers ran)."""
-        ins = []
-        for device, producer in channel_pairs(instance.in_channels):
-            producer_device = next(
-                out for out, peer in channel_pairs(self.by_name[producer].out_channels)
-                if peer == instance.name)
-            ins.append((device, producer, producer_device, self.ran_on[producer]))
-        return shufflelib.Shuffle(
+        return shufflelib.Shuffle.of(
             self.token, instance.name,
-            outs=tuple(device for device, _ in channel_pairs(instance.out_channels)),
-            ins=tuple(ins))
+            consumers=[channel.peer for channel in instance.out_channels],
+            producers=[(channel.peer, self.ran_on[channel.peer])
+                       for channel in instance.in_channels])
 
 
 def remove_spools(token, nodes, logger):

@@ -1,4 +1,5 @@
-"""What the jail binds, and from which host path: file channels and image directories.
+"""What the jail binds, and from which host path: file channels, the ``dir`` channel (a
+directory of inputs at ``/dev/in``) and image directories.
 
 The jail binds by path inside its own user and mount namespaces (:mod:`.jail` says why), so
 the supervisor names, for every descriptor shown as a file, the path that leads to it now:
@@ -10,9 +11,10 @@ A file channel without such a path (unlinked, or replaced since it was opened: a
 overwritten while its session starts; a ``memfd``) is pumped through a FIFO instead, from
 or into its descriptor: the program still reads exactly the bytes of the descriptor it was
 given (it only loses ``lseek`` on that channel).  An image directory without one is an
-``isolation`` failure.
+``isolation`` failure; a ``dir`` channel without one (or not a directory) fails its session.
 """
 import os
+import stat
 
 from zerocloud.sandbox import jail, linux
 
@@ -32,9 +34,16 @@ def host_path(fd):
 
 def file_channel_binds(spec, fds):
     """``{channel index: jail.Bind}`` for the ``file`` channels whose fd is a regular file
-    reachable by a path (the others are pumped)."""
+    reachable by a path (the others are pumped) and the ``dir`` channel.
+
+    :raises OSError: the ``dir`` channel's fd is not a directory reachable by a path (it
+        cannot be pumped: the session fails closed).
+    """
     found = {}
     for index, (channel, fd) in enumerate(zip(spec.channels, fds)):
+        if channel.kind == 'dir':
+            found[index] = _directory_bind(channel, fd)
+            continue
         if channel.kind != 'file' or not jail.is_regular_file(fd):
             continue
         source = host_path(fd)
@@ -42,6 +51,16 @@ def file_channel_binds(spec, fds):
             attributes = CHANNEL_ATTRS | (0 if channel.writable else linux.MOUNT_ATTR_RDONLY)
             found[index] = jail.Bind(fd, source, '/dev/' + channel.device, False, attributes)
     return found
+
+
+def _directory_bind(channel, fd):
+    """The read-only bind of a ``dir`` channel's directory at ``/dev/<device>``."""
+    source = host_path(fd) if stat.S_ISDIR(os.fstat(fd).st_mode) else None
+    if source is None:
+        raise OSError('/dev/%s: its descriptor is not a directory with a path the jail can '
+                      'follow' % channel.device)
+    return jail.Bind(fd, source, '/dev/' + channel.device, True,
+                     CHANNEL_ATTRS | linux.MOUNT_ATTR_RDONLY)
 
 
 def image_binds(mounts, cleanup):

@@ -30,7 +30,7 @@ GIB = 1 << 30
 STD_DEVICES = ('stdin', 'stdout', 'stderr')
 PLAIN_DEVICES = STD_DEVICES + ('input', 'output', 'script')
 ACCESS_MODES = ('r', 'w', 'rw')
-CHANNEL_KINDS = ('file', 'pipe', 'socket')
+CHANNEL_KINDS = ('file', 'pipe', 'socket', 'dir')
 # The job language's device modes (Servlets.md rule 16) as channel kinds.  A jail has no
 # character or block devices of its own, so each is shown as the closest the kernel offers:
 # ``block`` as a regular file (random access), ``char`` as a FIFO (a non-seekable stream).
@@ -114,6 +114,10 @@ class ChannelSpec:
     - ``pipe`` or ``socket``: always a FIFO, pumped by the supervisor (counted and limited
       exactly), also from or into a regular file: then the program cannot seek, and
       ``stat()`` says FIFO.  ``socket`` is the kind of connected jobs' network channels.
+    - ``dir``: only as the read-only device ``in``: the fd is a directory, bound whole at
+      ``/dev/in`` (read-only, nosuid, nodev, noexec; its entries are the ``/dev/in/<name>``
+      inputs: one mount for any number of them, e.g. a reducer's thousands of spooled
+      shuffle inputs); a session with it has no ``in/<name>`` channel.
 
     :func:`channel_kind` maps the job language's device modes to these.  ``network`` marks
     the channel for the ``n*`` accounting fields (defaults to True for ``in/*`` and
@@ -127,7 +131,7 @@ class ChannelSpec:
     def __post_init__(self):
         device = self.device
         name_ok = isinstance(device, str) and (
-            device in PLAIN_DEVICES or
+            device in PLAIN_DEVICES or (device == 'in' and self.kind == 'dir') or
             (device[:3] in ('in/',) and NODE_NAME.match(device[3:]) is not None) or
             (device[:4] == 'out/' and NODE_NAME.match(device[4:]) is not None) or
             (device not in ('in', 'out') and NODE_NAME.match(device) is not None))
@@ -140,6 +144,8 @@ class ChannelSpec:
                  % (device, CHANNEL_KINDS, self.kind))
         _require(not (self.kind != 'file' and self.access == 'rw'),
                  'channel %s: access rw needs kind file' % device)
+        _require(self.kind != 'dir' or (device == 'in' and self.access == 'r'),
+                 'channel %s: kind dir is only for the read-only device in' % device)
         if self.network is None:
             object.__setattr__(self, 'network', device.startswith(('in/', 'out/')))
 
@@ -226,6 +232,8 @@ class SessionSpec:
         devices = [c.device for c in self.channels]
         _require(len(set(devices)) == len(devices), 'channels: duplicate device in %s'
                  % devices)
+        _require('in' not in devices or not any(d.startswith('in/') for d in devices),
+                 'channels: the directory in and in/<name> channels exclude each other')
         names = [i.name for i in self.images]
         _require(len(set(names)) == len(names), 'images: duplicate name in %s' % names)
         _require(isinstance(self.limits, Limits), 'limits must be a Limits')

@@ -65,9 +65,22 @@ def consume(shuffle_dir, work_dir, ins, max_input=1 << 20):
                                          shuffle_dir, work_dir, 'here:1', max_input)
     try:
         fds = spools.open()
-        return {device: os.pread(fd, 1 << 20, 0) for device, fd in fds.items()}, spools
+        assert set(fds) == {'in'}, 'the inputs are one directory, shown at /dev/in'
+        return read_directory(fds['in']), spools
     finally:
         spools.close()
+
+
+def read_directory(dir_fd):
+    """``{'in/<entry>': bytes}`` of a directory descriptor."""
+    found = {}
+    for entry in os.listdir(dir_fd):
+        fd = os.open(entry, os.O_RDONLY, dir_fd=dir_fd)
+        try:
+            found['in/' + entry] = os.pread(fd, 1 << 20, 0)
+        finally:
+            os.close(fd)
+    return found
 
 
 def test_a_consumer_reads_local_spools_and_fetches_remote_ones(dirs, spool_server):
@@ -80,7 +93,18 @@ def test_a_consumer_reads_local_spools_and_fetches_remote_ones(dirs, spool_serve
         ('in/map-2', 'map-2', 'out/red-1', other)])
     assert read == {'in/map-1': b'local bytes', 'in/map-2': b'x' * 300000}
     assert (spools.fetched_count, spools.fetched_bytes) == (1, 300000)
-    assert os.listdir(work_dir) == [], 'fetched copies are removed with the session'
+    assert os.listdir(work_dir) == [], 'the input directory is removed with the session'
+    assert produce(shuffle_dir, work_dir, 'map-3', {'out/red-1': b''}) == 0
+    read, _ = consume(shuffle_dir, work_dir, [('in/map-3', 'map-3', 'out/red-1', 'here:1')])
+    assert read == {'in/map-3': b''}, 'an empty stream is an empty entry'
+
+
+def test_an_input_entry_must_be_a_plain_name(dirs):
+    shuffle_dir, work_dir = dirs
+    produce(shuffle_dir, work_dir, '..', {'out/red-1': b'x'})
+    with pytest.raises(shuffle_spool.SpoolError, match='in/..: not a name for an entry'):
+        consume(shuffle_dir, work_dir, [('in/..', '..', 'out/red-1', 'here:1')])
+    assert os.listdir(work_dir) == []
 
 
 def test_a_producer_that_failed_publishes_no_spool(dirs):

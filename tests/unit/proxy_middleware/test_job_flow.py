@@ -391,10 +391,13 @@ def test_remote_input_not_matching_its_etag_is_refused(recorded_server):
     assert status == 400 and b'do not match' in body and runner.sessions == []
 
 
-def test_instance_with_more_channels_than_a_session_carries_is_400_naming_it(object_server):
+@pytest.mark.parametrize('shuffle, refused', [('never', True), ('auto', False)])
+def test_instance_with_more_channels_than_a_session_carries_is_400_naming_it(
+        object_server, shuffle, refused):
     """4,096 mappers feeding one reducer: with its stdout the reducer would have one channel
     more than a session may (wire.MAX_SESSION_CHANNELS); refused up front with the way
-    out, nothing is dispatched."""
+    out, nothing is dispatched -- unless the job may run in waves, where the reducer's
+    spooled inputs are one directory (here it is then dispatched: no server, a 503)."""
     exe = {'path': 'swift://~/bin/exe'}
     mappers = wire.MAX_SESSION_CHANNELS
     body = json.dumps([{'name': 'map', 'exec': exe, 'count': mappers, 'connect': ['reduce']},
@@ -402,13 +405,17 @@ def test_instance_with_more_channels_than_a_session_carries_is_400_naming_it(obj
                         'devices': [{'name': 'stdout'}]}]).encode()
     app = fake_swift()
     middleware = proxy_middleware.ZerocloudProxy(
-        app, ProxyConfig.from_conf({'zerovm_maxinstances': str(mappers + 1)}), get_logger({}))
+        app, ProxyConfig.from_conf({'zerovm_maxinstances': str(mappers + 1),
+                                    'zerovm_shuffle_spool': shuffle}), get_logger({}))
     middleware.services.rings = FakeRings([])
     req = swob.Request.blank('/v1/AUTH_test', method='POST', body=body, headers={
         'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'})
     req.environ['swift.authorize'] = FakeAuth((('POST', '/v1/AUTH_test'),))
     req.environ['REMOTE_USER'] = 'test,test:tester,AUTH_test'
     status, _, body = call_app(middleware, req)
+    if not refused:
+        assert status == 503 and b'no object server could run map-1' in body, body
+        return
     assert status == 400, body
     assert b'reduce: 4097 channels' in body and b'at most 4096 per session' in body
     assert b'add a combining layer' in body

@@ -11,6 +11,7 @@ import pytest
 from swift.common.utils import get_logger
 
 from tests.unit.object_middleware.test_object_filter import FakeLocalObjects
+from tests.unit.object_middleware.test_shuffle_spool import read_directory
 from tests.unit.fake_swift import FakeSwift
 from tests.unit.proxy_middleware.test_back_pressure import proxy, send
 from tests.unit.proxy_middleware.test_job_flow import NullLogger
@@ -23,8 +24,8 @@ from zerocloud.report import Report
 
 class PlayedPrograms:
     """A sandbox runner playing map/reduce programs: each session writes
-    ``<name> to <device>`` to every ``/dev/out/*`` and copies every ``/dev/in/*`` (in name
-    order) to stdout.  ``failing`` names sessions that exit 1 after writing."""
+    ``<name> to <device>`` to every ``/dev/out/*`` and copies every entry of the ``/dev/in``
+    directory (in name order) to stdout.  ``failing`` names sessions that exit 1 after writing."""
 
     def __init__(self, failing=()):
         self.ran = []
@@ -35,8 +36,9 @@ class PlayedPrograms:
         shuffle = session.shuffle
         for device in (shuffle.outs if shuffle else ()):
             os.write(fds[device], ('%s to %s\n' % (session.name, device)).encode())
-        for device in sorted(item[0] for item in (shuffle.ins if shuffle else ())):
-            os.write(fds['stdout'], os.pread(fds[device], 1 << 20, 0))
+        inputs = read_directory(fds['in']) if shuffle and shuffle.ins else {}
+        for device in sorted(inputs):
+            os.write(fds['stdout'], inputs[device])
         return Report(status='ok', retcode=1 if session.name in self.failing else 0)
 
 
