@@ -81,10 +81,13 @@ def build_spec(session, executable_path, config):
                              mount_point='/' if index == 0 else '/%s' % name)
                    for index, name in enumerate(session.images))
     bounds = config.session_limits(session.limits)
+    spooled_inputs = len(session.shuffle.ins) if session.shuffle is not None else 0
     limits = Limits(wall_seconds=bounds.timeout_seconds, cpu_seconds=bounds.timeout_seconds,
                     memory_bytes=config.max_nexe_memory_bytes,
                     max_output_bytes=bounds.max_output_bytes,
-                    max_input_bytes=bounds.max_input_bytes)
+                    max_input_bytes=bounds.max_input_bytes,
+                    # a reducer may open every entry of its /dev/in directory at once
+                    max_open_files=Limits.max_open_files + spooled_inputs)
     spec = SessionSpec(program=program, argv=session.argv, env=session.env,
                        channels=tuple(channels), images=images, limits=limits,
                        trusted=bool(executable_path and executable.prevalidated))

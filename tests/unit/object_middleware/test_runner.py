@@ -68,6 +68,18 @@ def test_spec_of_a_connected_session_has_its_socket_channels():
         ('r', 'socket'), ('r', 'socket'), ('w', 'socket')]
 
 
+def test_spec_of_a_spooled_session_shows_its_inputs_as_one_directory():
+    from zerocloud.shuffle import Shuffle
+    shuffle = Shuffle.of('ab' * 16, 'red-1', ['merge'],
+                         [('m%d' % n, '127.0.0.1:6010') for n in range(300)])
+    spec, order = build_spec(dataclasses.replace(SESSION, shuffle=shuffle), '/cache/e',
+                             ObjectConfig.from_conf({}))
+    assert order == ['stdin', 'stdout', 'stderr', 'in', 'out/merge']
+    assert [(c.access, c.kind) for c in spec.channels[3:]] == [('r', 'dir'), ('w', 'file')]
+    # every entry of /dev/in may be open at once (a reducer polling all its inputs)
+    assert spec.limits.max_open_files == 64 + 300
+
+
 def test_real_session_through_the_filter(tmp_path, c_program):
     from zerocloud.sandbox.session import run_local
 
