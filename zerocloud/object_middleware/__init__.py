@@ -150,6 +150,10 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     shared by the server processes of the machine and kept across restarts; also the
     largest unpacked image.  The least recently used image not in use is evicted first;
     when the images in use leave no room, a session is refused with 503.
+``zerovm_shuffle_max_bytes`` [0]
+    Bytes the spooled shuffles of connected jobs run in waves may hold on this server, all
+    jobs together (0: no bound but ``zerovm_maxoutput`` per channel and the free space).
+    A producer that would go over it fails, naming the option; its job publishes nothing.
 ``zerovm_prevalidate`` [no]
     Validate executables when they are stored and record the verdict (see Prevalidation).
 ``zerovm_python_prestart`` [0]
@@ -232,6 +236,7 @@ class ZerocloudObject:
         self.workdir = WorkDir(config.work_dir, logger)
         self._caches = None
         self.images = UserImages(config, logger, self.work_dir)
+        self.spool_usage = shuffle_spool.SpoolUsage(config.shuffle_max_bytes)
         self._runner = runner
         self._local_objects = local_objects
         self._prevalidator = None

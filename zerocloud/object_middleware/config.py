@@ -37,6 +37,7 @@ class ObjectConfig:
     prevalidate: bool = False
     python_prestart: int = 0
     python_preimports: tuple = DEFAULT_IMPORTS
+    shuffle_max_bytes: int = 0
 
     @classmethod
     def from_conf(cls, conf):
@@ -81,6 +82,8 @@ class ObjectConfig:
                                                 d.image_cache_bytes, 1),
             prevalidate=options.parse_bool(conf, 'zerovm_prevalidate', d.prevalidate),
             python_prestart=prestart.pool_size, python_preimports=prestart.imports,
+            shuffle_max_bytes=options.parse_int(conf, 'zerovm_shuffle_max_bytes',
+                                                d.shuffle_max_bytes),
         )
 
     def supervisor_options(self):

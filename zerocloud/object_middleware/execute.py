@@ -249,7 +249,8 @@ class ExecuteRequest:
         """
         self.spools = SessionSpools(
             self.session.shuffle, self.filter.workdir.shared_dir(SHUFFLE_DIR),
-            self.filter.work_dir(), self.filter.node_name, self.config.max_input_bytes)
+            self.filter.work_dir(), self.filter.node_name, self.config.max_input_bytes,
+            self.filter.spool_usage)
         self.files.append(self.spools)
         return self.spools.open()
 

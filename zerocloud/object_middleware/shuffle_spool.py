@@ -32,6 +32,7 @@ INPUTS_DEVICE = 'in'       # the session's spooled inputs: one directory at /dev
 FETCH_PARALLEL = 8
 CHUNK_BYTES = 1 << 16
 SWEEP_EVERY_SECONDS = 300.0
+USAGE_SECONDS = 1.0        # the spools' bytes are counted again at most this often
 CONNECT_SECONDS = 2.0      # to reach another server for a spool
 READ_SECONDS = 30.0        # between two chunks of a spool
 _last_sweep = [0.0]
@@ -40,6 +41,43 @@ _last_sweep = [0.0]
 class SpoolError(Exception):
     """A spool could not be had or kept (an input missing or not fetched, the job's spools
     removed: it was cancelled): its message names the device and why."""
+
+
+class SpoolUsage:
+    """The bytes of every job's spools on this server (``<base>/shuffle``), against
+    ``zerovm_shuffle_max_bytes`` (0: no bound but ``zerovm_maxoutput`` per channel and the
+    disk's free space).  Counted by walking the directory, at most every
+    :data:`USAGE_SECONDS` per process (every process of the server writes there)."""
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self._counted = (-USAGE_SECONDS, 0)
+
+    def check(self, shuffle_dir, adding=0, now=None):
+        """:raises SpoolError: the spools (plus ``adding`` bytes) are over the bound."""
+        if not self.max_bytes:
+            return
+        now = time.monotonic() if now is None else now
+        if now - self._counted[0] >= USAGE_SECONDS:
+            self._counted = (now, _tree_bytes(shuffle_dir))
+        used = self._counted[1] + adding
+        if used > self.max_bytes:
+            raise SpoolError('the shuffle spools on this server hold %d bytes, more than '
+                             'zerovm_shuffle_max_bytes (%d): run the job when others have '
+                             'ended, or with fewer bytes between its stages'
+                             % (used, self.max_bytes))
+
+
+def _tree_bytes(top):
+    total = 0
+    for job in os.scandir(top):
+        if job.is_dir(follow_symlinks=False):
+            for entry in os.scandir(job.path):
+                try:
+                    total += entry.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:
+                    continue
+    return total
 
 
 class SessionSpools:
@@ -51,7 +89,8 @@ class SessionSpools:
     :param node_name: this server's ``ip:port`` (its own spools are read from disk).
     """
 
-    def __init__(self, shuffle, shuffle_dir, work_dir, node_name, max_input_bytes):
+    def __init__(self, shuffle, shuffle_dir, work_dir, node_name, max_input_bytes,
+                 usage=None):
         self.shuffle = shuffle
         self.job_dir = os.path.join(shuffle_dir, shuffle.token)
         self.shuffle_dir = shuffle_dir
@@ -64,6 +103,7 @@ class SessionSpools:
         self.in_dir_fd = None
         self.fetched_bytes = 0
         self.fetched_count = 0
+        self.usage = usage or SpoolUsage(0)
 
     def open(self):
         """``{device: fd}`` for every shuffle device.
@@ -71,6 +111,8 @@ class SessionSpools:
         :raises SpoolError: an input spool is missing or could not be fetched.
         """
         sweep_stale(self.shuffle_dir)
+        if self.shuffle.outs:
+            self.usage.check(self.shuffle_dir)
         os.makedirs(self.job_dir, 0o700, exist_ok=True)
         fds = {}
         for device in self.shuffle.outs:
@@ -93,20 +135,27 @@ class SessionSpools:
 
     def finish(self, report):
         """Publish the output spools when the program exited 0 (else remove them); the
-        total bytes spooled."""
-        total = 0
-        succeeded = report.ok and not report.retcode
+        total bytes spooled.
+
+        :raises SpoolError: the job's spools were removed (it ended), or these would take
+            the server's spools over ``zerovm_shuffle_max_bytes`` (they are removed).
+        """
         parts, self.parts = self.parts, {}
-        for device, path in parts.items():
-            if not succeeded:
-                _unlink(path)
-                continue
-            try:
-                total += os.path.getsize(path)
+        try:
+            if not (report.ok and not report.retcode):
+                return 0
+            total = sum(os.path.getsize(path) for path in parts.values())
+            self.usage.check(self.shuffle_dir, adding=total)
+            for path in parts.values():
                 os.rename(path, path[:-len('.part')])
-            except FileNotFoundError:
-                raise SpoolError('%s: the job\'s spools were removed (it ended)' % device)
-        return total
+            parts = {}
+            return total
+        except FileNotFoundError:
+            raise SpoolError("%s: the job's spools were removed (it ended)"
+                             % ', '.join(parts))
+        finally:
+            for path in parts.values():
+                _unlink(path)
 
     def close(self):
         """Close every file; remove unpublished spools (a cancelled session) and the

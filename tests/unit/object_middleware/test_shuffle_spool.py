@@ -180,3 +180,42 @@ def test_stale_job_directories_are_swept(dirs, monkeypatch):
     assert shuffle_spool.sweep_stale(shuffle_dir) == ['a' * 32]
     assert shuffle_spool.sweep_stale(shuffle_dir) == [], 'at most every few minutes'
     assert os.path.isdir(new)
+
+
+def test_the_spools_of_a_server_are_bounded_by_an_option(dirs):
+    """``zerovm_shuffle_max_bytes``: a producer that would take this server's spools over it
+    fails naming the option and leaves nothing; one started when they already are over it
+    fails before its program runs."""
+    shuffle_dir, work_dir = dirs
+    usage = shuffle_spool.SpoolUsage(1000)
+
+    def producer(instance):
+        return shuffle_spool.SessionSpools(
+            shufflelib.Shuffle(TOKEN, instance, outs=('out/red-1',)), shuffle_dir, work_dir,
+            'here:1', 1 << 20, usage)
+    first = producer('map-1')
+    os.write(first.open()['out/red-1'], b'x' * 600)
+    assert first.finish(Report(STATUS_OK, retcode=0)) == 600
+    first.close()
+    second = producer('map-2')
+    os.write(second.open()['out/red-1'], b'y' * 600)
+    usage._counted = (-1e9, 0)   # count again now
+    with pytest.raises(shuffle_spool.SpoolError, match='more than zerovm_shuffle_max_bytes '
+                                                        r'\(1000\)'):
+        second.finish(Report(STATUS_OK, retcode=0))
+    second.close()
+    assert os.listdir(os.path.join(shuffle_dir, TOKEN)) == [
+        shufflelib.spool_name('map-1', 'out/red-1')]
+    with open(os.path.join(shuffle_dir, TOKEN, 'extra'), 'wb') as extra:
+        extra.write(b'z' * 500)
+    usage._counted = (-1e9, 0)
+    with pytest.raises(shuffle_spool.SpoolError, match='hold 1100 bytes'):
+        producer('map-3').open()
+
+
+def test_the_object_option_is_parsed():
+    from zerocloud.object_middleware.config import ObjectConfig
+    assert ObjectConfig.from_conf({}).shuffle_max_bytes == 0
+    assert ObjectConfig.from_conf({'zerovm_shuffle_max_bytes': '10'}).shuffle_max_bytes == 10
+    with pytest.raises(ValueError, match='zerovm_shuffle_max_bytes'):
+        ObjectConfig.from_conf({'zerovm_shuffle_max_bytes': '-1'})
