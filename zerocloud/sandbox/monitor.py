@@ -26,6 +26,7 @@ so a program reading many inputs in turn gets each end-of-file at once (checking
 import errno
 import fcntl
 import os
+import select
 import selectors
 import signal
 import time
@@ -36,6 +37,7 @@ from zerocloud import report as rpt
 
 EXECVEAT = 322
 EXIT_CALLS = (60, 231)     # exit, exit_group: supervised (see _exit_call)
+EXIT_GROUP = 231
 FILE_POLL_SECONDS = 0.05   # how often writable file channels are checked against the limit
 SETTLE_FALLBACK_SECONDS = 0.5   # inbound FIFOs at end-of-file under an inotify watch
 IN_ACCESS, IN_OPEN = 0x1, 0x20  # inotify(7): the program read / opened a watched FIFO
@@ -65,6 +67,7 @@ class Monitor:
         self.max_output_bytes = limits.max_output_bytes
         self.kill_reason = None     # (status, reason text, syscall name or None)
         self.exec_seen = False
+        self.exit_checked = False   # the program's exit call was seen (and files checked)
         self.emulated_signal = None     # a fatal signal the program sent itself
         self.child_error = b''
         self.closes = closes    # (inotify fd, {watch descriptor: outbound pump}) or None
@@ -107,6 +110,16 @@ class Monitor:
         selector.register(self.status_fd, selectors.EVENT_READ, (self, 'status'))
         if self.closes is not None:
             selector.register(self.closes[0], selectors.EVENT_READ, (self, 'closed'))
+        self._answer_queued_exec()
+
+    def _answer_queued_exec(self):
+        """Answer the program's ``execveat`` now if it already waits (the jail calls it
+        right after handing over its listener): the program starts without waiting for
+        a turn of the caller's event loop."""
+        poller = select.poll()
+        poller.register(self.listener, select.POLLIN)
+        if any(events == select.POLLIN for _fd, events in poller.poll(0)):
+            self._notification(self.selector)
 
     def detach(self):
         """Unregister whatever is still registered (safe to call twice)."""
@@ -117,7 +130,7 @@ class Monitor:
         if self.settling is not None:
             os.close(self.settling)
             self.settling = None
-        if self.files:
+        if self.files and not self.exit_checked:    # (checked at the exit call already)
             self._check_files()
 
     def tick(self):
@@ -267,7 +280,7 @@ class Monitor:
             self._signal_call(notif_id, number, args)
             return
         if number in EXIT_CALLS:
-            self._exit_call(notif_id)
+            self._exit_call(notif_id, number)
             return
         from zerocloud.sandbox.seccomp_policy import syscall_name  # rare: keep it lazy
         name = syscall_name(number)
@@ -295,12 +308,13 @@ class Monitor:
         self.kill(rpt.STATUS_SIGNAL, 'killed by signal %s' % name, signal=name)
         self._respond(notif_id, error=errno.EINTR)
 
-    def _exit_call(self, notif_id):
+    def _exit_call(self, notif_id, number):
         """exit/exit_group: the last moment the program's pending signals can be read
         (exiting discards them).  A write refused at the output limit makes the session
         ``output-limit``; the program still exits with its own code."""
         if self.files and file_size_limit_refused(self.pid):
             self.record(rpt.STATUS_OUTPUT_LIMIT, self._refused_write_reason())
+        self.exit_checked = number == EXIT_GROUP    # (a thread's exit: others may go on)
         self._respond(notif_id, cont=True)
 
     def _respond(self, notif_id, error=0, cont=False):

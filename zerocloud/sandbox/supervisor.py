@@ -9,7 +9,16 @@ connection it reads one request (from the event loop, without blocking it: a cli
 5 s to send it whole), validates the program (cached by file identity and hash), hands the
 session to a pre-warmed jail (:mod:`zerocloud.sandbox.warm`, made by the jail factory) and
 drives every running session (pumps, seccomp notifications, timeouts) from one event loop,
-writing each report back when its program is done.  At start it probes what isolation
+writing each report back when its program is done.
+
+The event loop never waits for one session.  Each session's set-up is a
+:class:`~zerocloud.sandbox.starting.SessionStart` whose steps run when what they wait for is
+readable: a tar image unpacked and an unknown executable validated in a child (sessions
+asking for the same file share one validation child), the jail's hand-shake (FIFOs made,
+seccomp listener ready) read from its status pipe.  Each wait has a deadline (validation
+60 s, each hand-shake step 5 s); a missed one ends that session with a report naming the
+step, and a client that hangs up during set-up ends its set-up (a validation nobody waits
+for any more is killed).  Meanwhile other sessions' pumps, timeouts and new requests go on.  At start it probes what isolation
 the machine allows (:mod:`zerocloud.sandbox.isolation`; rootless user namespaces, no
 privilege needed) and records the verdict beside its socket; when no jail can be built,
 every session's report is ``isolation`` naming what is missing.  One
@@ -19,7 +28,8 @@ removed or replaced, on SIGTERM, and (``--die-with-parent``) when its parent die
 
 Wire protocol (Unix stream socket): the request is a 4-byte big-endian length and that many
 bytes of ``SessionSpec.to_dict()`` JSON, one channel fd per channel of the spec attached
-(SCM_RIGHTS) to its first bytes in batches of at most 253 (:mod:`zerocloud.sandbox.fdpass`:
+(SCM_RIGHTS): up to 253 with the whole message in one ``sendmsg`` (the client does: one
+wake-up here), or to its first bytes in batches of at most 253 (:mod:`zerocloud.sandbox.fdpass`:
 any number of channels); the reply is a 4-byte length and ``Report.to_dict()`` JSON.
 Each running session holds its channel fds and about as many of its own (FIFOs, mounts):
 the supervisor lifts its soft ``RLIMIT_NOFILE`` to the hard limit at start.  The client
@@ -97,6 +107,8 @@ class Supervisor:
         self.runner = SessionRunner(prewarm=True, prestart=prestart)
         isolation.record(socket_path, self.runner.isolation)   # before anyone can connect
         self.sessions = {}          # Monitor -> (connection, ActiveSession, channel fds)
+        self.starts = {}            # SessionStart -> (connection, channel fds): set-up
+        self.waits = {}             # fd -> [SessionStart waiting for it to be readable]
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         if os.path.exists(socket_path):
             os.unlink(socket_path)
@@ -125,6 +137,8 @@ class Supervisor:
                         self._collect_warm_jail(selector, key)
                     elif isinstance(key.data, PendingRequest):
                         self._read_request(selector, key.data)
+                    elif key.data == 'start':
+                        self._resume_waiting(key.fd)
                     elif key.data[0] == 'client':
                         self._client_gone(selector, key)
                     else:
@@ -132,6 +146,10 @@ class Supervisor:
             self.listener.close()
             for request in list(self.pending.values()):
                 self._refuse(request, 'error: the sandbox supervisor stopped')
+            for start in list(self.starts):
+                self._unwait(start)
+                start.cancel('error: the sandbox supervisor stopped')
+                self._started(start)
             for monitor in list(self.sessions):
                 monitor.kill(rpt.STATUS_ERROR, 'error: the sandbox supervisor stopped')
                 self._finish(monitor)
@@ -147,7 +165,7 @@ class Supervisor:
 
     def _tick_sessions(self):
         """Periodic work of every session; finish the finished ones; next timeout."""
-        timeout = self._expire_requests()
+        timeout = min(self._expire_requests(), self._expire_starts())
         for monitor in list(self.sessions):
             wait = self._guarded(monitor, monitor.tick)
             if monitor.finished:
@@ -166,11 +184,16 @@ class Supervisor:
             return 0
 
     def _client_gone(self, selector, key):
-        """The client closed its connection early: nobody wants the report, stop the session."""
+        """The client closed its connection early: nobody wants the report, stop the session
+        (or its set-up)."""
         selector.unregister(key.fd)
-        monitor = key.data[1]
-        if monitor in self.sessions:
-            monitor.kill(rpt.STATUS_ERROR, 'error: the client went away')
+        owner = key.data[1]
+        if owner in self.sessions:
+            owner.kill(rpt.STATUS_ERROR, 'error: the client went away')
+        elif owner in self.starts:
+            self._unwait(owner)
+            owner.cancel('error: the client went away')
+            self._started(owner)
 
     def _finish(self, monitor):
         conn, active, fds = self.sessions.pop(monitor)
@@ -180,13 +203,16 @@ class Supervisor:
             pass
         try:
             monitor.detach()
-            report = active.finish()
+            report = active.finish(release=False)
         except Exception as exc:  # noqa: BLE001
             report = rpt.Report(status=rpt.STATUS_ERROR, reason='supervisor error: %s' % exc)
-        _reply_quietly(conn, report)
+        _reply_quietly(conn, report)     # first: the clean-up below is nobody's wait
         conn.close()
-        for fd in fds:
-            os.close(fd)
+        try:
+            active.release()
+        finally:
+            for fd in fds:
+                os.close(fd)
         self.runner.prepare_next_jail()   # after the reply: the factory clones meanwhile
 
     def _socket_still_ours(self):
@@ -217,8 +243,9 @@ class Supervisor:
                 timeout = min(timeout, request.deadline - now)
         return timeout
 
-    def _refuse(self, request, reason):
-        self._forget_request(request)
+    def _refuse(self, request, reason, forget=True):
+        if forget:
+            self._forget_request(request)
         request.conn.setblocking(True)
         request.conn.settimeout(1.0)
         _reply_quietly(request.conn, rpt.Report(status=rpt.STATUS_ERROR, reason=reason))
@@ -241,23 +268,88 @@ class Supervisor:
             self._refuse(request, 'bad request: %s' % exc)
             return
         self._forget_request(request)
-        conn, fds = request.conn, request.fds
         try:
-            failure, verdict = self.runner.prevalidate(spec)
-            started = failure or self.runner.start(spec, fds, verdict)
-        except (ValueError, SpecError, OSError) as exc:
-            started = rpt.Report(status=rpt.STATUS_ERROR, reason='bad request: %s' % exc)
-        conn.setblocking(True)
-        if isinstance(started, rpt.Report):
+            start = self.runner.begin(spec, request.fds)
+        except Exception as exc:  # noqa: BLE001 - a bug in set-up must not stop the loop
+            self._refuse(request, 'error: supervisor failure: %s' % exc, forget=False)
+            return
+        self.starts[start] = (request.conn, request.fds)
+        selector.register(request.conn, selectors.EVENT_READ, ('client', start))
+        self._started(start)
+
+    # -- session set-up (SessionStart), driven from the loop -----------------------------
+    def _started(self, start):
+        """After a set-up step: wait for what it waits for, or hand over its result."""
+        if start.result is None:
+            waiting = self.waits.setdefault(start.wait_fd, [])
+            if not waiting:
+                self.selector.register(start.wait_fd, selectors.EVENT_READ, 'start')
+            waiting.append(start)
+            return
+        conn, fds = self.starts.pop(start)
+        if isinstance(start.result, rpt.Report):
+            if self.selector.get_map().get(conn.fileno()) is not None:   # (not if it left)
+                self.selector.unregister(conn)
+            conn.setblocking(True)
             conn.settimeout(1.0)
-            _reply_quietly(conn, started)
+            _reply_quietly(conn, start.result)
             conn.close()
             for fd in fds:
                 os.close(fd)
+            self.runner.prepare_next_jail()
             return
-        self.sessions[started.monitor] = (conn, started, fds)
-        started.monitor.attach(selector)
-        selector.register(conn, selectors.EVENT_READ, ('client', started.monitor))
+        monitor = start.result.monitor
+        self.sessions[monitor] = (conn, start.result, fds)
+        monitor.attach(self.selector)
+        self.selector.modify(conn, selectors.EVENT_READ, ('client', monitor))
+
+    def _resume_waiting(self, fd):
+        """``fd`` is readable: every set-up waiting for it goes on (the fd is unregistered
+        first: a step may close it).  An event made stale by an earlier one of the same
+        turn (its set-ups ended meanwhile) is ignored."""
+        waiting = self.waits.pop(fd, None)
+        if waiting is None:
+            return
+        self.selector.unregister(fd)
+        for start in waiting:
+            self._guarded_step(start, start.resume)
+
+    def _guarded_step(self, start, method):
+        """Run a set-up step; a bug there ends that session only, with an error report."""
+        try:
+            method()
+        except Exception as exc:  # noqa: BLE001 - isolate one session's failure
+            try:
+                start.cancel('error: supervisor failure: %s' % exc)
+            except Exception:  # noqa: BLE001 - its clean-up failed too: still answer
+                pass
+            if start.result is None:
+                start.result = rpt.Report(status=rpt.STATUS_ERROR,
+                                          reason='error: supervisor failure: %s' % exc)
+        self._started(start)
+
+    def _unwait(self, start):
+        """Stop watching for ``start`` (the fd too when nobody else waits for it)."""
+        waiting = self.waits.get(start.wait_fd, ())
+        if start in waiting:
+            waiting.remove(start)
+            if not waiting:
+                del self.waits[start.wait_fd]
+                self.selector.unregister(start.wait_fd)
+
+    def _expire_starts(self):
+        """End the set-ups whose deadline passed; the next timeout."""
+        now, timeout = time.monotonic(), LOOP_SECONDS
+        expired = [start for start in self.starts
+                   if start.result is None and start.deadline <= now]
+        for start in expired:          # all unwatched before any step closes an fd
+            self._unwait(start)
+        for start in expired:
+            self._guarded_step(start, start.expire)
+        for start in self.starts:
+            if start.result is None:
+                timeout = min(timeout, start.deadline - now)
+        return timeout
 
 
 def _reply_quietly(conn, report):
