@@ -24,7 +24,6 @@ import concurrent.futures
 import contextlib
 import json
 import os
-import random
 import shutil
 import sys
 import tempfile
@@ -72,25 +71,15 @@ def parse_sets(values):
 @contextlib.contextmanager
 def own_cluster(filter_options):
     """Yield (storage url, token, proxy pid, log directory) of a fresh all-in-one
-    cluster."""
+    cluster (devices on tmpfs when /dev/shm exists), stopped and removed afterwards."""
     from zerocloud.aio import cluster as aio
-    from zerocloud.aio.spec import ClusterSpec
     root = tempfile.mkdtemp(prefix='zc-bench-scale-')
     devices = tempfile.mkdtemp(prefix='zc-bench-scale-', dir='/dev/shm') \
         if os.path.isdir('/dev/shm') else ''
     spec = None
     try:
-        for attempt in range(5):  # another cluster may hold the ports we picked
-            spec = ClusterSpec(root=os.path.join(root, str(attempt)),
-                               filter_options=filter_options,
-                               devices=devices and os.path.join(devices, str(attempt)),
-                               port=random.randrange(20000, 60000) // 100 * 100)
-            try:
-                aio.start(spec)
-                break
-            except aio.ClusterError:
-                if attempt == 4:
-                    raise
+        spec = aio.start_with_free_ports(root, filter_options=filter_options,
+                                         devices=devices, owner_pid=os.getpid())
         url, token = aio.get_token(spec, 'test', 'tester', 'testing')
         yield url, token, aio.running(spec)['proxy'], spec.log_dir
     finally:
