@@ -13,13 +13,15 @@ import uuid
 import pytest
 import requests
 
+from tests.functional import test_mapreduce_wordcount
 from tests.functional.test_mapreduce_wordcount import wordcount_job
-from tests.unit.examples.wordcount_support import build_c_samples, load_example
+from tests.unit.examples.wordcount_support import load_example
 from zerocloud.object_middleware.workdir import default_base
 
 OBJECTS = 1000
 UPLOAD_THREADS = 8
 JOB_REQUEST_TIMEOUT = 600   # a guard against a hang, not an expectation
+apps = test_mapreduce_wordcount.apps   # the fixture: the word count's programs
 
 
 def body_of(index):
@@ -48,20 +50,6 @@ def many(cluster, c_program):
         local.conn.put_object(container, 'obj-%04d' % index, body_of(index))
     with concurrent.futures.ThreadPoolExecutor(UPLOAD_THREADS) as pool:
         list(pool.map(upload, range(OBJECTS)))
-    return container
-
-
-@pytest.fixture(scope='module')
-def wordcount_apps(cluster, tmp_path_factory):
-    """The C word count (examples/wordcount/c) in a container, under ``c/``."""
-    conn = cluster.connection()
-    container = 'zcscale-apps-' + uuid.uuid4().hex
-    conn.put_container(container)
-    programs = build_c_samples(tmp_path_factory.mktemp('wordcount'))
-    for role in ('mapper', 'reducer', 'merge'):
-        with open(programs[role], 'rb') as handle:
-            conn.put_object(container, 'c/%s' % role, handle.read(),
-                            content_type='application/x-nexe')
     return container
 
 
@@ -101,7 +89,7 @@ def test_a_thousand_object_wildcard_job_runs_every_session(cluster, many):
 
 
 def test_a_thousand_object_map_reduce_runs_in_waves_and_equals_a_direct_count(
-        cluster, many, wordcount_apps):
+        cluster, many, apps):
     """The word count of examples/wordcount (C) over the 1,000 objects: 1,004 sessions on
     a cluster with 40 slots.  It runs in waves (mappers, then reducers fed by 1,000 spools
     each, then the merge) and its table equals a direct count."""
@@ -110,7 +98,7 @@ def test_a_thousand_object_map_reduce_runs_in_waves_and_equals_a_direct_count(
     conn.put_container(results)
     reference = load_example('reference')
     started = time.time()
-    resp = post(cluster, wordcount_job('c', many, wordcount_apps, results, 'obj-*'))
+    resp = post(cluster, wordcount_job('c', many, apps, results, 'obj-*'))
     assert resp.status_code == 200, (resp.headers.get('X-Nexe-Error'), resp.text[:500])
     assert 'X-Nexe-Error' not in resp.headers
     assert resp.headers['X-Nexe-Status'] == 'ok*%d' % (OBJECTS + 4)
@@ -146,7 +134,7 @@ def test_a_connected_job_with_a_cycle_larger_than_the_free_slots_is_a_clear_503(
     assert 'needs 50 session slots' in resp.headers['X-Nexe-Error']
 
 
-def test_two_big_jobs_at_once_both_finish(cluster, many, wordcount_apps):
+def test_two_big_jobs_at_once_both_finish(cluster, many, apps):
     """A 100-session wildcard job and a 104-session map-reduce, each larger than the
     cluster's 40 slots, sent together: both wait their turns and both finish right."""
     conn = cluster.connection()
@@ -155,7 +143,7 @@ def test_two_big_jobs_at_once_both_finish(cluster, many, wordcount_apps):
     wildcard = [{'name': 'wc', 'exec': {'path': 'swift://~/%s/wc' % many},
                  'devices': [{'name': 'stdin', 'path': 'swift://~/%s/obj-01*' % many},
                              {'name': 'stdout'}]}]
-    mapreduce = wordcount_job('c', many, wordcount_apps, results, 'obj-02*')
+    mapreduce = wordcount_job('c', many, apps, results, 'obj-02*')
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         first, second = pool.map(lambda job: post(cluster, job), (wildcard, mapreduce))
     assert first.status_code == 200, first.text[:300]
