@@ -256,7 +256,9 @@ def test_prestarted_session_sees_the_script_as_given(run_python):
     (('x',), 'zerovm_python_prestart must be a count'),
     (('-1',), 'zerovm_python_prestart must be 0..64'),
     (('2', 'json,os;rm'), "zerovm_python_preimports: 'os;rm' is not a module name"),
-    (('2', '../evil'), 'is not a module name')])
+    (('2', '../evil'), 'is not a module name'),
+    (('2', 'json,zerocloud'), "'zerocloud' is not a module of the python image"),
+    (('2', 'pytest'), "'pytest' is not a module of the python image")])
 def test_bad_prestart_options_are_refused_naming_the_option(values, problem):
     with pytest.raises(ValueError) as caught:
         PrestartOptions.parse(*values)
@@ -314,3 +316,24 @@ def test_sessions_with_another_image_start_normally(run_python, tmp_path):
     assert_ran_ok(result)
     assert result.stdout.splitlines() == [b'PRESTARTED False', b'from the image'], \
         result.describe()
+
+
+def test_a_stage_that_fails_leaves_sessions_to_a_normal_start(tmp_path):
+    """A pre-started jail whose stage died (an import list naming a submodule that does not
+    exist) is discarded when taken: the session starts normally and runs."""
+    handle = start_supervisor(str(tmp_path / 'sandbox.sock'), options=[
+        '--python-prestart', '1', '--python-preimports', 'json.no_such_module'])
+    try:
+        time.sleep(3)       # the factory makes the jail and its stage fails meanwhile
+        client = SupervisorClient(handle.socket_path)
+        script = tmp_path / 'evidence.py'
+        script.write_text(EVIDENCE)
+        spec = SessionSpec(program='file://python:python', argv=['python', '/dev/script'],
+                           channels=[ChannelSpec('script', 'r'), ChannelSpec('stdout', 'w')])
+        for number in range(3):
+            with open(script, 'rb') as source, open(tmp_path / 'out', 'wb') as out:
+                report = client.run(spec, [source.fileno(), out.fileno()])
+            assert report.ok, report
+            assert (tmp_path / 'out').read_text() == 'PRESTARTED False\n'
+    finally:
+        handle.stop()

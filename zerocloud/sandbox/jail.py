@@ -48,16 +48,15 @@ import dataclasses
 import fcntl
 import os
 import pickle
-import resource
 import signal
 import socket
 import stat
 
 from zerocloud.sandbox import fdpass, linux
+from zerocloud.sandbox.lockdown import EXIT_JAIL_FAILED, OLD_ROOT, restrict
+from zerocloud.sandbox.lockdown import fail as _fail, park as _park, place as _place
 
 STAGING_DIR = '/tmp'        # any directory: the tmpfs hides it only in the session's mounts
-OLD_ROOT = '.old-root'
-EXIT_JAIL_FAILED = 126
 HOSTNAME = 'zerocloud'
 WARM_NAME = 'zc-warm'        # a pre-warmed jail waiting for its session (ps shows it)
 JAIL_NAME = 'zc-jail'
@@ -201,15 +200,6 @@ def _expect(fd, token):
     got = os.read(fd, 1)
     if got != token:
         raise RuntimeError('supervisor went away during set-up (got %r)' % got)
-
-
-def _fail(status_fd, exc):
-    message = ('E%s: %s\n' % (type(exc).__name__, exc)).encode(errors='replace')
-    try:
-        os.write(status_fd, message)
-    except OSError:
-        pass
-    os._exit(EXIT_JAIL_FAILED)
 
 
 def _rehearse_plan():
@@ -373,35 +363,6 @@ def _renumber(plan):
         _place(parked[name], number)
         result[name] = number
     return result
-
-
-def _park(fd):
-    """A close-on-exec copy of ``fd`` numbered >= 10, out of the way of 0-5."""
-    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
-
-
-def _place(fd, number):
-    """Make ``number`` a close-on-exec copy of ``fd`` (``fd`` may already be ``number``)."""
-    if fd == number:
-        os.set_inheritable(fd, False)
-    else:
-        os.dup2(fd, number, inheritable=False)
-
-
-def restrict(rlimits, sys):
-    """Lower the rlimits, block SIGXFSZ, drop every capability, ``no_new_privs``."""
-    for which, soft, hard in rlimits:
-        if which == resource.RLIMIT_NOFILE:     # never above the hard limit we inherited
-            ceiling = resource.getrlimit(which)[1]   # (raising it needs a privilege)
-            if ceiling != resource.RLIM_INFINITY:
-                soft, hard = min(soft, ceiling), min(hard, ceiling)
-        resource.setrlimit(which, (soft, hard))
-    # A write refused at RLIMIT_FSIZE raises SIGXFSZ; pid 1 would drop it (default action,
-    # unkillable), blocked it stays pending where the monitor reads it (the mask survives
-    # exec): the trace of "tried to write beyond the output limit".
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGXFSZ})
-    sys.drop_capabilities()
-    sys.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
 
 
 def _reset_signals():

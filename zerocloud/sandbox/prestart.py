@@ -43,6 +43,9 @@ import dataclasses
 import os
 import re
 import signal
+import sys
+import sysconfig
+from importlib import machinery
 
 from zerocloud.sandbox import binds as binds_module
 from zerocloud.sandbox import fdpass, images, jail, linux
@@ -94,7 +97,21 @@ class PrestartOptions:
         bad = [n for n in names if not MODULE_NAME.match(n)]
         if bad:
             raise ValueError('zerovm_python_preimports: %r is not a module name' % bad[0])
+        missing = [n for n in names if not _in_the_python_image(n.split('.')[0])]
+        if missing:
+            raise ValueError('zerovm_python_preimports: %r is not a module of the python '
+                             'image (its standard library)' % missing[0])
         return cls(size, tuple(dict.fromkeys(names)))
+
+
+def _in_the_python_image(name):
+    """True when top-level module ``name`` is built in, frozen or in the standard library
+    of the python image (whose ``site-packages`` the jail hides)."""
+    if name in sys.builtin_module_names or machinery.FrozenImporter.find_spec(name):
+        return True
+    stdlib = sysconfig.get_paths()['stdlib']
+    return machinery.PathFinder.find_spec(
+        name, [stdlib, os.path.join(stdlib, 'lib-dynload')]) is not None
 
 
 def eligible(plan, program):

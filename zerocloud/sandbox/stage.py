@@ -6,8 +6,11 @@ the host's tree at ``/.old-root``).  The stage code imports the configured modul
 ``sys.modules`` (the baseline a session keeps), imports this module from ``/.old-root``
 and calls :func:`serve`, which:
 
-1. forks a **helper** (pid 2), which keeps the capabilities and the old root for the
-   session's set-up, then waits for nothing but its helper's message;
+1. forks a **helper** (pid 2), which imports the jail code (:mod:`zerocloud.sandbox.jail`:
+   only the helper holds it) and keeps the capabilities and the old root for the session's
+   set-up, and says ``P`` on the status pipe once it waits for the plan (the pool gives a
+   session only to a jail that said so); the interpreter waits for nothing but its
+   helper's message;
 2. the helper receives the session's plan on the control socket (as any warm jail),
    binds the channels and images that are not bound yet (the python image is), detaches
    the old root, makes every mount private, masks, FIFOs, symlinks, remounts the root
@@ -63,22 +66,22 @@ Security review (what the pre-start changes, and why it is safe):
 - *One session per interpreter.*  A pre-started jail serves exactly one session and ends
   with it (pid 1 exits: the namespace dies): no state crosses sessions.
 - *Left-overs in memory.*  The interpreter's heap holds the stage's code and objects
-  (this module, the jail code, ``ctypes``): public code, no secrets, no descriptors;
+  (this module, :mod:`.lockdown`, :mod:`.linux` with ``ctypes``): public code, no
+  secrets, no descriptors;
   removed from ``sys.modules`` (``import`` loads fresh copies), reachable only through
   the frames below the script's.  Nothing there grants anything the script could not do
   itself: every action still goes through the same seccomp filter and namespaces.
 - *What is not used.*  The policy is unchanged (no system call was added for the
   pre-start); ``setrlimit`` happens before the filter is loaded, never inside it.
 """
-import dataclasses
 import errno
+import marshal
 import os
-import pickle
 import signal
 import socket
 import sys
 
-from zerocloud.sandbox import jail, linux
+from zerocloud.sandbox import linux, lockdown
 
 HELPER_NAME = 'zc-helper'
 STATUS_FD = 5             # the status pipe (see zerocloud.sandbox.warm)
@@ -102,34 +105,37 @@ def serve(kept):
         os.close(3)             # the control socket and the sync pipe are the helper's
         os.close(4)
         argv, env, rlimits, bpf = _take_session(ours, helper)
-        jail.restrict(rlimits, calls)
+        lockdown.restrict(rlimits, calls)
         _keep_only_launch_and_status(calls)
         path = reset_interpreter(kept, argv, env)
         _launch(calls, bpf)
     except BaseException as exc:  # noqa: BLE001 - report anything, run nothing
-        jail._fail(STATUS_FD, exc)
+        lockdown.fail(STATUS_FD, exc)
     del calls, kept, argv, env, rlimits, bpf
     _run_script(path, sys.orig_argv[0])
 
 
 def _helper(calls, conn):  # pragma: no cover - runs in the helper process
-    """The helper (step 2): never returns."""
+    """The helper (step 2): never returns.  It imports the jail code itself (while warm),
+    so the interpreter never holds it."""
     try:
         calls.set_name(HELPER_NAME)
-        plan = _without_prebound(jail._receive_plan(3))
+        from zerocloud.sandbox import jail
+        os.write(STATUS_FD, b'P')       # ready: the pool may give this jail a session
+        plan = _without_prebound(jail, jail._receive_plan(3))
         jail.populate_root(plan, calls)
         jail.await_fifo_ends(plan)
         jail.open_std_channels(plan)
-        body = pickle.dumps((plan.argv, plan.env, plan.rlimits, plan.bpf))
+        body = marshal.dumps((plan.argv, plan.env, plan.rlimits, plan.bpf))
         socket.send_fds(conn, [len(body).to_bytes(LENGTH_BYTES, 'big')], [0, 1, 2])
         conn.sendall(body)
         conn.close()
     except BaseException as exc:  # noqa: BLE001
-        jail._fail(STATUS_FD, exc)
+        lockdown.fail(STATUS_FD, exc)
     os._exit(0)
 
 
-def _without_prebound(plan):
+def _without_prebound(jail, plan):
     """The plan without the binds and symlinks the pre-start made already: a directory bind
     whose target already shows that very directory with the same attributes (the python
     image), a symlink that already exists with the same text."""
@@ -146,7 +152,7 @@ def _without_prebound(plan):
             kept.append(bind)
     links = tuple((path, text) for path, text in plan.symlinks
                   if not (os.path.islink(path) and os.readlink(path) == text))
-    return dataclasses.replace(plan, binds=tuple(kept), symlinks=links)
+    return plan.__class__(**{**plan.__dict__, 'binds': tuple(kept), 'symlinks': links})
 
 
 def _take_session(conn, helper):
@@ -171,16 +177,16 @@ def _take_session(conn, helper):
     _pid, status = os.waitpid(helper, 0)
     if status != 0:
         raise RuntimeError('the jail helper failed (status %#x)' % status)
-    if os.path.lexists('/' + jail.OLD_ROOT):
+    if os.path.lexists('/' + lockdown.OLD_ROOT):
         raise RuntimeError('the host tree is still attached')
-    return pickle.loads(bytes(body))
+    return marshal.loads(bytes(body))
 
 
 def _keep_only_launch_and_status(calls):
     """fd 3: an ``O_PATH`` descriptor of the root (the launch call's target: no exec can
     run it), 5: the status pipe; every other fd above 2 closed."""
     root = os.open('/', os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    jail._place(root, LAUNCH_FD)
+    lockdown.place(root, LAUNCH_FD)
     if root != LAUNCH_FD:
         os.close(root)
     calls.close_range(4, STATUS_FD - 1)

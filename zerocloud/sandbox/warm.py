@@ -24,6 +24,7 @@ at once), dies with the supervisor (``PR_SET_PDEATHSIG``), and is killed and rea
 import gc
 import os
 import pickle
+import select
 import socket
 
 from zerocloud.sandbox import fdpass, jail
@@ -34,6 +35,7 @@ CHILD_TO_PARENT = 5
 POOL_SIZE = 2              # warm jails the supervisor keeps ready
 KIND_WARM = b'W'           # the factory's names for the two kinds of jails
 KIND_PYTHON = b'P'         # a pre-started python jail (zerocloud.sandbox.prestart)
+STAGE_START_SECONDS = 30.0  # a pre-started jail made on demand (no pool) may take this long
 
 
 class WarmJail:
@@ -60,6 +62,14 @@ class WarmJail:
                                                                   'big') + body, numbers)
         finally:
             self.control.close()
+
+    def stage_ready(self, timeout):
+        """For a pre-started python jail: True once its stage said it waits for its plan
+        (``P`` on the status pipe, read here), False if it failed, None if it is still
+        starting after ``timeout`` seconds."""
+        if not select.select([self.from_child], [], [], timeout)[0]:
+            return None
+        return os.read(self.from_child, 1) == b'P'
 
     def discard(self):
         """Kill and reap an unused warm jail; close its handles."""
@@ -130,16 +140,26 @@ class WarmPool:
 
     def take(self, plan=None, program=None):
         """A jail for the session of ``plan`` running ``program`` (images.ResolvedProgram):
-        a pre-started one when the session is eligible and one is ready (without a
-        factory, with pre-start asked for: one cloned now), else a warm one (a ready one,
-        else one cloned now)."""
+        a pre-started one when the session is eligible and one is ready (its stage has
+        said so; one still importing stays in the pool; without a factory, with pre-start
+        asked for: one cloned now and waited for), else a warm one (a ready one, else one
+        cloned now)."""
         from zerocloud.sandbox import prestart     # the supervisor has it loaded already
         if self.prestart is not None and self.prestart.pool_size and plan is not None \
                 and prestart.eligible(plan, program):
-            if self.ready[KIND_PYTHON]:
-                return self.ready[KIND_PYTHON].pop(0)
+            for ready in list(self.ready[KIND_PYTHON]):
+                started = ready.stage_ready(0)
+                if started is None:
+                    continue            # still importing: leave it in the pool
+                self.ready[KIND_PYTHON].remove(ready)
+                if started:
+                    return ready
+                ready.discard()         # its stage failed (an import): start normally
             if self.factory is None:
-                return clone_warm(self.sys, imports=self.prestart.imports)
+                ready = clone_warm(self.sys, imports=self.prestart.imports)
+                if ready.stage_ready(STAGE_START_SECONDS):
+                    return ready
+                ready.discard()
         if self.ready[KIND_WARM]:
             return self.ready[KIND_WARM].pop(0)
         return clone_warm(self.sys, name=jail.JAIL_NAME)
