@@ -19,7 +19,12 @@ Prints, for the same binaries:
    pre-started jail used by a session is replaced in between: ~60 ms of CPU);
 3. stdin channel throughput from a local file (a static reader program) vs
    ``cat file > /dev/null`` (target >= 95%);
-4. stdout through a pipe channel (pumped by the supervisor), in GiB/s.
+4. stdout through a pipe channel (pumped by the supervisor), in GiB/s;
+5. warm hello sessions run while another session's new executable (~5 million
+   instructions: seconds of validation in a child) is being validated, vs the same number
+   of hello sessions right after: how many ran during the validations (a supervisor that
+   waited for the validation ran none) and their median vs after (on 2 cores the
+   validation child takes one: some slow-down is CPU, not waiting).
 
 Runs are interleaved (sandboxed, then baseline) so machine noise hits both alike.  Keep it
 bounded: the defaults finish in well under three minutes on 2 cores.
@@ -57,6 +62,13 @@ static char buf[1 << 20];
 int main(int argc, char **argv) { long long left = atoll(argv[1]);
   while (left > 0) { ssize_t put = write(1, buf, left < (long long)sizeof buf ? left : sizeof buf);
     if (put <= 0) return 1; left -= put; } return 0; }
+'''
+BIG_C = r'''
+#include <stdio.h>
+__attribute__((used, noinline)) static void padding(void) {   /* never called */
+    __asm__ volatile(".rept 5000000\n\tadd %%rax, %%rbx\n\t.endr" ::: "rax", "rbx");
+}
+int main(void) { puts("big %d"); return 0; }
 '''
 IMPORTS_SCRIPT = '''
 import sys, os, re, json, collections, itertools, functools, math, string, struct
@@ -194,6 +206,56 @@ def bench_throughput(client, gib, workdir):
     os.close(out)
 
 
+def bench_start_during_validation(handle, client, workdir, rounds):
+    """Hello sessions while a new big executable is validated, then as many without."""
+    hello = build_c_program('hello', libc='musl')
+    out = os.open(os.path.join(workdir, 'out-v'), os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+    spec = SessionSpec(program=hello, argv=['hello'],
+                       channels=[ChannelSpec('stdout', 'w', 'file')])
+    client.run(spec, [out])
+    during, after, validating = [], [], []
+    for index in range(rounds):       # new contents each round: validated anew
+        big = compile_c(BIG_C.replace('%d', str(index)), workdir, 'big%d' % index)
+        slow = []
+        thread = threading.Thread(target=lambda: slow.append(client.run(
+            SessionSpec(program=big, argv=['big']), [])))
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not _validating(handle.pid) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        count, started = 0, time.perf_counter()
+        while _validating(handle.pid):
+            seconds, report = timed(lambda: client.run(spec, [out]))
+            assert report.ok, report
+            during.append(seconds)
+            count += 1
+        validating.append(time.perf_counter() - started)
+        thread.join()
+        assert slow and slow[0].ok, slow
+        for _ in range(count):
+            seconds, report = timed(lambda: client.run(spec, [out]))
+            after.append(seconds)
+    os.close(out)
+    ms = statistics.median
+    print('%-40s %d sessions in %.1f s of validation (target > 0), median %7.2f ms | right '
+          'after: median %7.2f ms | ratio %.2f' % (
+              'start hello while another validates', len(during), sum(validating),
+              ms(during) * 1000, ms(after) * 1000, ms(during) / ms(after)))
+
+
+def _validating(supervisor_pid):
+    """True while the supervisor has a validation child (``zc-offload``)."""
+    for entry in os.listdir('/proc'):
+        try:
+            with open('/proc/%s/stat' % entry) as f:
+                name, _, rest = f.read().partition(') ')
+        except (OSError, ValueError):
+            continue
+        if name.endswith('(zc-offload') and int(rest.split()[1]) == supervisor_pid:
+            return True
+    return False
+
+
 def _drain(fd):
     total = 0
     while True:
@@ -210,6 +272,8 @@ def main():
     parser.add_argument('--python-runs', type=int, default=30)
     parser.add_argument('--gib', type=float, default=1.0)
     parser.add_argument('--skip-throughput', action='store_true')
+    parser.add_argument('--validation-rounds', type=int, default=2,
+                        help='big executables validated while hello sessions run (0: skip)')
     parser.add_argument('--gap-ms', type=float, default=20.0,
                         help='idle time before each run of the second start series')
     parser.add_argument('--python-gap-ms', type=float, default=100.0,
@@ -228,6 +292,8 @@ def main():
         bench_python({'normal start': client,
                       'pre-started': SupervisorClient(prestarted.socket_path)},
                      args.python_runs, workdir, args.python_gap_ms / 1000)
+        if args.validation_rounds:
+            bench_start_during_validation(handle, client, workdir, args.validation_rounds)
         if not args.skip_throughput:
             bench_throughput(client, args.gib, workdir)
     finally:

@@ -300,8 +300,8 @@ class Supervisor:
             return
         monitor = start.result.monitor
         self.sessions[monitor] = (conn, start.result, fds)
-        monitor.attach(self.selector)
         self.selector.modify(conn, selectors.EVENT_READ, ('client', monitor))
+        self._guarded(monitor, monitor.attach, self.selector)   # (a failure: next tick ends it)
 
     def _resume_waiting(self, fd):
         """``fd`` is readable: every set-up waiting for it goes on (the fd is unregistered
