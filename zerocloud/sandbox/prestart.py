@@ -1,7 +1,7 @@
 """Pre-started Python: warm jails whose interpreter is already running, imports done.
 
 A session of the ``python`` system image normally starts its interpreter after the plan
-arrived (~30 ms for CPython 3.11 with 20 stdlib imports, all on the session's path).  A
+arrived (~40 ms for CPython 3.11 with 20 stdlib imports, all on the session's path).  A
 pre-started jail does that before: the :class:`~zerocloud.sandbox.warm.WarmPool` keeps
 ``pool_size`` of them (made by the jail factory, besides the ordinary warm jails), each
 running the python image's interpreter on a small stage (:mod:`zerocloud.sandbox.stage`)

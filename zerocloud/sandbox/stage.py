@@ -36,10 +36,13 @@ what they import); the same pid (1), cwd (``/``), descriptors, mounts, rlimits, 
 mask and dispositions.  Differences: the configured modules are already imported (their
 import-time state, e.g. ``random``'s seed, was made before the session, in this process),
 the script's module frame has callers (the stage's frames: ``sys._getframe(1)`` is not
-None), the CPU time and the reads of the interpreter's start and the imports are counted
-in the session's accounting (``user``/``sys``, ``reads``/``rbytes``) and against its
-``RLIMIT_CPU`` as a normal start's own start-up is (~30 ms), and its memory (~10 MB
-resident) counts against ``RLIMIT_AS`` as a normal start's interpreter does.
+None).  Accounting: the pre-start is the session's process, so the CPU time and the reads
+of the interpreter's start, of every configured import and of the helper are in the
+report (``user``/``sys``, ``reads``/``rbytes``) and count against ``RLIMIT_CPU``, as a
+normal start's own start-up does, but also for the imports the script did not ask for:
+measured for the 20 default imports, ~60 ms of CPU and ~1.6 MB of reads (166 calls),
+against ~15 ms and 27 KB for a normal start of an empty script.  Its memory counts against
+``RLIMIT_AS`` as a normal start's interpreter does.
 
 Security review (what the pre-start changes, and why it is safe):
 
