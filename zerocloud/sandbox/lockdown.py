@@ -13,6 +13,7 @@ from zerocloud.sandbox import linux
 
 EXIT_JAIL_FAILED = 126
 OLD_ROOT = '.old-root'      # where a warm jail keeps the host's tree until the session
+LENGTH_BYTES = 8            # a pre-started jail's helper message: its length, then marshal
 
 
 def restrict(rlimits, sys):

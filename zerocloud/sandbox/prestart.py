@@ -22,12 +22,14 @@ user, mount, pid, net, ipc and uts namespaces, as for every warm jail):
    symlinks such as ``/lib``), so the interpreter starts in the same view as a normal
    session (same ``sys.prefix``, ``sys.path``, locale: no ``C.UTF-8`` locale files, hence
    UTF-8 mode without locale coercion);
-3. ``execve`` of the interpreter with the session's own flags (``-s -S -P``) and environment
-   (``PYTHONHASHSEED=0``), on the stage code (:data:`STAGE_CODE`), fds 0-2 empty pipes.
+3. fork of the **helper** (pid 2, keeping the control socket and the sync pipe), which will
+   make the session's mounts (:func:`_helper`);
+4. ``execve`` of the interpreter with the session's own flags (``-s -S -P``) and environment
+   (``PYTHONHASHSEED=0``), on the stage code (:data:`STAGE_CODE`), fds 0-2 empty pipes,
+   fd 3 its socket to the helper, 5 the status pipe.
 
-The stage then imports the configured modules, then (from ``/.old-root``) the jail code,
-forks its helper and waits; :mod:`zerocloud.sandbox.stage` says what happens when the plan
-arrives.  Which sessions use one (:func:`eligible`): the python image's interpreter run on
+The stage then imports the configured modules, then (from ``/.old-root``) its own small
+module and waits; :mod:`zerocloud.sandbox.stage` says what happens when the plan arrives.  Which sessions use one (:func:`eligible`): the python image's interpreter run on
 a script (``python [-s -S -P] SCRIPT ARGS``, no other interpreter option), no image but
 the python image (a normal start binds the python image over any other), ``argv[0]``
 without a ``/``, and an environment without any variable the interpreter, the C library
@@ -40,15 +42,17 @@ Security review: see :mod:`zerocloud.sandbox.stage`.
 """
 import contextlib
 import dataclasses
+import marshal
 import os
 import re
 import signal
+import socket
 import sys
 import sysconfig
 from importlib import machinery
 
 from zerocloud.sandbox import binds as binds_module
-from zerocloud.sandbox import fdpass, images, jail, linux
+from zerocloud.sandbox import fdpass, images, jail, linux, lockdown
 
 DEFAULT_IMPORTS = ('os', 're', 'json', 'collections', 'itertools', 'functools', 'math',
                    'string', 'struct', 'datetime', 'hashlib', 'base64', 'random', 'heapq',
@@ -57,8 +61,11 @@ START_ENV = ('PATH', 'LANG', 'TZ', 'GLIBC_TUNABLES')
 START_ENV_PREFIXES = ('LC_', 'LD_', 'MALLOC_', 'PYTHON')
 MODULE_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$')
 STAGE_ARGV0 = 'python'
+HELPER_NAME = 'zc-helper'
+IMAGE_ATTRIBUTES = (linux.MOUNT_ATTR_RDONLY | linux.MOUNT_ATTR_NOSUID |
+                    linux.MOUNT_ATTR_NODEV)         # binds.image_binds of the python image
 STAGE_ENV = ('PYTHONHASHSEED=0',)
-# Runs as ``python -s -S -P -c STAGE_CODE PACKAGE_DIR IMPORTS`` in the jail: the configured
+# Runs as ``python -s -S -P -c STAGE_CODE PACKAGE_DIR IMPORTS HELPER_PID`` in the jail: the
 # imports first (sys.modules and the importer cache then are the baseline the session
 # keeps), the jail code last.
 STAGE_CODE = '\n'.join((
@@ -138,7 +145,7 @@ def eligible(plan, program):
 
 
 def enter(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid, imports):
-    """The cloned child of a pre-started jail: steps 1-3 of the module docstring, then the
+    """The cloned child of a pre-started jail: steps 1-4 of the module docstring, then the
     interpreter runs the stage.  Never returns; failures go to the status pipe (126)."""
     status_fd = to_parent
     try:
@@ -159,16 +166,69 @@ def enter(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid, imp
         jail.stage_root(sys)
         jail._reset_signals()
         bind_image(sys, image)
+        helper = _start_helper(sys)
         for number in (0, 1, 2):
             os.dup2(jail._empty_pipe_end(readable=number == 0), number)
-        for number in (3, 4, 5):
+        for number in (3, 5):
             os.set_inheritable(number, True)
         argv = ((STAGE_ARGV0,) + images.PYTHON_ARGS +
-                ('-c', STAGE_CODE, '/' + jail.OLD_ROOT + package_dir, ','.join(imports)))
+                ('-c', STAGE_CODE, '/' + jail.OLD_ROOT + package_dir, ','.join(imports),
+                 str(helper)))
         os.execve(interpreter, argv, dict(e.split('=', 1) for e in STAGE_ENV))
     except BaseException as exc:  # report anything, never fall back into the caller
         jail._fail(status_fd, exc)
     os._exit(jail.EXIT_JAIL_FAILED)
+
+
+def _start_helper(sys):
+    """Fork the helper (step 3); leave our end of its socket at fd 3 (the control socket and
+    the sync pipe are the helper's alone); its pid."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    helper = os.fork()
+    if helper == 0:  # pragma: no cover - the helper
+        ours.close()
+        _helper(sys, theirs)
+    theirs.close()
+    os.close(4)
+    os.dup2(ours.fileno(), 3, inheritable=False)
+    ours.close()
+    return helper
+
+
+def _helper(sys, conn):  # pragma: no cover - runs in the helper process
+    """The helper: the session's set-up in the jail, for the interpreter; never returns."""
+    try:
+        sys.set_name(HELPER_NAME)
+        sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        plan = _without_prebound(jail._receive_plan(3))
+        jail.populate_root(plan, sys)
+        jail.await_fifo_ends(plan)
+        jail.open_std_channels(plan)
+        body = marshal.dumps((plan.argv, plan.env, plan.rlimits, plan.bpf))
+        socket.send_fds(conn, [len(body).to_bytes(lockdown.LENGTH_BYTES, 'big')], [0, 1, 2])
+        conn.sendall(body)
+        conn.close()
+    except BaseException as exc:  # noqa: BLE001
+        lockdown.fail(5, exc)
+    os._exit(0)
+
+
+def _without_prebound(plan):
+    """The plan without the binds and symlinks made before the session: a directory bind
+    whose target already shows that very directory with the python image's attributes, a
+    symlink that already exists with the same text."""
+    kept = []
+    for bind in plan.binds:
+        try:
+            there = bind.directory and bind.attributes == IMAGE_ATTRIBUTES and \
+                jail.same_file(os.fstat(bind.fd), os.stat(bind.target))
+        except OSError:
+            there = False
+        if not there:
+            kept.append(bind)
+    links = tuple((path, text) for path, text in plan.symlinks
+                  if not (os.path.islink(path) and os.readlink(path) == text))
+    return dataclasses.replace(plan, binds=tuple(kept), symlinks=links)
 
 
 def _image_plan():

@@ -2,22 +2,20 @@
 
 Started by :func:`zerocloud.sandbox.prestart.enter` as ``python -s -S -P -c STAGE_CODE``
 (pid 1 of the jail's namespaces, root of its user namespace with every capability there,
-the host's tree at ``/.old-root``).  The stage code imports the configured modules, notes
-``sys.modules`` (the baseline a session keeps), imports this module from ``/.old-root``
-and calls :func:`serve`, which:
+the host's tree at ``/.old-root``), after it forked the jail's **helper** (pid 2: a copy
+of the small process the factory cloned, holding the jail code, the control socket and
+the sync pipe).  The stage code imports the configured modules, notes ``sys.modules`` and
+the importer cache (the baseline a session keeps), imports this module from
+``/.old-root`` and calls :func:`serve`, which says ``P`` on the status pipe (the pool gives
+a session only to a jail that said so) and waits for the helper's message.  Then:
 
-1. forks a **helper** (pid 2), which imports the jail code (:mod:`zerocloud.sandbox.jail`:
-   only the helper holds it) and keeps the capabilities and the old root for the session's
-   set-up, and says ``P`` on the status pipe once it waits for the plan (the pool gives a
-   session only to a jail that said so); the interpreter waits for nothing but its
-   helper's message;
-2. the helper receives the session's plan on the control socket (as any warm jail),
+1. the helper receives the session's plan on the control socket (as any warm jail),
    binds the channels and images that are not bound yet (the python image is), detaches
    the old root, makes every mount private, masks, FIFOs, symlinks, remounts the root
    read-only (:func:`zerocloud.sandbox.jail.populate_root`), lets the supervisor open the
    FIFO ends, opens the standard channels, and sends them (fds) with argv, environment,
    rlimits and the seccomp filter to the interpreter, then exits;
-3. the interpreter reaps the helper (its CPU time becomes the session's), checks that
+2. the interpreter reaps the helper (its CPU time becomes the session's), checks that
    ``/.old-root`` is gone, puts the channels on fds 0-2, lowers the rlimits, blocks
    SIGXFSZ, drops every capability, sets ``no_new_privs``, closes every other fd, resets
    the interpreter's state to a normal start's (:func:`reset_interpreter`), loads the
@@ -63,15 +61,17 @@ Security review (what the pre-start changes, and why it is safe):
   script if ``/.old-root`` is still there.  The interpreter was executed from the python
   image bound at its host paths, the same files a normal session executes.
 - *The plan.*  Only the helper ever holds the plan (host paths of the channels and images,
-  the outside uid); the interpreter receives argv, environment, rlimits, the filter and
-  three descriptors, so the script cannot find host paths in its own memory.  The helper
-  exits before the script starts (pid 1 reaps it: no other process in the namespace).
+  the outside uid), in its own address space (forked before the interpreter was
+  executed: the interpreter never shared a page with it); the interpreter receives argv,
+  environment, rlimits, the filter and three descriptors, so the script cannot find host
+  paths in its own memory.  The helper exits before the script starts (pid 1 reaps it:
+  no other process in the namespace).
 - *One session per interpreter.*  A pre-started jail serves exactly one session and ends
   with it (pid 1 exits: the namespace dies): no state crosses sessions.
 - *Left-overs in memory.*  The interpreter's heap holds the stage's code and objects
   (this module, :mod:`.lockdown`, :mod:`.linux` with ``ctypes``): public code, no
-  secrets, no descriptors;
-  removed from ``sys.modules`` (``import`` loads fresh copies), reachable only through
+  secrets, no descriptors; removed from ``sys.modules`` (``import`` loads fresh copies),
+  reachable only through
   the frames below the script's.  Nothing there grants anything the script could not do
   itself: every action still goes through the same seccomp filter and namespaces.
 - *What is not used.*  The policy is unchanged (no system call was added for the
@@ -85,11 +85,11 @@ import socket
 import sys
 
 from zerocloud.sandbox import linux, lockdown
+from zerocloud.sandbox.lockdown import LENGTH_BYTES
 
-HELPER_NAME = 'zc-helper'
+HELPER_FD = 3             # the socket to the helper (see zerocloud.sandbox.prestart)
 STATUS_FD = 5             # the status pipe (see zerocloud.sandbox.warm)
 LAUNCH_FD = 3             # the supervisor lets exactly one execveat on fd 3 through
-LENGTH_BYTES = 8
 PYTHON_ARGS = ('-s', '-S', '-P')     # zerocloud.sandbox.images.PYTHON_ARGS
 
 
@@ -99,15 +99,9 @@ def serve(kept):
     calls = linux.Syscalls()
     try:
         calls.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        helper = os.fork()
-        if helper == 0:
-            ours.close()
-            _helper(calls, theirs)
-        theirs.close()
-        os.close(3)             # the control socket and the sync pipe are the helper's
-        os.close(4)
-        argv, env, rlimits, bpf = _take_session(ours, helper)
+        helper = int(sys.argv[3])
+        os.write(STATUS_FD, b'P')       # ready: the pool may give this jail a session
+        argv, env, rlimits, bpf = _take_session(socket.socket(fileno=HELPER_FD), helper)
         lockdown.restrict(rlimits, calls)
         _keep_only_launch_and_status(calls)
         path = reset_interpreter(kept, argv, env)
@@ -116,46 +110,6 @@ def serve(kept):
         lockdown.fail(STATUS_FD, exc)
     del calls, kept, argv, env, rlimits, bpf
     _run_script(path, sys.orig_argv[0])
-
-
-def _helper(calls, conn):  # pragma: no cover - runs in the helper process
-    """The helper (step 2): never returns.  It imports the jail code itself (while warm),
-    so the interpreter never holds it."""
-    try:
-        calls.set_name(HELPER_NAME)
-        from zerocloud.sandbox import jail
-        os.write(STATUS_FD, b'P')       # ready: the pool may give this jail a session
-        plan = _without_prebound(jail, jail._receive_plan(3))
-        jail.populate_root(plan, calls)
-        jail.await_fifo_ends(plan)
-        jail.open_std_channels(plan)
-        body = marshal.dumps((plan.argv, plan.env, plan.rlimits, plan.bpf))
-        socket.send_fds(conn, [len(body).to_bytes(LENGTH_BYTES, 'big')], [0, 1, 2])
-        conn.sendall(body)
-        conn.close()
-    except BaseException as exc:  # noqa: BLE001
-        lockdown.fail(STATUS_FD, exc)
-    os._exit(0)
-
-
-def _without_prebound(jail, plan):
-    """The plan without the binds and symlinks the pre-start made already: a directory bind
-    whose target already shows that very directory with the same attributes (the python
-    image), a symlink that already exists with the same text."""
-    image_attributes = (linux.MOUNT_ATTR_RDONLY | linux.MOUNT_ATTR_NOSUID |
-                        linux.MOUNT_ATTR_NODEV)         # zerocloud.sandbox.binds.image_binds
-    kept = []
-    for bind in plan.binds:
-        try:
-            there = bind.directory and bind.attributes == image_attributes and \
-                jail.same_file(os.fstat(bind.fd), os.stat(bind.target))
-        except OSError:
-            there = False
-        if not there:
-            kept.append(bind)
-    links = tuple((path, text) for path, text in plan.symlinks
-                  if not (os.path.islink(path) and os.readlink(path) == text))
-    return plan.__class__(**{**plan.__dict__, 'binds': tuple(kept), 'symlinks': links})
 
 
 def _take_session(conn, helper):
