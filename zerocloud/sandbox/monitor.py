@@ -105,6 +105,9 @@ class Monitor:
         for pump in self.pumps:
             pump.on_close = self._forget
         self.finished = False
+        # the first periodic check one period after the start (a check while the program
+        # is between a refused write and its own exit would kill it: that exit is checked)
+        self.next_file_check = time.monotonic() + FILE_POLL_SECONDS
         selector.register(self.pidfd, selectors.EVENT_READ, (self, 'exit'))
         selector.register(self.listener, selectors.EVENT_READ, (self, 'notify'))
         selector.register(self.status_fd, selectors.EVENT_READ, (self, 'status'))
