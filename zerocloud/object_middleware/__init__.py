@@ -96,10 +96,12 @@ its producers, read from this server's disk or fetched from theirs before the pr
 starts (a missing or unreachable spool fails the session naming it).  Both are bound in the
 jail as files (counted as local bytes in the CDR).  The log line ``zerocloud: <instance>
 shuffle: <n> input(s), <f> fetched (<bytes> bytes), <bytes> bytes spooled`` says how much
-moved.  Other servers fetch spools with ``GET /shuffle/<token>/<name>`` and the proxy
+moved.  Other servers fetch spools with ``POST /shuffle/<token>`` (the names in the body,
+the spools as frames in the answer: one request per server and consumer) and the proxy
 removes a job's with ``DELETE /shuffle/<token>`` (backend requests marked
-``X-Backend-Zerocloud-Shuffle``, :mod:`.shuffle_spool`); job directories older than a day
-are swept (a proxy that died mid-job).
+``X-Backend-Zerocloud-Shuffle``, :mod:`.shuffle_transfer`); job directories older than a
+day are swept (a proxy that died mid-job).  The inputs are gathered within
+``zerovm_timeout``, before the program's own ``zerovm_timeout`` starts.
 
 Limits
 ------
@@ -205,12 +207,12 @@ from zerocloud.object_middleware.config import ObjectConfig
 from zerocloud.object_middleware.etag_cache import EtagCache
 from zerocloud.object_middleware.execute import ExecuteRequest
 from zerocloud.object_middleware.images import UserImages
-from zerocloud.object_middleware import shuffle_spool
+from zerocloud.object_middleware import shuffle_spool, shuffle_transfer
 from zerocloud.object_middleware.runner import raise_open_files_limit
 from zerocloud.object_middleware.workdir import WorkDir, WorkDirError, checked_base, default_base
 
 
-SHUFFLE_ENV = 'HTTP_' + shuffle_spool.shufflelib.FETCH_HEADER.upper().replace('-', '_')
+SHUFFLE_ENV = 'HTTP_' + shuffle_transfer.shufflelib.FETCH_HEADER.upper().replace('-', '_')
 
 
 class ZerocloudObject:
@@ -282,8 +284,8 @@ class ZerocloudObject:
 
     def __call__(self, env, start_response):
         if SHUFFLE_ENV in env:
-            return shuffle_spool.serve(swob.Request(env), self.workdir.shared_dir(
-                shuffle_spool.SHUFFLE_DIR))(env, start_response)
+            return shuffle_transfer.serve(swob.Request(env), self.workdir.shared_dir(
+                shuffle_transfer.SHUFFLE_DIR))(env, start_response)
         if env.get('REQUEST_METHOD') != wire.EXECUTE_METHOD or \
                 'HTTP_' + wire.VERSION_HEADER.upper().replace('-', '_') not in env:
             return self.pass_through(env, start_response)

@@ -17,7 +17,8 @@ from zerocloud import green, metrics, wire
 from zerocloud.object_middleware.body import Spool, read_body
 from zerocloud.object_middleware.mesh import Cancelled, Mesh
 from zerocloud.object_middleware.runner import NotStarted
-from zerocloud.object_middleware.shuffle_spool import SHUFFLE_DIR, SpoolError, SessionSpools
+from zerocloud.object_middleware.shuffle_spool import SpoolError, SessionSpools
+from zerocloud.object_middleware.shuffle_transfer import SHUFFLE_DIR
 from zerocloud.report import Report, STATUS_ERROR
 
 WAIT_FRAME = wire.encode_frame(wire.WAIT, b'')
@@ -250,7 +251,8 @@ class ExecuteRequest:
         self.spools = SessionSpools(
             self.session.shuffle, self.filter.workdir.shared_dir(SHUFFLE_DIR),
             self.filter.work_dir(), self.filter.node_name, self.config.max_input_bytes,
-            self.filter.spool_usage)
+            self.filter.spool_usage,
+            self.config.session_limits(self.session.limits).timeout_seconds)
         self.files.append(self.spools)
         return self.spools.open()
 

@@ -1,40 +1,30 @@
-"""Spooled shuffles on the object server: a session's spool files, and the spool endpoint.
+"""Spooled shuffles on the object server: one session's spool files.
 
-See :mod:`zerocloud.shuffle` for the design.  Here:
-
-* :class:`SessionSpools` gives one session its ``/dev/out/<peer>`` spool files (created as
-  ``<name>.part`` in the job's directory ``<zerovm_work_dir>/shuffle/<token>/``, renamed
-  to ``<name>`` only when the program exited 0, removed otherwise) and its
-  ``/dev/in/<producer>`` inputs, gathered in one directory of this process's work
-  directory (the jail binds it whole, read-only, at ``/dev/in``: one mount for thousands
-  of producers): a spool of this server is hard-linked there, another server's is fetched
-  there (:data:`FETCH_PARALLEL` at a time), counted against ``zerovm_maxinput``
-  (:data:`CONNECT_SECONDS` to connect, :data:`READ_SECONDS` between chunks).  A missing spool, an unreachable server
-  or a short read fails the session before its program starts, naming the producer;
-* :func:`serve` answers the backend requests marked :data:`zerocloud.shuffle.FETCH_HEADER`:
-  ``GET /shuffle/<token>/<name>`` streams a finished spool (404 when there is none),
-  ``DELETE /shuffle/<token>`` removes the job's directory (the proxy's clean-up, 204);
-  any other such request is a 400.  Job directories older than
-  :data:`zerocloud.shuffle.SPOOL_TTL_SECONDS` are swept when a session opens its spools.
+See :mod:`zerocloud.shuffle` for the design.  :class:`SessionSpools` gives one session its
+``/dev/out/<peer>`` spool files (created as ``<name>.part`` in the job's directory
+``<zerovm_work_dir>/shuffle/<token>/``, renamed to ``<name>`` only when the program exited
+0, removed otherwise) and its ``/dev/in/<producer>`` inputs, gathered in one directory of
+this process's work directory (the jail binds it whole, read-only, at ``/dev/in``: one
+mount for thousands of producers): a spool of this server is hard-linked there, the others
+are fetched there from their servers (:mod:`.shuffle_transfer`: one request per server,
+:data:`FETCH_PARALLEL` at a time), each counted against ``zerovm_maxinput``, all within
+``zerovm_timeout``.  A missing spool, an unreachable server or a short read fails the
+session before its program starts, naming why.  :class:`SpoolUsage` bounds the spools of
+a server (``zerovm_shuffle_max_bytes``); job directories older than
+:data:`zerocloud.shuffle.SPOOL_TTL_SECONDS` are swept when a session opens its spools.
 """
 import os
 import shutil
 import tempfile
 import time
 
-from swift.common import swob
-from swift.common.bufferedhttp import http_connect_raw
-
 from zerocloud import green, shuffle as shufflelib
+from zerocloud.object_middleware import shuffle_transfer as transfer
 
-SHUFFLE_DIR = 'shuffle'
 INPUTS_DEVICE = 'in'       # the session's spooled inputs: one directory at /dev/in
 FETCH_PARALLEL = 8
-CHUNK_BYTES = 1 << 16
 SWEEP_EVERY_SECONDS = 300.0
 USAGE_SECONDS = 1.0        # the spools' bytes are counted again at most this often
-CONNECT_SECONDS = 2.0      # to reach another server for a spool
-READ_SECONDS = 30.0        # between two chunks of a spool
 _last_sweep = [0.0]
 
 
@@ -90,7 +80,7 @@ class SessionSpools:
     """
 
     def __init__(self, shuffle, shuffle_dir, work_dir, node_name, max_input_bytes,
-                 usage=None):
+                 usage=None, gather_seconds=60.0):
         self.shuffle = shuffle
         self.job_dir = os.path.join(shuffle_dir, shuffle.token)
         self.shuffle_dir = shuffle_dir
@@ -104,6 +94,7 @@ class SessionSpools:
         self.fetched_bytes = 0
         self.fetched_count = 0
         self.usage = usage or SpoolUsage(0)
+        self.gather_seconds = gather_seconds
 
     def open(self):
         """``{device: fd}`` for every shuffle device.
@@ -127,7 +118,7 @@ class SessionSpools:
             fds[device] = handle.fileno()
         if self.shuffle.ins:
             self.in_dir = tempfile.mkdtemp(dir=self.work_dir, prefix='in-')
-            green.map_bounded(self._input, self.shuffle.ins, FETCH_PARALLEL)
+            self._gather()
             fds[INPUTS_DEVICE] = os.open(self.in_dir, os.O_RDONLY | os.O_DIRECTORY |
                                          os.O_CLOEXEC)
             self.in_dir_fd = fds[INPUTS_DEVICE]
@@ -172,93 +163,46 @@ class SessionSpools:
             shutil.rmtree(self.in_dir, ignore_errors=True)
             self.in_dir = None
 
-    def _input(self, item):
-        """Put one input spool into the input directory, named as its ``/dev/in`` entry:
-        a link to this server's spool, or a copy fetched from another server."""
-        device, producer, producer_device, server = item
-        name = shufflelib.spool_name(producer, producer_device)
-        entry = device[len('in/'):]
-        if entry in ('', '.', '..') or '/' in entry or '\0' in entry:
-            raise SpoolError('%s: not a name for an entry of /dev/in' % device)
-        target = os.path.join(self.in_dir, entry)
-        if server == self.node_name:
+    def _gather(self):
+        """Fill the input directory, named as the ``/dev/in`` entries: links to this
+        server's spools, the others fetched from their servers (one request for up to
+        :data:`~.shuffle_transfer.MAX_NAMES` spools, :data:`FETCH_PARALLEL` at a time).
+
+        :raises SpoolError: a spool is missing, cannot be fetched, or the whole takes more
+            than ``gather_seconds``.
+        """
+        remote = {}
+        for device, producer, producer_device, server in self.shuffle.ins:
+            entry = device[len('in/'):]
+            if entry in ('', '.', '..') or '/' in entry or '\0' in entry:
+                raise SpoolError('%s: not a name for an entry of /dev/in' % device)
+            name = shufflelib.spool_name(producer, producer_device)
+            target = os.path.join(self.in_dir, entry)
+            if server != self.node_name:
+                remote.setdefault(server, {})[name] = target
+                continue
             try:
                 os.link(os.path.join(self.job_dir, name), target)
             except FileNotFoundError:
                 raise SpoolError('the spool of %s for %s is not on this server (%s)'
                                  % (producer, device, server))
-            return
-        with open(target, 'wb') as spool:
-            size = self._fetch(server, name, spool, '%s from %s' % (device, server))
-        self.fetched_bytes += size
-        self.fetched_count += 1
-
-    def _fetch(self, server, name, spool, what):
-        """GET the spool ``name`` from ``server`` into the file ``spool``; its size."""
-        host, port = server.rsplit(':', 1)
-        path = '/%s/%s/%s' % (SHUFFLE_DIR, self.shuffle.token, name)
+        batches = [(server, dict(items[start:start + transfer.MAX_NAMES]))
+                   for server, wanted in remote.items() for items in [list(wanted.items())]
+                   for start in range(0, len(items), transfer.MAX_NAMES)]
         try:
-            with green.Timeout(CONNECT_SECONDS):
-                conn = http_connect_raw(host.strip('[]'), int(port), 'GET', path,
-                                        headers={shufflelib.FETCH_HEADER: '1'})
-            with green.Timeout(READ_SECONDS):
-                response = conn.getresponse()
-            try:
-                if response.status != 200:
-                    raise SpoolError('input %s: %s answered %d' % (what, server,
-                                                                   response.status))
-                length = int(response.getheader('Content-Length'))
-                size = 0
-                while True:
-                    with green.Timeout(READ_SECONDS):
-                        chunk = response.read(CHUNK_BYTES)
-                    if not chunk:
-                        break
-                    size += len(chunk)
-                    if size > self.max_input_bytes:
-                        raise SpoolError('input %s: more than zerovm_maxinput (%d bytes)'
-                                         % (what, self.max_input_bytes))
-                    spool.write(chunk)
-            finally:
-                response.close()
-        except (OSError, ValueError, TypeError, green.Timeout) as err:
-            raise SpoolError('input %s could not be fetched: %s' % (what, err or
-                                                                    type(err).__name__))
-        if size != length:
-            raise SpoolError('input %s: %d of %d bytes arrived' % (what, size, length))
-        return size
+            with green.Timeout(self.gather_seconds):
+                sizes = green.map_bounded(self._fetch, batches, FETCH_PARALLEL)
+        except green.Timeout:
+            raise SpoolError('the %d inputs were not gathered within %g s (zerovm_timeout)'
+                             % (len(self.shuffle.ins), self.gather_seconds))
+        except transfer.TransferError as err:
+            raise SpoolError('input: %s' % err)
+        self.fetched_bytes = sum(sizes)
+        self.fetched_count = sum(len(wanted) for _, wanted in batches)
 
-
-def serve(req, shuffle_dir):
-    """Answer a spool request (see the module docstring)."""
-    parts = req.path.strip('/').split('/')
-    if parts[:1] != [SHUFFLE_DIR] or len(parts) not in (2, 3) or \
-            not shufflelib.TOKEN.match(parts[1]) or \
-            (len(parts) == 3 and not shufflelib.SPOOL_NAME.match(parts[2])):
-        return swob.HTTPBadRequest(body='bad shuffle spool path\n')
-    job_dir = os.path.join(shuffle_dir, parts[1])
-    if req.method == 'DELETE' and len(parts) == 2:
-        green.run_in_thread(shutil.rmtree, job_dir, True)
-        return swob.HTTPNoContent()
-    if req.method != 'GET' or len(parts) != 3:
-        return swob.HTTPBadRequest(body='shuffle spools answer GET of a spool and DELETE '
-                                        'of a job\n')
-    try:
-        handle = open(os.path.join(job_dir, parts[2]), 'rb')
-    except FileNotFoundError:
-        return swob.HTTPNotFound(body='no such spool\n')
-    length = os.fstat(handle.fileno()).st_size
-    return swob.Response(app_iter=_chunks(handle), content_length=length,
-                         content_type='application/octet-stream')
-
-
-def _chunks(handle):
-    with handle:
-        while True:
-            chunk = handle.read(CHUNK_BYTES)
-            if not chunk:
-                return
-            yield chunk
+    def _fetch(self, batch):
+        server, wanted = batch
+        return transfer.fetch(server, self.shuffle.token, wanted, self.max_input_bytes)
 
 
 def sweep_stale(shuffle_dir, now=None):

@@ -309,6 +309,8 @@ class JobRun:
         a connected job's mesh); its :class:`~.results.SessionResult`."""
         session = session or item.session
         mesh_seconds = session.mesh.timeout_seconds if session.mesh else 0.0
+        if session.shuffle is not None and session.shuffle.ins:   # gathered, then run
+            mesh_seconds = self.config.timeout_seconds
         timeouts = dispatch.NodeTimeouts(
             self.config.conn_timeout_seconds,
             self.config.timeout_seconds + NODE_TIMEOUT_MARGIN + mesh_seconds)

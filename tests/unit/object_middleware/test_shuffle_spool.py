@@ -11,7 +11,7 @@ import pytest
 from swift.common import swob
 
 from zerocloud import shuffle as shufflelib
-from zerocloud.object_middleware import shuffle_spool
+from zerocloud.object_middleware import shuffle_spool, shuffle_transfer
 from zerocloud.report import Report, STATUS_ERROR, STATUS_OK
 
 TOKEN = 'c0' * 16
@@ -37,7 +37,8 @@ def spool_server(tmp_path):
     shuffle_dir.mkdir()
 
     def app(env, start_response):
-        return shuffle_spool.serve(swob.Request(env), str(shuffle_dir))(env, start_response)
+        return shuffle_transfer.serve(swob.Request(env), str(shuffle_dir))(env,
+                                                                           start_response)
     sock = eventlet.listen(('127.0.0.1', 0))
     thread = eventlet.spawn(eventlet.wsgi.server, sock, app, log=NullLogger(),
                             log_output=False)
@@ -121,18 +122,40 @@ def test_a_producer_that_failed_publishes_no_spool(dirs):
 def test_missing_unreachable_and_oversized_remote_spools_fail_naming_them(dirs, spool_server):
     shuffle_dir, work_dir = dirs
     other_dir, other = spool_server
-    with pytest.raises(shuffle_spool.SpoolError, match='input in/map-9 from %s: %s answered '
-                                                        '404' % (other, other)):
-        consume(shuffle_dir, work_dir, [('in/map-9', 'map-9', 'out/red-1', other)])
+    produce(other_dir, work_dir, 'map-1', {'out/red-1': b'there'})
+    missing = shufflelib.spool_name('map-9', 'out/red-1')
+    with pytest.raises(shuffle_spool.SpoolError, match='input: %s answered 404: no spool %s '
+                                                        'here' % (other, missing)):
+        consume(shuffle_dir, work_dir, [('in/map-1', 'map-1', 'out/red-1', other),
+                                        ('in/map-9', 'map-9', 'out/red-1', other)])
     listener = eventlet.listen(('127.0.0.1', 0))
     closed = '127.0.0.1:%d' % listener.getsockname()[1]
     listener.close()
-    with pytest.raises(shuffle_spool.SpoolError, match='could not be fetched'):
+    with pytest.raises(shuffle_spool.SpoolError, match='spools from %s could not be '
+                                                        'fetched' % closed):
         consume(shuffle_dir, work_dir, [('in/map-9', 'map-9', 'out/red-1', closed)])
     produce(other_dir, work_dir, 'map-3', {'out/red-1': b'y' * 5000})
     with pytest.raises(shuffle_spool.SpoolError, match='more than zerovm_maxinput'):
         consume(shuffle_dir, work_dir, [('in/map-3', 'map-3', 'out/red-1', other)], 4096)
     assert os.listdir(work_dir) == []
+
+
+def test_one_request_per_server_brings_many_spools(dirs, spool_server, monkeypatch):
+    """300 spools on another server come in batches of MAX_NAMES names (here 128: three
+    requests), every one whole and named right."""
+    shuffle_dir, work_dir = dirs
+    other_dir, other = spool_server
+    monkeypatch.setattr(shuffle_transfer, 'MAX_NAMES', 128)
+    calls = []
+    real_fetch = shuffle_transfer.fetch
+    monkeypatch.setattr(shuffle_transfer, 'fetch',
+                        lambda *args: calls.append(len(args[2])) or real_fetch(*args))
+    for index in range(300):
+        produce(other_dir, work_dir, 'map-%d' % index, {'out/red-1': b'%d\n' % index * index})
+    read, spools = consume(shuffle_dir, work_dir, [
+        ('in/map-%d' % index, 'map-%d' % index, 'out/red-1', other) for index in range(300)])
+    assert read == {'in/map-%d' % index: b'%d\n' % index * index for index in range(300)}
+    assert sorted(calls) == [44, 128, 128] and spools.fetched_count == 300
 
 
 def test_spools_removed_while_a_producer_runs_fail_it(dirs):
@@ -148,25 +171,26 @@ def test_spools_removed_while_a_producer_runs_fail_it(dirs):
 
 def app_delete(shuffle_dir):
     req = swob.Request.blank('/shuffle/%s' % TOKEN, method='DELETE')
-    assert shuffle_spool.serve(req, shuffle_dir).status_int == 204
+    assert shuffle_transfer.serve(req, shuffle_dir).status_int == 204
     deadline = time.monotonic() + 10
     while os.path.exists(os.path.join(shuffle_dir, TOKEN)) and time.monotonic() < deadline:
         eventlet.sleep(0.01)
     assert not os.path.exists(os.path.join(shuffle_dir, TOKEN))
 
 
-@pytest.mark.parametrize('method, path, status', [
-    ('GET', '/shuffle/%s/%s' % (TOKEN, 'f' * 64), 404),
-    ('GET', '/shuffle/%s/../../etc' % TOKEN, 400),
-    ('GET', '/shuffle/notatoken/%s' % ('f' * 64), 400),
-    ('GET', '/other/%s/%s' % (TOKEN, 'f' * 64), 400),
-    ('PUT', '/shuffle/%s/%s' % (TOKEN, 'f' * 64), 400),
-    ('DELETE', '/shuffle/%s/%s' % (TOKEN, 'f' * 64), 400),
-    ('DELETE', '/shuffle/%s' % TOKEN, 204),
+@pytest.mark.parametrize('method, path, body, status', [
+    ('POST', '/shuffle/%s' % TOKEN, 'f' * 64, 404),
+    ('POST', '/shuffle/%s' % TOKEN, '../../etc/passwd', 400),
+    ('POST', '/shuffle/%s' % TOKEN, 'f' * 64 + '\n..', 400),
+    ('POST', '/shuffle/notatoken', 'f' * 64, 400),
+    ('POST', '/other/%s' % TOKEN, 'f' * 64, 400),
+    ('GET', '/shuffle/%s/%s' % (TOKEN, 'f' * 64), '', 400),
+    ('PUT', '/shuffle/%s' % TOKEN, 'f' * 64, 400),
+    ('DELETE', '/shuffle/%s' % TOKEN, '', 204),
 ])
-def test_the_endpoint_answers_only_well_formed_requests(dirs, method, path, status):
-    req = swob.Request.blank(path, method=method)
-    assert shuffle_spool.serve(req, dirs[0]).status_int == status
+def test_the_endpoint_answers_only_well_formed_requests(dirs, method, path, body, status):
+    req = swob.Request.blank(path, method=method, body=body.encode())
+    assert shuffle_transfer.serve(req, dirs[0]).status_int == status
 
 
 def test_stale_job_directories_are_swept(dirs, monkeypatch):
