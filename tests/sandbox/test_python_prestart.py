@@ -232,7 +232,8 @@ def _run_marking(client, script, tmp_path, number):
 
 
 @pytest.mark.parametrize('env', [{'LANG': 'C.UTF-8'}, {'TZ': 'UTC'}, {'PATH': '/bin'},
-                                 {'LD_PRELOAD': '/dev/x.so'}, {'LC_ALL': 'C'}])
+                                 {'LD_PRELOAD': '/dev/x.so'}, {'LC_ALL': 'C'},
+                                 {'OPENSSL_CONF': '/dev/null'}])
 def test_sessions_whose_start_reads_the_environment_start_normally(run_python, env):
     result = run_python(EVIDENCE + 'import os\nprint(sorted(os.environ))\n', env=env)
     assert_ran_ok(result)

@@ -36,7 +36,10 @@ without a ``/``, and an environment without any variable the interpreter, the C 
 or a commonly imported module reads before the script's first line (:data:`START_ENV`,
 :data:`START_ENV_PREFIXES`: ``PATH`` decides ``sys.executable``, ``LANG``/``LC_*`` the
 locale and UTF-8 mode, ``TZ`` ``time.tzname``, ``LD_*``/``GLIBC_TUNABLES``/``MALLOC_*`` the
-loader and allocator); any other session starts its interpreter the normal way.
+loader and allocator, ``OPENSSL_*`` OpenSSL's start, which ``import hashlib`` makes); any
+other session starts its interpreter the normal way.  A module added to the import list
+that reads another variable when imported would see the stage's environment
+(``PYTHONHASHSEED=0`` only): keep such modules out of the list.
 
 Security review: see :mod:`zerocloud.sandbox.stage`.
 """
@@ -58,7 +61,7 @@ DEFAULT_IMPORTS = ('os', 're', 'json', 'collections', 'itertools', 'functools', 
                    'string', 'struct', 'datetime', 'hashlib', 'base64', 'random', 'heapq',
                    'bisect', 'csv', 'io', 'textwrap', 'statistics', 'time')
 START_ENV = ('PATH', 'LANG', 'TZ', 'GLIBC_TUNABLES')
-START_ENV_PREFIXES = ('LC_', 'LD_', 'MALLOC_', 'PYTHON')
+START_ENV_PREFIXES = ('LC_', 'LD_', 'MALLOC_', 'OPENSSL_', 'PYTHON')
 MODULE_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$')
 STAGE_ARGV0 = 'python'
 HELPER_NAME = 'zc-helper'
