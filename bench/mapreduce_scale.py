@@ -117,12 +117,22 @@ def log_sizes(log_dir):
     return {name: os.path.getsize(os.path.join(log_dir, name)) for name in os.listdir(log_dir)}
 
 
-def bench_size(base, token, log_dir, proxy_pid, count, args, scratch):
-    auth = {'X-Auth-Token': token}
-    container, paths, apps = upload(base, auth, count, args.bytes, args.threads, scratch)
+def fresh_auth(base):
+    """A new token (uploading 10,000 objects outlasts tempauth's token)."""
+    root = base.split('/v1/', 1)[0]
+    resp = requests.get(root + '/auth/v1.0', headers={'X-Auth-User': 'test:tester',
+                                                      'X-Auth-Key': 'testing'})
+    resp.raise_for_status()
+    return {'X-Auth-Token': resp.headers['X-Auth-Token']}
+
+
+def bench_size(base, log_dir, proxy_pid, count, args, scratch):
+    container, paths, apps = upload(base, fresh_auth(base), count, args.bytes, args.threads,
+                                    scratch)
     expected = reference.count_words(paths)
     job_times, client_times, ok = [], [], True
-    for _ in range(args.runs):
+    for run in range(args.runs):
+        auth = fresh_auth(base)
         offsets = log_sizes(log_dir)
         seconds, resp = run_job(base, auth, container, apps)
         table = requests.get('%s/%s-results/wordcount.tsv' % (base, container), headers=auth)
@@ -138,6 +148,8 @@ def bench_size(base, token, log_dir, proxy_pid, count, args, scratch):
         client_seconds, counts = run_client(base, auth, container, paths, args.threads)
         assert counts == expected, 'the client count differs from the reference'
         client_times.append(client_seconds)
+        print('  run %d: job %.2f s, client %.2f s' % (run + 1, seconds, client_seconds),
+              flush=True)
     if not job_times:
         return False
     time.sleep(1)   # the servers' last log lines
@@ -165,9 +177,9 @@ def main():
     args = parser.parse_args()
     ok = True
     with tempfile.TemporaryDirectory() as scratch, \
-            own_cluster(parse_sets(args.settings)) as (url, token, proxy_pid, log_dir):
+            own_cluster(parse_sets(args.settings)) as (url, _token, proxy_pid, log_dir):
         for count in args.objects:
-            ok = bench_size(url.rstrip('/'), token, log_dir, proxy_pid, count, args,
+            ok = bench_size(url.rstrip('/'), log_dir, proxy_pid, count, args,
                             scratch) and ok
     return 0 if ok else 1
 
