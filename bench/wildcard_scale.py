@@ -35,7 +35,7 @@ import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from job_latency import PROGRAMS, compile_static  # noqa: E402
+from job_latency import PROGRAMS, compile_static, parse_sets  # noqa: E402
 
 
 def sessions_ok(headers):
@@ -54,18 +54,6 @@ def object_body(index):
 
 def expected_line(index):
     return '1 1 %d' % len(object_body(index))
-
-
-def parse_sets(values):
-    """``['proxy:opt=v', ...]`` -> ``{'proxy_middleware': {'opt': 'v'}, ...}``."""
-    servers = {'proxy': 'proxy_middleware', 'object': 'object_middleware',
-               'chain': 'job_chain'}
-    options = {}
-    for value in values:
-        server, _, setting = value.partition(':')
-        name, _, option_value = setting.partition('=')
-        options.setdefault(servers[server], {})[name] = option_value
-    return options
 
 
 @contextlib.contextmanager
