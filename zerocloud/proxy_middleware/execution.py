@@ -29,7 +29,7 @@ from zerocloud import green, wire
 from zerocloud import job as joblib
 from zerocloud.proxy_middleware import connected, deferred, describe, dispatch, publish
 from zerocloud.proxy_middleware import accounting, etag_cache, replicate
-from zerocloud.proxy_middleware import report_object, schedule, sources
+from zerocloud.proxy_middleware import locations, report_object, schedule, sources
 from zerocloud.proxy_middleware import waves, zapps
 from zerocloud.proxy_middleware.cancel import ClientWatch, JobThreads, error_reason
 from zerocloud.proxy_middleware.results import (
@@ -111,7 +111,7 @@ class JobRun:
         self.sources = {}
         self.spools = Spools(self.config.max_output_bytes)
         self.threads = JobThreads(self.logger, _instance_name)
-        self.locations = SharedLocations()
+        self.locations = locations.SharedLocations()
         self.reserved = {}    # instance name -> node whose slot a connected job reserved
         self.expired = False
         self.finished = 0
@@ -378,28 +378,6 @@ class JobRun:
         self._account(results, 413 if limited else 200)
         return build_response(results, self.spools, 413 if limited else 200, failure,
                               self.store_report, self.elapsed())
-
-
-class SharedLocations:
-    """Instances with the same ``location`` (SPEC S2.5) are offered first to the server the
-    first of them prefers, when that server is among their own candidates (it holds their
-    object; an instance without one has every server as a candidate): they then share it
-    unless it is full or down.  "First" is the first one :meth:`apply` sees."""
-
-    def __init__(self):
-        self._first_choice = {}
-
-    def apply(self, item):
-        """``item`` (a :class:`Prepared`) with its candidates reordered for its location."""
-        location, nodes = item.instance.location, item.target.nodes
-        if location is None or not nodes:
-            return item
-        chosen = self._first_choice.setdefault(location, nodes[0])
-        key = dispatch.node_key(chosen)
-        rest = tuple(node for node in nodes if dispatch.node_key(node) != key)
-        if len(rest) < len(nodes):
-            nodes = (chosen,) + rest
-        return dataclasses.replace(item, target=dataclasses.replace(item.target, nodes=nodes))
 
 
 def _ignore(*args):
