@@ -80,14 +80,21 @@ def validation_children(supervisor):
     return children_named(supervisor.pid)('zc-offload')
 
 
-def test_fast_sessions_finish_while_another_is_validated(supervisor, big_program, c_program,
-                                                         tmp_path):
+def start_validating(supervisor, big_program, tmp_path):
+    """A session of a new copy of the big program, in the background, once its validation
+    child runs: ``(copy's path, the session, the list it appends to when answered)``."""
     big = str(tmp_path / 'big')
     shutil.copy(big_program, big)
     finished = []
     slow = Background(supervisor.socket_path, big, finished)
     slow.start()
     assert wait_for(lambda: validation_children(supervisor)), process_table()
+    return big, slow, finished
+
+
+def test_fast_sessions_finish_while_another_is_validated(supervisor, big_program, c_program,
+                                                         tmp_path):
+    big, slow, finished = start_validating(supervisor, big_program, tmp_path)
     hello_runs_ok(SupervisorClient(supervisor.socket_path), c_program('hello', libc='musl'))
     assert finished == [], 'the big program was answered before the hello sessions'
     slow.join(60)
@@ -101,12 +108,7 @@ def test_fast_sessions_finish_while_another_is_validated(supervisor, big_program
 
 def test_a_stalled_validation_holds_up_nobody_then_finishes(supervisor, big_program,
                                                             c_program, tmp_path):
-    big = str(tmp_path / 'big')
-    shutil.copy(big_program, big)
-    finished = []
-    slow = Background(supervisor.socket_path, big, finished)
-    slow.start()
-    assert wait_for(lambda: validation_children(supervisor)), process_table()
+    big, slow, finished = start_validating(supervisor, big_program, tmp_path)
     [child] = validation_children(supervisor)
     os.kill(child, signal.SIGSTOP)
     try:
