@@ -64,16 +64,24 @@ def vocabulary(size, seed=0):
     return words
 
 
-def generate_text(size_bytes, index, seed=0, vocabulary_size=20000, words=None):
-    """About ``size_bytes`` bytes of UTF-8 text for object number ``index`` (deterministic)."""
+def zipf_weights(count):
+    """Cumulative Zipf weights of ranks 1..``count`` (for ``random.choices``)."""
+    return list(itertools.accumulate(1.0 / rank ** ZIPF_EXPONENT
+                                     for rank in range(1, count + 1)))
+
+
+def generate_text(size_bytes, index, seed=0, vocabulary_size=20000, words=None,
+                  cum_weights=None):
+    """About ``size_bytes`` bytes of UTF-8 text for object number ``index`` (deterministic;
+    ``words`` and their ``cum_weights`` are made once by a caller writing many objects)."""
     words = words or vocabulary(vocabulary_size, seed)
-    cum_weights = list(itertools.accumulate(1.0 / rank ** ZIPF_EXPONENT
-                                            for rank in range(1, len(words) + 1)))
+    cum_weights = cum_weights or zipf_weights(len(words))
     rng = random.Random('object:%s:%d' % (seed, index))
+    batch = min(BATCH_WORDS, max(16, size_bytes // 4))   # small objects: small batches
     chunks, total = [], 0
     while total < size_bytes:
-        picked = rng.choices(words, cum_weights=cum_weights, k=BATCH_WORDS)
-        seps = rng.choices(SEPARATORS, weights=SEPARATOR_WEIGHTS, k=BATCH_WORDS)
+        picked = rng.choices(words, cum_weights=cum_weights, k=batch)
+        seps = rng.choices(SEPARATORS, weights=SEPARATOR_WEIGHTS, k=batch)
         chunk = ''.join(map(str.__add__, picked, seps)).encode('utf-8')
         chunks.append(chunk)
         total += len(chunk)
@@ -86,11 +94,13 @@ def write_corpus(directory, objects, size_bytes, seed=0, vocabulary_size=20000):
     """Write ``objects`` files ``part-NNNN.txt`` into ``directory``; return their paths."""
     os.makedirs(directory, exist_ok=True)
     words = vocabulary(vocabulary_size, seed)
+    cum_weights = zipf_weights(len(words))
     paths = []
     for index in range(1, objects + 1):
         path = os.path.join(directory, 'part-%04d.txt' % index)
         with open(path, 'wb') as f:
-            f.write(generate_text(size_bytes, index, seed, words=words))
+            f.write(generate_text(size_bytes, index, seed, words=words,
+                                  cum_weights=cum_weights))
         paths.append(path)
     return paths
 
