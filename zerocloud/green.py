@@ -114,13 +114,8 @@ def wait_all_or_kill(function, items):
     If the caller is interrupted (killed) or a call raises, every other thread is killed
     before the exception propagates: nothing keeps running behind the caller's back.
     """
-    threads = [eventlet.spawn(function, item) for item in items]
-    try:
-        return [thread.wait() for thread in threads]
-    except BaseException:
-        for thread in threads:
-            thread.kill()
-        raise
+    items = list(items)
+    return map_bounded(function, items, max(1, len(items)))
 
 
 def map_bounded(function, items, width):

@@ -31,6 +31,7 @@ import re
 from zerocloud import wire
 
 FETCH_HEADER = 'X-Backend-Zerocloud-Shuffle'
+SPOOL_DIR = 'shuffle'      # under zerovm_work_dir, and the first part of the spool paths
 SPOOL_TTL_SECONDS = 24 * 3600
 TOKEN = re.compile(r'^[0-9a-f]{32}$')
 SPOOL_NAME = re.compile(r'^[0-9a-f]{64}$')
@@ -80,13 +81,13 @@ class Shuffle:
         token, instance, outs, ins = data['token'], data['instance'], data['out'], data['in']
         if not isinstance(token, str) or not TOKEN.match(token):
             raise wire.WireError('session.shuffle.token: must be 32 hex digits')
-        if not _is_name(instance):
+        if not is_name(instance):
             raise wire.WireError('session.shuffle.instance: must be an instance name')
-        if not isinstance(outs, list) or not all(_is_name(name) for name in outs):
+        if not isinstance(outs, list) or not all(is_name(name) for name in outs):
             raise wire.WireError('session.shuffle.out: must be a list of instance names')
         if not isinstance(ins, dict) or not all(
                 SERVER.match(server) and isinstance(names, list) and
-                all(_is_name(name) for name in names) for server, names in ins.items()):
+                all(is_name(name) for name in names) for server, names in ins.items()):
             raise wire.WireError('session.shuffle.in: must map ip:port to lists of instance '
                                  'names')
         producers = [(name, server) for server, names in ins.items() for name in names]
@@ -95,15 +96,17 @@ class Shuffle:
             raise wire.WireError('session.shuffle: an instance is named twice')
         return cls.of(token, instance, outs, producers)
 
-    @property
-    def devices(self):
-        """Every sandbox device of the shuffle: ins, then outs."""
-        return tuple(item[0] for item in self.ins) + self.outs
 
 
-def _is_name(name):
+def is_name(name):
+    """True for an instance name usable as a file name (of a ``/dev/in`` entry)."""
     return isinstance(name, str) and name not in ('', '.', '..') and '/' not in name and \
         '\0' not in name
+
+
+def job_path(token):
+    """The path of the job's spools in the backend requests of object servers."""
+    return '/%s/%s' % (SPOOL_DIR, token)
 
 
 def spool_name(producer, device):

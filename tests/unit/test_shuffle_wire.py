@@ -27,7 +27,8 @@ def test_a_shuffle_round_trips_through_the_session_frame():
         (('in/map-1', 'map-1', 'out/red-1', '127.0.0.1:6010'),
          ('in/map-2', 'map-2', 'out/red-1', '[::1]:6020'),
          ('in/mäp-3', 'mäp-3', 'out/red-1', '[::1]:6020')))
-    assert session.shuffle.devices == ('in/map-1', 'in/map-2', 'in/mäp-3', 'out/merge')
+    assert [item[0] for item in session.shuffle.ins] + list(session.shuffle.outs) == [
+        'in/map-1', 'in/map-2', 'in/mäp-3', 'out/merge']
     assert wire.Session.from_json(session.to_json()) == session
     assert wire.Session.from_json(json.dumps(SESSION_DICT).encode()).shuffle is None
 

@@ -174,7 +174,7 @@ class SessionSpools:
         remote = {}
         for device, producer, producer_device, server in self.shuffle.ins:
             entry = device[len('in/'):]
-            if entry in ('', '.', '..') or '/' in entry or '\0' in entry:
+            if not shufflelib.is_name(entry):
                 raise SpoolError('%s: not a name for an entry of /dev/in' % device)
             name = shufflelib.spool_name(producer, producer_device)
             target = os.path.join(self.in_dir, entry)

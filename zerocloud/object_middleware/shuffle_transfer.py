@@ -20,7 +20,7 @@ from swift.common.bufferedhttp import http_connect_raw
 
 from zerocloud import green, shuffle as shufflelib, wire
 
-SHUFFLE_DIR = 'shuffle'
+SHUFFLE_DIR = shufflelib.SPOOL_DIR
 MAX_NAMES = 20000          # spools per request (65 bytes a name: 1.3 MB of request body)
 CHUNK_BYTES = 1 << 16
 CONNECT_SECONDS = 2.0      # to reach another server for its spools
@@ -88,7 +88,7 @@ def fetch(server, token, wanted, max_input_bytes):
     try:
         with green.Timeout(CONNECT_SECONDS):
             conn = http_connect_raw(host.strip('[]'), int(port), 'POST',
-                                    '/%s/%s' % (SHUFFLE_DIR, token),
+                                    shufflelib.job_path(token),
                                     headers={shufflelib.FETCH_HEADER: '1',
                                              'Content-Length': str(len(body))})
         with green.Timeout(READ_SECONDS):

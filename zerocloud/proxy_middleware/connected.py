@@ -68,8 +68,8 @@ def run_connected(prepared, execute_session, threads, config, logger):
 
 
 def cancelled_result(item, reason):
-    """The result of a session its job cancelled."""
-    return SessionResult.failure(item.instance, '', 'cancelled: %s' % reason)
+    """The result of a (prepared) session its job cancelled."""
+    return SessionResult.cancelled(item.instance, reason)
 
 
 def _named(failure):

@@ -157,7 +157,7 @@ class JobRun:
                     outcomes = self._run_connected(plan)
                 else:
                     outcomes = self.threads.run_window(self._run_independent, plan.instances,
-                                                       _cancelled_result, JOB_WINDOW)
+                                                       SessionResult.cancelled, JOB_WINDOW)
             return self._verdict(outcomes)
         except BaseException:
             self.spools.close()
@@ -308,12 +308,14 @@ class JobRun:
         """Dispatch one prepared session (``session`` overrides its description, e.g. with
         a connected job's mesh); its :class:`~.results.SessionResult`."""
         session = session or item.session
-        mesh_seconds = session.mesh.timeout_seconds if session.mesh else 0.0
-        if session.shuffle is not None and session.shuffle.ins:   # gathered, then run
-            mesh_seconds = self.config.timeout_seconds
+        before_seconds = 0.0   # what may come before the program: wiring, gathering
+        if session.mesh is not None:
+            before_seconds = session.mesh.timeout_seconds
+        elif session.shuffle is not None and session.shuffle.ins:
+            before_seconds = self.config.timeout_seconds
         timeouts = dispatch.NodeTimeouts(
             self.config.conn_timeout_seconds,
-            self.config.timeout_seconds + NODE_TIMEOUT_MARGIN + mesh_seconds)
+            self.config.timeout_seconds + NODE_TIMEOUT_MARGIN + before_seconds)
         reserved = self.reserved.pop(item.instance.name, None)
 
         def run_copy(copy):
@@ -387,11 +389,6 @@ def _ignore(*args):
 def _instance_name(item):
     """The instance name of a plan instance or of a :class:`Prepared`."""
     return getattr(item, 'instance', item).name
-
-
-def _cancelled_result(instance, reason):
-    """The result of an independent session its job cancelled before it ended."""
-    return SessionResult.failure(instance, '', 'cancelled: %s' % reason)
 
 
 def _job_error(errors, reason):

@@ -38,6 +38,11 @@ class SessionResult:
         """A result for a session that did not run to its end for ``reason``."""
         return cls(instance, node, rpt.Report(status=status, reason=reason), {})
 
+    @classmethod
+    def cancelled(cls, instance, reason):
+        """The result of a session its job cancelled (``reason``) before it ended."""
+        return cls.failure(instance, '', 'cancelled: %s' % reason)
+
     @property
     def failure_reason(self):
         """Why the session failed, or None when it ran to its end (any exit code)."""

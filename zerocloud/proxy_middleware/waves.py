@@ -80,8 +80,8 @@ class Waves:
         outcomes = {}
         try:
             for stage in ordered:
-                results = self.job.threads.run_window(self._run, stage, _cancelled,
-                                                      self.window)
+                results = self.job.threads.run_window(self._run, stage,
+                                                      SessionResult.cancelled, self.window)
                 outcomes.update(zip((instance.name for instance in stage), results))
         finally:
             remove_spools(self.token, self.servers.values(), self.job.logger)
@@ -121,7 +121,7 @@ def remove_spools(token, nodes, logger):
         try:
             with green.Timeout(DELETE_SECONDS):
                 conn = http_connect_raw(node['ip'], node['port'], 'DELETE',
-                                        '/shuffle/%s' % token,
+                                        shufflelib.job_path(token),
                                         headers={shufflelib.FETCH_HEADER: '1'})
                 response = conn.getresponse()
                 response.read()
@@ -133,11 +133,6 @@ def remove_spools(token, nodes, logger):
             logger.warning('zerocloud: shuffle spools %s on %s:%s not removed: %s', token,
                            node['ip'], node['port'], err)
     green.wait_all_or_kill(remove, list(nodes))
-
-
-def _cancelled(instance, reason):
-    """The result of a session its job cancelled before it ended (or started)."""
-    return SessionResult.failure(instance, '', 'cancelled: %s' % reason)
 
 
 def _node(server):
