@@ -6,20 +6,15 @@ import os
 import time
 
 import eventlet
-import eventlet.wsgi
 import pytest
 from swift.common import swob
 
+from tests.unit.loopback import serve
 from zerocloud import shuffle as shufflelib
 from zerocloud.object_middleware import shuffle_spool, shuffle_transfer
 from zerocloud.report import Report, STATUS_ERROR, STATUS_OK
 
 TOKEN = 'c0' * 16
-
-
-class NullLogger:
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
 
 
 @pytest.fixture
@@ -39,12 +34,9 @@ def spool_server(tmp_path):
     def app(env, start_response):
         return shuffle_transfer.serve(swob.Request(env), str(shuffle_dir))(env,
                                                                            start_response)
-    sock = eventlet.listen(('127.0.0.1', 0))
-    thread = eventlet.spawn(eventlet.wsgi.server, sock, app, log=NullLogger(),
-                            log_output=False)
-    yield str(shuffle_dir), '127.0.0.1:%d' % sock.getsockname()[1]
+    node, thread = serve(app)
+    yield str(shuffle_dir), '%(ip)s:%(port)d' % node
     thread.kill()
-    sock.close()
 
 
 def produce(shuffle_dir, work_dir, instance, data, report=Report(STATUS_OK, retcode=0)):

@@ -7,14 +7,14 @@ sandbox runner) or to tiny WSGI servers that answer what a test needs.
 import json
 
 import eventlet
-import eventlet.wsgi
 import pytest
 from swift.common import swob
 from swift.common.utils import get_logger
 
 from tests.unit.fake_swift import FakeAuth, FakeSwift, call_app
+from tests.unit.loopback import serve
 from tests.unit.object_middleware.test_object_filter import FakeLocalObjects, FakeRunner
-from tests.unit.proxy_middleware.test_job_flow import FakeRings, NullLogger, fake_swift
+from tests.unit.proxy_middleware.test_job_flow import FakeRings, fake_swift
 from zerocloud import object_middleware, wire
 from zerocloud import proxy_middleware
 from zerocloud.object_middleware.config import ObjectConfig
@@ -33,14 +33,6 @@ class Statuses:
             self.seen.append(int(status.split()[0]))
             return start_response(status, headers, exc_info)
         return self.app(env, recording)
-
-
-def serve(app):
-    """Serve ``app`` on a loopback port; ``(node, server thread)``."""
-    sock = eventlet.listen(('127.0.0.1', 0))
-    thread = eventlet.spawn(eventlet.wsgi.server, sock, app, log=NullLogger(),
-                            log_output=False)
-    return {'ip': '127.0.0.1', 'port': sock.getsockname()[1], 'device': 'sdb1'}, thread
 
 
 @pytest.fixture

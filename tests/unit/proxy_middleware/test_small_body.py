@@ -4,15 +4,14 @@ once, without the ``Expect: 100-continue`` round trip; one streaming an object a
 import glob
 import os
 
-import eventlet
-import eventlet.wsgi
 import pytest
 from swift.common import swob
 from swift.common.utils import get_logger
 
 from tests.unit.fake_swift import FakeAuth, FakeSwift, call_app
+from tests.unit.loopback import serve
 from tests.unit.object_middleware.test_object_filter import FakeLocalObjects, FakeRunner
-from tests.unit.proxy_middleware.test_job_flow import EXE, FakeRings, NullLogger, fake_swift, job
+from tests.unit.proxy_middleware.test_job_flow import EXE, FakeRings, fake_swift, job
 from zerocloud import object_middleware, proxy_middleware
 from zerocloud.object_middleware.config import ObjectConfig
 from zerocloud.proxy_middleware import dispatch
@@ -37,10 +36,8 @@ def server(tmp_path):
     app = ExpectRecorder(object_middleware.ZerocloudObject(
         FakeSwift(), config, get_logger({}), {'bind_ip': 'obj1', 'bind_port': '6010'},
         runner=FakeRunner(), local_objects=FakeLocalObjects(b'line one\n')))
-    sock = eventlet.listen(('127.0.0.1', 0))
-    thread = eventlet.spawn(eventlet.wsgi.server, sock, app, log=NullLogger(),
-                            log_output=False)
-    yield sock.getsockname()[1], app, tmp_path
+    node, thread = serve(app)
+    yield node['port'], app, tmp_path
     thread.kill()
 
 

@@ -6,15 +6,14 @@ import json
 import os
 
 import eventlet
-import eventlet.wsgi
 import pytest
 from swift.common.utils import get_logger
 
 from tests.unit.object_middleware.test_object_filter import FakeLocalObjects
 from tests.unit.object_middleware.test_shuffle_spool import read_directory
 from tests.unit.fake_swift import FakeSwift
+from tests.unit.loopback import serve
 from tests.unit.proxy_middleware.test_back_pressure import proxy, send
-from tests.unit.proxy_middleware.test_job_flow import NullLogger
 from zerocloud import job as joblib
 from zerocloud import object_middleware
 from zerocloud.object_middleware.config import ObjectConfig
@@ -53,8 +52,7 @@ def servers(tmp_path):
         app = object_middleware.ZerocloudObject(
             FakeSwift(), config, get_logger({}), {'bind_ip': '127.0.0.1', 'bind_port': port},
             runner=runner, local_objects=FakeLocalObjects(b''))
-        threads.append(eventlet.spawn(eventlet.wsgi.server, sock, app, log=NullLogger(),
-                                      log_output=False))
+        threads.append(serve(app, sock)[1])
         found.append(({'ip': '127.0.0.1', 'port': port, 'device': 'sdb1'},
                       str(tmp_path / str(index) / 'shuffle')))
     yield found, runner
