@@ -49,7 +49,8 @@ class SpoolUsage:
             return
         now = time.monotonic() if now is None else now
         if now - self._counted[0] >= USAGE_SECONDS:
-            self._counted = (now, _tree_bytes(shuffle_dir))
+            # a stat per spool file: off the server's event loop
+            self._counted = (now, green.run_in_thread(_tree_bytes, shuffle_dir))
         used = self._counted[1] + adding
         if used > self.max_bytes:
             raise SpoolError('the shuffle spools on this server hold %d bytes, more than '
@@ -159,8 +160,8 @@ class SessionSpools:
         if self.in_dir_fd is not None:
             os.close(self.in_dir_fd)
             self.in_dir_fd = None
-        if self.in_dir is not None:
-            shutil.rmtree(self.in_dir, ignore_errors=True)
+        if self.in_dir is not None:   # thousands of entries: off the event loop
+            green.run_in_thread(shutil.rmtree, self.in_dir, True)
             self.in_dir = None
 
     def _gather(self):
