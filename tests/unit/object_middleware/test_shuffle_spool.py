@@ -235,3 +235,14 @@ def test_the_object_option_is_parsed():
     assert ObjectConfig.from_conf({'zerovm_shuffle_max_bytes': '10'}).shuffle_max_bytes == 10
     with pytest.raises(ValueError, match='zerovm_shuffle_max_bytes'):
         ObjectConfig.from_conf({'zerovm_shuffle_max_bytes': '-1'})
+
+
+def test_the_object_filter_bounds_its_spools_by_the_option(tmp_path):
+    from swift.common.utils import get_logger
+    from tests.unit.fake_swift import FakeSwift
+    from zerocloud import object_middleware
+    from zerocloud.object_middleware.config import ObjectConfig
+    config = ObjectConfig.from_conf({'zerovm_work_dir': str(tmp_path),
+                                     'zerovm_shuffle_max_bytes': '4096'})
+    middleware = object_middleware.ZerocloudObject(FakeSwift(), config, get_logger({}), {})
+    assert middleware.spool_usage.max_bytes == 4096
