@@ -80,6 +80,18 @@ def launch(run_dir, log_dir, name, argv, env=None):
     return proc.pid
 
 
+def _live_groups(groups):
+    """Those of the process ``groups`` that still have a member running (not a zombie)."""
+    wanted = {str(group) for group in groups}
+    live = set()
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields is not None and fields[2] in wanted and fields[0] not in ('Z', 'X'):
+                live.add(int(fields[2]))
+    return live
+
+
 def _signal_group(pid, signum):
     try:
         os.killpg(pid, signum)
@@ -105,6 +117,12 @@ def stop(run_dir, names, grace=STOP_GRACE_SECONDS):
     for pid in targets.values():
         _signal_group(pid, signal.SIGKILL)
         _reap(pid)
+    # A killed group's other members (workers) are not our children: wait until they are
+    # gone, so that the ports they listened on are free when this returns (a restart on
+    # the same ports found one still bound).
+    deadline = time.monotonic() + grace
+    while _live_groups(targets.values()) and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
     for name in names:
         try:
             os.unlink(pid_file(run_dir, name))

@@ -133,13 +133,17 @@ class ServerSlots:
         :raises HTTPServiceUnavailable: naming how many slots the job needs and how many
             are free on its servers, when not every list gets one (none is kept then).
         """
-        taken = []
-        for nodes in candidate_lists:
-            node = self._acquire(None, nodes, wait=False)
+        taken = [None] * len(candidate_lists)
+        # The sessions with the fewest candidates (an object's replicas) choose first, each
+        # the candidate where this proxy runs the fewest sessions: free sessions (any server)
+        # then spread over the rest instead of filling the servers that hold the objects.
+        for index in sorted(range(len(candidate_lists)), key=lambda i: len(candidate_lists[i])):
+            node = self._acquire_least_loaded(candidate_lists[index])
             if node is None:
                 servers = {server_key(n) for lists in candidate_lists for n in lists}
                 for chosen in taken:
-                    self._release(chosen)
+                    if chosen is not None:
+                        self._release(chosen)
                 free = sum(max(0, self.per_server - self._servers[key].in_flight)
                            for key in servers)
                 raise swob.HTTPServiceUnavailable(
@@ -147,12 +151,24 @@ class ServerSlots:
                          'server(s) have %d free (zerovm_server_slots = %d each): try again '
                          'later\n' % (len(candidate_lists), len(servers), free,
                                       self.per_server), content_type='text/plain')
-            taken.append(node)
+            taken[index] = node
         return taken
 
     def release(self, node):
         """Give back a slot taken by :meth:`reserve` and never used."""
         self._release(node)
+
+    def _acquire_least_loaded(self, nodes):
+        """Take a slot on the node of ``nodes`` with the fewest sessions in flight (the
+        first such in their order), or None when none has room."""
+        loads = [(self._servers[server_key(node)].in_flight, position)
+                 for position, node in enumerate(nodes)]
+        free = [load for load in loads if load[0] < self.per_server]
+        if not free:
+            return None
+        node = nodes[min(free)[1]]
+        self._servers[server_key(node)].in_flight += 1
+        return node
 
     def _acquire(self, job, nodes, wait):
         for node in nodes:
@@ -229,7 +245,11 @@ def place(slots, job, nodes, attempt, tried, wait=True, reserved=None):
                                '(zerovm_server_slots = %d)' % slots.per_server)
                 break
             outcome = attempt(node)
-        if outcome is NEXT or (outcome is BUSY and not wait):
+        if outcome is BUSY and not wait:   # noted: all busy is a 503, not a false 404
+            tried.note(server_key(node), '%s: busy (its sessions and queue are full)'
+                       % server_key(node), 503)
+            remaining.remove(node)
+        elif outcome is NEXT:
             remaining.remove(node)
         elif outcome is BUSY:
             remaining.remove(node)

@@ -22,12 +22,27 @@ def test_stop_kills_the_process_group_and_is_idempotent(tmp_path):
     assert processes.running_pid(str(tmp_path), 'p') == pid
     assert processes.stop(str(tmp_path), ['p']) == ['p']
     assert not processes.is_alive(pid)
+    assert not processes.is_alive(child)   # stop returns once the whole group is gone
+    assert processes.stop(str(tmp_path), ['p']) == []
+
+
+def test_stop_returns_once_a_member_that_ignores_sigterm_is_killed(tmp_path):
+    """The leader exits at SIGTERM; its child (not ours) ignores it, lives on until the
+    SIGKILL, and is gone when stop returns: its ports would be free for a restart."""
+    env = dict(os.environ, CHILD_PID_FILE=str(tmp_path / 'child'))
+    stubborn = ['sh', '-c', '(trap "" TERM; while :; do sleep 0.05; done) & '
+                'echo $! > "$CHILD_PID_FILE"; wait']
+    processes.launch(str(tmp_path), str(tmp_path), 'p', stubborn, env=env)
     for _ in range(100):
-        if not processes.is_alive(child):
+        if (tmp_path / 'child').exists() and (tmp_path / 'child').read_text().strip():
             break
         time.sleep(0.02)
+    child = int((tmp_path / 'child').read_text())
+    group = os.getpgid(child)
+    assert processes._live_groups([group]) == {group}
+    assert processes.stop(str(tmp_path), ['p'], grace=0.5) == ['p']
     assert not processes.is_alive(child)
-    assert processes.stop(str(tmp_path), ['p']) == []
+    assert processes._live_groups([group]) == set()
 
 
 def test_a_reused_pid_is_not_ours(tmp_path):

@@ -211,8 +211,7 @@ def test_without_waiting_a_full_proxy_is_a_refusal_naming_the_bound():
 def test_a_connected_job_reserves_every_slot_or_none():
     slots = ServerSlots(2)
     chosen = slots.reserve([[A, B]] * 4)
-    assert [schedule.server_key(n) for n in chosen] == ['10.0.0.1:6010'] * 2 + \
-        ['10.0.0.1:6020'] * 2
+    assert [schedule.server_key(n) for n in chosen] == ['10.0.0.1:6010', '10.0.0.1:6020'] * 2
     for taken in chosen:
         slots.release(taken)
     with slots.take('other', [A]):
@@ -223,6 +222,29 @@ def test_a_connected_job_reserves_every_slot_or_none():
     assert b'needs 4 session slots at once' in error.body
     assert b'2 object server(s) have 3 free' in error.body
     assert slots.in_flight(A) == slots.in_flight(B) == 0   # nothing kept
+
+
+def test_sessions_bound_to_an_object_choose_first_and_free_ones_spread_over_the_rest():
+    """One slot per server, one mapper whose object is on A or B, three free readers (any
+    of the four servers, listed A first): only choosing the mapper first and spreading the
+    readers fits the job; first-free in list order would put every reader on A."""
+    D = node(6050)
+    slots = ServerSlots(1)
+    chosen = slots.reserve([[A, B, C, D]] * 3 + [[A, B]])
+    assert sorted(schedule.server_key(n) for n in chosen) == [
+        '10.0.0.1:6010', '10.0.0.1:6020', '10.0.0.1:6030', '10.0.0.1:6050']
+    assert schedule.server_key(chosen[3]) in ('10.0.0.1:6010', '10.0.0.1:6020')
+
+
+def test_a_busy_server_of_a_connected_job_is_noted_as_busy():
+    """Without waiting, every server busy is a 503 that says so (not, say, the 404 of a
+    handoff that was tried next)."""
+    tried = Tried()
+    with pytest.raises(swob.HTTPException):
+        place(ServerSlots(1), 'job', [A, B], lambda node: BUSY, tried, wait=False)
+    assert [text for _key, text in tried.notes] == [
+        '10.0.0.1:6010: busy (its sessions and queue are full)',
+        '10.0.0.1:6020: busy (its sessions and queue are full)']
 
 
 def test_backoff_grows_to_its_cap():
