@@ -1,8 +1,8 @@
 """``zerocloud run`` command line (issue 10): many variables without quadratic parsing,
 ``--env-file``, exact limits as options, and nothing opened when the command is refused."""
+import argparse
 import os
 import signal
-import time
 from contextlib import contextmanager
 
 import pytest
@@ -50,16 +50,22 @@ def test_env_options_keep_their_order_and_program_arguments_stay_arguments():
     assert (args.program, args.args) == (PROGRAM, ['--env', 'x'])
 
 
-def test_20000_env_options_parse_in_linear_time():
-    """argparse alone took 12-26 s for these (quadratic); one pass takes milliseconds."""
+def test_20000_env_options_never_reach_argparse(monkeypatch):
+    """argparse alone took 12-26 s for these (quadratic in the options it parses): every
+    ``--env`` is taken out in one pass, so the ``run`` parser sees only the other few."""
+    seen = []
+    parse_known = argparse.ArgumentParser._parse_known_args
+
+    def recording(parser, arg_strings, *rest, **kwargs):
+        seen.append((parser.prog, len(arg_strings)))
+        return parse_known(parser, arg_strings, *rest, **kwargs)
+    monkeypatch.setattr(argparse.ArgumentParser, '_parse_known_args', recording)
     argv = []
     for i in range(20000):
         argv += ['--env', f'K{i}=v']
-    started = time.monotonic()
     args = parse(*argv, '--stdin', 'in', '--', PROGRAM, 'a')
-    elapsed = time.monotonic() - started
     assert len(args.env) == 20000 and args.env[-1] == 'K19999=v' and args.stdin == 'in'
-    assert elapsed < 2.0, f'{elapsed:.2f} s to parse 20,000 --env'
+    assert [count for prog, count in seen if prog.endswith(' run')] == [5], seen
 
 
 def test_env_file_lines_blank_lines_and_comments(tmp_path):
@@ -96,12 +102,11 @@ def test_a_missing_env_file_is_named(tmp_path):
         run.environment(parse('--env-file', str(tmp_path / 'missing'), '--', PROGRAM))
 
 
-def test_an_env_file_of_20000_variables_is_refused_quickly_naming_the_limit(tmp_path, capsys):
+def test_an_env_file_of_20000_variables_is_refused_naming_the_limit(tmp_path, capsys):
     env_file = tmp_path / 'many.env'
     env_file.write_text(''.join(f'K{i}=v\n' for i in range(20000)))
-    started = time.monotonic()
-    assert run.main(parse('--env-file', str(env_file), '--', PROGRAM)) == run.EXIT_NOT_RUN
-    assert time.monotonic() - started < 2.0
+    with watchdog():   # refused before any session: a hang fails
+        assert run.main(parse('--env-file', str(env_file), '--', PROGRAM)) == run.EXIT_NOT_RUN
     assert 'env has 20000 variables, more than the 2048 allowed' in capsys.readouterr().err
 
 
