@@ -29,7 +29,6 @@ waits for any more is killed.  The owner calls :meth:`~SessionStart.resume` when
 """
 import contextlib
 import os
-import resource
 import select
 import selectors
 import shutil
@@ -39,13 +38,12 @@ import time
 
 from zerocloud import report as rpt
 from zerocloud.channels.pump import Pump
-from zerocloud.sandbox import binds, images, jail, linux, monitor, offload, warm
+from zerocloud.sandbox import binds, images, jail, monitor, offload, session_plan
 from zerocloud.sandbox.outcome import StartedSession
-from zerocloud.sandbox.spec import SpecError, STD_DEVICES
+from zerocloud.sandbox.spec import SpecError
 
 SETUP_SECONDS = 5.0          # a jail that does not answer a hand-shake step in time is dead
 UNPACK_SECONDS = 60.0        # a tar image not unpacked in time ends the session
-STD_FD = {'stdin': 0, 'stdout': 1, 'stderr': 2}
 
 
 class SessionFailed(Exception):
@@ -180,7 +178,7 @@ class SessionStart:
                                 'validation: %s' % '; '.join(verdict.reasons[:3]),
                                 verdict.state, verdict.reasons)
         if not os.fstat(self.exec_fd).st_mode & stat.S_IXOTH:
-            self.exec_fd = _executable_copy(self.exec_fd, self._cleanup)
+            self.exec_fd = session_plan.executable_copy(self.exec_fd, self._cleanup)
         _check_input_sizes(self.spec, self.fds)
         try:
             image_binds = binds.image_binds(self._mounts, self._cleanup)
@@ -188,8 +186,9 @@ class SessionStart:
             raise SessionFailed(rpt.STATUS_ISOLATION, 'isolation: cannot prepare mounts: %s'
                                 % exc)
         file_binds = binds.file_channel_binds(self.spec, self.fds)
-        plan, self._pumped = _plan(self.spec, self.program, self.exec_fd, self.fds,
-                                   file_binds, image_binds, self._symlinks, self._masks)
+        plan, self._pumped = session_plan.jail_plan(
+            self.spec, self.program, self.exec_fd, self.fds, file_binds, image_binds,
+            self._symlinks, self._masks)
         self._watched_files = [(c, fd) for index, (c, fd)
                                in enumerate(zip(self.spec.channels, self.fds))
                                if c.writable and index in file_binds]
@@ -229,8 +228,8 @@ class SessionStart:
                         else limits.max_output_bytes)
             self._cleanup.callback(pump.close)
             self._pumps.append(pump)
-        self._closes = _watch_writer_closes(self.runner.sys, self._session.pid,
-                                            self._pumps, self._cleanup)
+        self._closes = session_plan.watch_writer_closes(self.runner.sys, self._session.pid,
+                                                        self._pumps, self._cleanup)
         os.write(self._to_child, b'G')
         self._wait_jail('listener', self._listener)
 
@@ -368,17 +367,6 @@ def _open_program(path, cleanup):
     return fd
 
 
-def _executable_copy(fd, cleanup):
-    """A world-executable in-memory copy (the jail's root is "nobody" outside)."""
-    copy = os.memfd_create('program', os.MFD_CLOEXEC)
-    cleanup.callback(os.close, copy)
-    os.lseek(fd, 0, os.SEEK_SET)
-    while os.sendfile(copy, fd, None, 1 << 24):
-        pass
-    os.fchmod(copy, 0o555)
-    return copy
-
-
 def _check_input_sizes(spec, fds):
     limit = spec.limits.max_input_bytes
     for channel, fd in zip(spec.channels, fds):
@@ -387,66 +375,3 @@ def _check_input_sizes(spec, fds):
             raise SessionFailed(rpt.STATUS_INPUT_LIMIT,
                                 'input-limit: /dev/%s has %d bytes, limit %d'
                                 % (channel.device, st.st_size, limit))
-
-
-def _watch_writer_closes(sys, pid, pumps, cleanup):
-    """An inotify watch (``IN_CLOSE_WRITE``) on every FIFO pumped into a socket (the
-    ``/dev/out/<peer>`` streams of connected jobs, whose peers need end-of-file when the
-    program closes them), set before the program runs: ``(inotify fd, {watch descriptor:
-    pump})``, or None without any.  Pipes to the client are left alone: their reader
-    gets end-of-file when the session ends."""
-    outbound = [pump for pump in pumps if pump.to_socket]
-    if not outbound:
-        return None
-    fd = sys.inotify_init1(linux.IN_NONBLOCK | linux.IN_CLOEXEC)
-    cleanup.callback(os.close, fd)
-    watches = {}
-    for pump in outbound:
-        path = '/proc/%d/root/dev/%s' % (pid, pump.channel.device)
-        watches[sys.inotify_add_watch(fd, path, linux.IN_CLOSE_WRITE)] = pump
-    return fd, watches
-
-
-def _plan(spec, program, exec_fd, fds, file_binds, image_binds, symlinks, masks):
-    """The JailPlan (without filter and sync fds) and the list of (channel, fd) to pump."""
-    mounted, fifos, std_opens, pumped = [], [], [], []
-    for index, (channel, fd) in enumerate(zip(spec.channels, fds)):
-        path = '/dev/' + channel.device
-        original = None
-        if index in file_binds:
-            mounted.append(file_binds[index])
-            flags = {'r': os.O_RDONLY, 'w': os.O_WRONLY, 'rw': os.O_RDWR}[channel.access]
-            original = fd
-        else:
-            fifos.append(path)
-            pumped.append((channel, fd))
-            flags = os.O_RDONLY if channel.readable else os.O_WRONLY
-        if channel.device in STD_DEVICES:
-            std_opens.append((STD_FD[channel.device], path, flags, original))
-    mounted.extend(image_binds)
-    argv = list(spec.argv) or [os.path.basename(spec.program.split(':')[-1])]
-    argv[1:1] = program.interpreter_args
-    env = list(spec.env)
-    if program.policy == 'python':
-        env = [(k, v) for k, v in env if not k.startswith('PYTHON')] + [('PYTHONHASHSEED', '0')]
-    plan = jail.JailPlan(
-        binds=tuple(mounted), fifos=tuple(fifos), symlinks=tuple(symlinks), masks=tuple(masks),
-        std_opens=tuple(std_opens), exec_fd=exec_fd, argv=tuple(argv),
-        env=tuple('%s=%s' % pair for pair in env), bpf=b'',
-        rlimits=_rlimits(spec.limits, len(spec.channels)),
-        outside_uid=os.geteuid(), outside_gid=os.getegid(), from_parent=warm.CHILD_FROM_PARENT,
-        to_parent=warm.CHILD_TO_PARENT)
-    return plan, pumped
-
-
-def _rlimits(limits, channel_count):
-    """The session's rlimits.  ``max_open_files`` counts the program's own descriptors on top
-    of one per channel (a reducer may open every ``/dev/in/*`` at once), plus stdio."""
-    cpu = max(1, int(-(-limits.cpu_seconds // 1)))
-    nofile = limits.max_open_files + channel_count + 3
-    return ((resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
-            (resource.RLIMIT_CPU, cpu, cpu + 1),
-            (resource.RLIMIT_FSIZE, limits.max_output_bytes, limits.max_output_bytes),
-            (resource.RLIMIT_NOFILE, nofile, nofile),
-            (resource.RLIMIT_NPROC, limits.max_processes, limits.max_processes),
-            (resource.RLIMIT_CORE, 0, 0))
