@@ -5,11 +5,11 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from zerocloud import wire
+from zerocloud import wire, wire_decode
 
 
 def parts_of(body, max_bytes=10 ** 9):
-    return wire.read_parts(wire.bytes_reader(body), max_bytes)
+    return wire_decode.read_parts(wire_decode.bytes_reader(body), max_bytes)
 
 
 def session(**changes):
@@ -40,7 +40,7 @@ def test_repeated_frames_concatenate_in_order():
 
 def test_large_frame_is_yielded_in_chunks():
     body = wire.encode_frame('out:stdout', b'x' * 1000) + wire.encode_end()
-    chunks = list(wire.FrameReader(wire.bytes_reader(body), 10 ** 6, chunk_size=300))
+    chunks = list(wire_decode.FrameReader(wire_decode.bytes_reader(body), 10 ** 6, chunk_size=300))
     assert [len(c) for _, c in chunks] == [300, 300, 300, 100]
 
 
@@ -86,14 +86,15 @@ def test_bad_frame_names_are_refused_when_encoding():
 
 def test_decode_json_requires_an_object():
     with pytest.raises(wire.WireError, match='report'):
-        wire.decode_json('report', b'[1, 2]')
+        wire_decode.decode_json('report', b'[1, 2]')
     with pytest.raises(wire.WireError, match='not valid JSON'):
-        wire.decode_json('report', b'{"a": ')
+        wire_decode.decode_json('report', b'{"a": ')
 
 
 def test_report_json_carries_node():
-    data = wire.decode_json('report', wire.report_to_json({'status': 'ok'}, node='n1:6010',
-                                                          local_object=True))
+    data = wire_decode.decode_json('report', wire.report_to_json({'status': 'ok'},
+                                                                 node='n1:6010',
+                                                                 local_object=True))
     assert data == {'status': 'ok', 'node': 'n1:6010', 'local_object': True, 'retry': False}
 
 
@@ -178,5 +179,5 @@ def test_headers_can_be_read_by_readline():
     import io
     body = io.BytesIO(wire.encode_frame('out:stdout', b'ab') + wire.encode_frame('wait', b'')
                       + wire.encode_end())
-    frames = list(wire.FrameReader(body.read, 100, readline=body.readline))
+    frames = list(wire_decode.FrameReader(body.read, 100, readline=body.readline))
     assert frames == [('out:stdout', b'ab'), ('wait', b'')]

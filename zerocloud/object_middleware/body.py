@@ -11,7 +11,7 @@ import tempfile
 
 from swift.common import swob
 
-from zerocloud import wire
+from zerocloud import wire, wire_decode
 
 SESSION_JSON_LIMIT = 4 * 1024 * 1024   # a reducer of ~300,000 spooled producers (zerocloud.shuffle)
 CHUNK_BYTES = 65536
@@ -100,7 +100,7 @@ def read_body(read, config, directory, files):
     session, session_chunks, session_size = None, [], 0
     executable, image, inputs = None, None, {}
     try:
-        for name, chunk in wire.FrameReader(read, limit, CHUNK_BYTES):
+        for name, chunk in wire_decode.FrameReader(read, limit, CHUNK_BYTES):
             if session is None and name == wire.SESSION:
                 session_size += len(chunk)
                 if session_size > SESSION_JSON_LIMIT:

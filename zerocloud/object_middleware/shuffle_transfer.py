@@ -18,7 +18,7 @@ import shutil
 from swift.common import swob
 from swift.common.bufferedhttp import http_connect_raw
 
-from zerocloud import green, shuffle as shufflelib, wire
+from zerocloud import green, shuffle as shufflelib, wire, wire_decode
 
 SHUFFLE_DIR = shufflelib.SPOOL_DIR
 MAX_NAMES = 20000          # spools per request (65 bytes a name: 1.3 MB of request body)
@@ -116,8 +116,8 @@ def _write_frames(response, wanted, max_input_bytes, server):
     sizes, current, handle = {}, None, None
     try:
         # each spool is bounded below, and each comes once: no total bound needed here
-        for name, chunk in wire.FrameReader(timed(response.read), 1 << 62, CHUNK_BYTES,
-                                            readline=timed(response.readline)):
+        for name, chunk in wire_decode.FrameReader(timed(response.read), 1 << 62, CHUNK_BYTES,
+                                                   readline=timed(response.readline)):
             if name != current:
                 if name not in wanted or name in sizes:
                     raise TransferError('%s sent a spool not asked for (%s)' % (server, name))

@@ -35,7 +35,7 @@ from swift.common.bufferedhttp import http_connect
 from swift.common.ring import Ring
 from swift.common.storage_policy import POLICIES
 
-from zerocloud import green, wire
+from zerocloud import green, wire, wire_decode
 from zerocloud.proxy_middleware.results import SessionResult, read_result
 from zerocloud.proxy_middleware.schedule import BUSY, NEXT
 from zerocloud.proxy_middleware.sources import SourceChanged
@@ -384,7 +384,7 @@ def _read_answer(instance, key, response, timeouts, spools):
     try:
         with green.Timeout(timeouts.total_seconds, _Expired(
                 'session not ended after %.0f s' % timeouts.total_seconds)):
-            frames = wire.FrameReader(read, 1 << 62, readline=readline)
+            frames = wire_decode.FrameReader(read, 1 << 62, readline=readline)
             return read_result(instance, key, frames, spools)
     except OutputTooLarge as err:
         return SessionResult.failure(instance, key, str(err), rpt.STATUS_OUTPUT_LIMIT)

@@ -13,7 +13,7 @@ import uuid
 from swift.common import swob
 
 from zerocloud import report as rpt
-from zerocloud import wire
+from zerocloud import wire, wire_decode
 from zerocloud.proxy_middleware import http_output, report_object
 
 MAX_ERROR_HEADER = 4000
@@ -75,7 +75,7 @@ def read_result(instance, node, frames, spools):
             raise wire.WireError('unexpected frame %r' % name)
     if report_data is None:
         raise wire.WireError('the answer has no report')
-    data = wire.decode_json(wire.REPORT, report_data)
+    data = wire_decode.decode_json(wire.REPORT, report_data)
     try:
         report = rpt.Report.from_dict(data)
     except (TypeError, ValueError) as err:

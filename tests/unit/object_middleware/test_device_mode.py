@@ -15,7 +15,7 @@ from swift.common.utils import get_logger
 from tests.unit.fake_swift import FakeSwift, call_app
 from tests.unit.object_middleware.test_object_filter import FakeLocalObjects
 from tests.unit.object_middleware.test_runner import SESSION
-from zerocloud import object_middleware, wire
+from zerocloud import object_middleware, wire, wire_decode
 from zerocloud.object_middleware.config import ObjectConfig
 from zerocloud.object_middleware.runner import build_spec
 
@@ -54,8 +54,8 @@ def run_through_the_filter(tmp_path, session):
     req = swob.Request.blank('/sda1/1/a/c/o', method='EXECUTE', body=wire.encode_request(
         session, inputs={'script': script}), headers={wire.VERSION_HEADER: wire.WIRE_VERSION})
     status, _, payload = call_app(middleware, req)
-    parts = wire.read_parts(wire.bytes_reader(payload), 1 << 24)
-    report = wire.decode_json('report', parts['report'])
+    parts = wire_decode.read_parts(wire_decode.bytes_reader(payload), 1 << 24)
+    report = wire_decode.decode_json('report', parts['report'])
     assert status == 200 and report['status'] == 'ok', (report, parts)
     return json.loads(parts['out:stdout']), parts
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.unit.object_middleware.test_object_filter import (
     EXE, SESSION, make, spools_left)
-from zerocloud import wire
+from zerocloud import wire, wire_decode
 
 
 class NullLogger:
@@ -48,7 +48,7 @@ def server(tmp_path):
 
 def frames(response):
     """``(name, payload, arrival time)`` of each frame as it arrives (a generator)."""
-    for name, chunk in wire.FrameReader(response.read, 1 << 24):
+    for name, chunk in wire_decode.FrameReader(response.read, 1 << 24):
         yield name, chunk, time.monotonic()
 
 
@@ -99,7 +99,7 @@ def test_wire_v2_round_trip(server):
     for name, chunk in received:
         parts[name] = parts.get(name, b'') + chunk
     assert parts['out:stdout'] == b'got:local object bytes' and parts['out:stderr'] == EXE
-    report = wire.decode_json('report', parts['report'])
+    report = wire_decode.decode_json('report', parts['report'])
     assert (report['status'], report['retcode'], report['retry']) == ('ok', 3, False)
     assert server.runner.sessions[0][0].environment()['LOCAL_OBJECT'] == 'on'
 

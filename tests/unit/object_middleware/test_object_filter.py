@@ -17,7 +17,7 @@ from swift.common import swob
 from swift.common.utils import get_logger
 
 from tests.unit.fake_swift import FakeSwift, call_app
-from zerocloud import object_middleware, wire
+from zerocloud import object_middleware, wire, wire_decode
 from zerocloud.object_middleware.config import ObjectConfig
 from zerocloud.object_middleware.local_object import LocalObject
 from zerocloud.object_middleware.runner import NotStarted
@@ -130,11 +130,11 @@ def execute_request(body, path='/sda1/7/AUTH_test/c/o', etag=EXE_ETAG):
 
 
 def parts_of(payload):
-    return wire.read_parts(wire.bytes_reader(payload), 1 << 24)
+    return wire_decode.read_parts(wire_decode.bytes_reader(payload), 1 << 24)
 
 
 def report_of(payload):
-    return wire.decode_json('report', parts_of(payload)['report'])
+    return wire_decode.decode_json('report', parts_of(payload)['report'])
 
 
 def spools_left(tmp_path):
@@ -159,7 +159,7 @@ def test_session_runs_on_local_object_and_streams_back(tmp_path):
     assert parts['out:stdout'] == b'got:local object bytes'
     assert parts['out:stderr'] == EXE
     assert parts[wire.WAIT] == b''      # the first frame: the headers go out at once
-    report = wire.decode_json('report', parts['report'])
+    report = wire_decode.decode_json('report', parts['report'])
     assert (report['status'], report['retcode'], report['local_object']) == ('ok', 3, True)
     assert (report['node'], report['retry']) == ('127.0.0.1:6010', False)
     assert local.opened == [('sda1', '7', 'AUTH_test', 'c', 'o', 0)]

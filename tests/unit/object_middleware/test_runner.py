@@ -18,7 +18,7 @@ from swift.common.utils import get_logger
 
 from tests.unit.fake_swift import FakeSwift, call_app
 from tests.unit.object_middleware.test_object_filter import FakeLocalObjects
-from zerocloud import object_middleware, wire
+from zerocloud import object_middleware, wire, wire_decode
 from zerocloud.object_middleware.config import ObjectConfig
 from zerocloud.object_middleware.runner import NotStarted, SandboxRunner, build_spec
 from zerocloud.report import Report
@@ -98,8 +98,8 @@ def test_real_session_through_the_filter(tmp_path, c_program):
                              body=wire.encode_request(session, executable=exe), headers={
                                  wire.VERSION_HEADER: wire.WIRE_VERSION})
     status, _, payload = call_app(middleware, req)
-    parts = wire.read_parts(wire.bytes_reader(payload), 1 << 20)
-    report = wire.decode_json('report', parts['report'])
+    parts = wire_decode.read_parts(wire_decode.bytes_reader(payload), 1 << 20)
+    report = wire_decode.decode_json('report', parts['report'])
     assert status == 200 and report['status'] == 'ok', report
     assert parts.get('out:stdout') == b'from the disk\n', (parts, report)
 
@@ -228,7 +228,7 @@ import eventlet.green.http.client
 import eventlet.wsgi
 import hashlib, logging, os, sys, time
 from tests.unit.object_middleware.test_object_filter import FakeLocalObjects
-from zerocloud import object_middleware, wire
+from zerocloud import object_middleware, wire, wire_decode
 from zerocloud.object_middleware.config import ObjectConfig
 
 work_dir, program = sys.argv[1:]
@@ -275,7 +275,7 @@ conn = eventlet.green.http.client.HTTPConnection('127.0.0.1', listener.getsockna
 conn.request('EXECUTE', '/sda1/1/a/c/o', body=wire.encode_request(session, executable=exe),
              headers={wire.VERSION_HEADER: wire.WIRE_VERSION})
 response = conn.getresponse()
-frames = iter(wire.FrameReader(response.read, 1 << 20))
+frames = iter(wire_decode.FrameReader(response.read, 1 << 20))
 try:
     started = wait_for(running) and next(frames)[0] == wire.WAIT
     response.close()
