@@ -10,6 +10,7 @@ script's first line).
 """
 import json
 import os
+import threading
 import time
 
 import pytest
@@ -338,3 +339,47 @@ def test_a_stage_that_fails_leaves_sessions_to_a_normal_start(tmp_path):
             assert (tmp_path / 'out').read_text() == 'PRESTARTED False\n'
     finally:
         handle.stop()
+
+
+def test_pre_started_jails_are_refilled_only_once_the_sandbox_is_idle(tmp_path):
+    """One pre-started jail.  While another session runs (a normal start: its ``TZ``), the
+    first python session takes the pre-started jail and the next ones start normally (no
+    refill competes with busy sessions); once nothing runs, the pool refills and a session
+    is pre-started again."""
+    handle = start_supervisor(str(tmp_path / 'sandbox.sock'), options=['--python-prestart', '1'])
+    try:
+        client = SupervisorClient(handle.socket_path)
+        script = tmp_path / 'evidence.py'
+        script.write_text(EVIDENCE)
+        first = _run_marking(client, script, tmp_path, 0)   # waits for the pool to be ready
+        assert 'PRESTARTED True' in first
+        busy = tmp_path / 'busy.py'
+        busy.write_text('import time\ntime.sleep(8)\n')
+        spec = SessionSpec(program='file://python:python', argv=['python', '/dev/script'],
+                           env=[('TZ', 'UTC')],
+                           channels=[ChannelSpec('script', 'r'), ChannelSpec('stdout', 'w')])
+        time.sleep(2)              # idle: the pool refills (~60 ms of CPU)
+        with open(busy, 'rb') as source, open(tmp_path / 'busy.out', 'wb') as out:
+            sleeper = threading.Thread(target=client.run, args=(spec, [source.fileno(),
+                                                                      out.fileno()]))
+            sleeper.start()
+            time.sleep(0.5)        # the sleeper runs: the sandbox is busy from now on
+            outputs = []
+            for _ in range(3):     # a second apart: time enough for a refill, were one made
+                outputs.append(_evidence(client, script, tmp_path))
+                time.sleep(1)
+            sleeper.join()
+        assert outputs == ['PRESTARTED True\n'] + ['PRESTARTED False\n'] * 2, outputs
+        assert 'PRESTARTED True' in _run_marking(client, script, tmp_path, 1)  # idle again
+    finally:
+        handle.stop()
+
+
+def _evidence(client, script, tmp_path):
+    """One run of the evidence script: its output."""
+    spec = SessionSpec(program='file://python:python', argv=['python', '/dev/script'],
+                       channels=[ChannelSpec('script', 'r'), ChannelSpec('stdout', 'w')])
+    with open(script, 'rb') as source, open(tmp_path / 'evidence.out', 'wb') as out:
+        report = client.run(spec, [source.fileno(), out.fileno()])
+    assert report.ok, report
+    return (tmp_path / 'evidence.out').read_text()

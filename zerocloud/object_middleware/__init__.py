@@ -163,7 +163,9 @@ Options (``[filter:zerocloud]``; defaults in brackets)
     interpreter is already running, the ``zerovm_python_preimports`` imported, waiting for
     one session of the ``python`` image (:mod:`zerocloud.sandbox.prestart`: which sessions
     use one, what the program sees, the security review).  Each costs ~25 MB of memory
-    while it waits and ~60 ms of CPU to make, off the sessions' path.
+    while it waits and ~60 ms of CPU to make, off the sessions' path: they are made only
+    once the sandbox has been idle for 0.1 s, so under sustained load sessions start
+    their interpreter normally instead of competing with the refills.
 ``zerovm_python_preimports`` [os,re,json,collections,itertools,functools,math,string,...]
     Comma list of the stdlib modules a pre-started interpreter imports (default: the 20 of
     ``zerocloud.sandbox.prestart.DEFAULT_IMPORTS``, as in the sample config).

@@ -89,10 +89,11 @@ class SessionRunner:
         ``result`` is set, or that waits for its ``wait_fd`` (see :mod:`.starting`)."""
         return SessionStart(self, spec, fds).begin()
 
-    def prepare_next_jail(self):
+    def prepare_next_jail(self, python=True):
         """Ask for the jails missing from the warm pool (call it when nobody waits: the
-        supervisor does after a reply); they arrive through ``warm_pool.fileno()``."""
-        self.warm_pool.refill()
+        supervisor does after a reply), pre-started python ones too when ``python``; they
+        arrive through ``warm_pool.fileno()``."""
+        self.warm_pool.refill(python)
 
     def close(self):
         """Discard the pre-warmed jails and stop their factory."""

@@ -55,6 +55,7 @@ MAX_REQUEST_BYTES = 1 << 20
 RECEIVE_BYTES = 1 << 16
 HEADER = struct.Struct('>I')
 LOOP_SECONDS = 0.5
+PRESTART_IDLE_SECONDS = 0.1  # pre-started python jails are refilled after this long idle
 REQUEST_SECONDS = 5.0       # a client has this long to send its whole request
 
 
@@ -117,6 +118,7 @@ class Supervisor:
         self.socket_inode = os.stat(socket_path).st_ino
         self.stopping = False
         self.pending = {}           # connection -> PendingRequest (requests being read)
+        self.idle_since = None      # when the last session, set-up or request ended
 
     def serve_forever(self):
         """Serve until the socket file goes away or SIGTERM arrives."""
@@ -129,7 +131,7 @@ class Supervisor:
             if pool.fileno() is not None:
                 selector.register(pool.fileno(), selectors.EVENT_READ, 'warm')
             while not self.stopping and self._socket_still_ours():
-                timeout = self._tick_sessions()
+                timeout = min(self._tick_sessions(), self._prestart_when_idle())
                 for key, _ in selector.select(timeout):
                     if key.data == 'accept':
                         self._accept(selector)
@@ -213,7 +215,23 @@ class Supervisor:
         finally:
             for fd in fds:
                 os.close(fd)
-        self.runner.prepare_next_jail()   # after the reply: the factory clones meanwhile
+        self.runner.prepare_next_jail(python=False)   # after the reply: cloned meanwhile
+
+    def _prestart_when_idle(self):
+        """Refill the pre-started python jails once nothing has run for
+        :data:`PRESTART_IDLE_SECONDS` (their interpreters' start would compete with busy
+        sessions for the CPU: under load, sessions start normally); the next timeout."""
+        if self.sessions or self.starts or self.pending:
+            self.idle_since = None
+            return LOOP_SECONDS
+        now = time.monotonic()
+        if self.idle_since is None:
+            self.idle_since = now
+        idle = now - self.idle_since
+        if idle < PRESTART_IDLE_SECONDS:
+            return PRESTART_IDLE_SECONDS - idle
+        self.runner.prepare_next_jail()
+        return LOOP_SECONDS
 
     def _socket_still_ours(self):
         try:
@@ -296,7 +314,7 @@ class Supervisor:
             conn.close()
             for fd in fds:
                 os.close(fd)
-            self.runner.prepare_next_jail()
+            self.runner.prepare_next_jail(python=False)
             return
         monitor = start.result.monitor
         self.sessions[monitor] = (conn, start.result, fds)
