@@ -16,7 +16,8 @@ objects of ``--mib`` MiB and the example's programs, then times, interleaved:
   (one replica of each), without Swift or the sandbox.
 
 Both must produce the same table.  Prints the median of each and the ratio cluster / direct
-(goal: <= 1.2, i.e. overhead <= 20%).
+(goals: <= 1.10 from 256 MiB of data on, i.e. overhead <= 10%; <= 3 below, where the fixed
+costs of a connected job are the figure, e.g. 8 x 1 MiB).
 
 ``--sample sort`` (8 objects x 4 MiB): examples/sort, the Servlets.md shape with the
 mappers' exchange (``--every``: the mappers' sampling interval, 1 = every record crosses
@@ -253,8 +254,17 @@ def main():
     print('  %-20s %.2f s' % (name, median))
     print('  %-20s %.2f s' % (baseline_name, baseline))
     print('  ratio %.2f (%s / %s)%s' % (median / baseline, name, baseline_name,
-                                       ' (goal <= 1.20)' if args.sample == 'wordcount'
+                                       wordcount_goal(args) if args.sample == 'wordcount'
                                        else ''))
+
+
+def wordcount_goal(args):
+    """The goal the ratio is held to (issue 15): <= 1.10 for data big enough that the
+    job's fixed costs vanish (the default 64 x 16 MiB), <= 3 for small data (8 x 1 MiB),
+    where they are the figure."""
+    if args.objects * args.mib >= 256:
+        return ' (goal <= 1.10)'
+    return ' (goal <= 3: small data, the fixed costs of a connected job)'
 
 
 def _table(data):
