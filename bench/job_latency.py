@@ -1,6 +1,7 @@
 """Median latency of a trivial co-located job vs a plain GET of the same object, same proxy.
 
-Usage: python bench/job_latency.py [--runs 30] [--python] [--set SERVER:OPTION=VALUE ...]
+Usage: python bench/job_latency.py [--runs 30] [--python [--imports]] [--gap-ms MS]
+                                   [--set SERVER:OPTION=VALUE ...]
                                    [--storage-url URL --token T]
 
 Without ``--storage-url`` it starts its own all-in-one cluster (zerocloud aio, stopped at the
@@ -12,6 +13,13 @@ run, ``--runs`` plain GETs and ``--runs`` jobs (cat of that object to the respon
 prints the medians and their ratio (goals: job / GET <= 1.5 for C, <= 2.5 for Python).  With its own cluster it also prints the CPU time the
 proxy and the object servers spent per GET and per job (from ``/proc``): a figure that a
 busy machine disturbs much less than wall time.
+
+``--imports`` (with ``--python``): the script first imports the 20 stdlib modules a
+pre-started interpreter has imported (``zerocloud.sandbox.prestart.DEFAULT_IMPORTS``), as
+scripts that do real work do.  ``--gap-ms``: idle time before each timed call (a server
+that is not saturated; pre-started interpreters are made only when the sandbox is idle).
+E.g. ``--python --imports --gap-ms 300`` once as is and once with
+``--set object:zerovm_python_prestart=2`` shows what pre-start saves.
 """
 import argparse
 import contextlib
@@ -75,11 +83,13 @@ def parse_sets(values):
     return options
 
 
-def measure(call, runs, run_dir=None):
-    """``(median seconds, {server kind: CPU seconds per call})`` of ``runs`` calls; the CPU
-    of the cluster's proxy and object servers when ``run_dir`` names their pid files."""
+def measure(call, runs, run_dir=None, gap_seconds=0.0):
+    """``(median seconds, {server kind: CPU seconds per call})`` of ``runs`` calls, each
+    after ``gap_seconds`` of idle time; the CPU of the cluster's proxy and object servers
+    when ``run_dir`` names their pid files."""
     samples, before = [], cpu_seconds(run_dir)
     for _ in range(runs):
+        time.sleep(gap_seconds)
         start = time.perf_counter()
         call()
         samples.append(time.perf_counter() - start)
@@ -121,8 +131,17 @@ def main():
     parser.add_argument('--storage-url')
     parser.add_argument('--token')
     parser.add_argument('--python', action='store_true')
+    parser.add_argument('--imports', action='store_true',
+                        help='with --python: the script imports the 20 default modules first')
+    parser.add_argument('--gap-ms', type=float, default=0.0,
+                        help='idle time before each timed call')
     parser.add_argument('--set', action='append', default=[], dest='settings')
     args = parser.parse_args()
+    script = PYTHON_CAT
+    if args.imports:
+        from zerocloud.sandbox.prestart import DEFAULT_IMPORTS
+        script = ('import %s\n' % ', '.join(DEFAULT_IMPORTS)).encode() + PYTHON_CAT
+    gap = args.gap_ms / 1000.0
     with tempfile.TemporaryDirectory() as build, cluster(args) as (url, token, run_dir):
         exe = compile_static(os.path.join(PROGRAMS, 'sb_cat.c'), build)
         session, base = requests.Session(), url.rstrip('/')
@@ -134,7 +153,7 @@ def main():
         with open(exe, 'rb') as handle:
             session.put('%s/%s/cat' % (base, container), data=handle.read(),
                         headers=auth).raise_for_status()
-        session.put('%s/%s/cat.py' % (base, container), data=PYTHON_CAT,
+        session.put('%s/%s/cat.py' % (base, container), data=script,
                     headers=auth).raise_for_status()
         devices = [{'name': 'stdin', 'path': 'swift://~/%s/small' % container},
                    {'name': 'stdout'}]
@@ -149,12 +168,13 @@ def main():
         def get():
             session.get('%s/%s/small' % (base, container), headers=auth).raise_for_status()
         job_request(session, base, token, job)  # warm: executable cached, supervisor up
-        get_median, get_cpu = measure(get, args.runs, run_dir)
+        get_median, get_cpu = measure(get, args.runs, run_dir, gap)
         job_median, job_cpu = measure(lambda: job_request(session, base, token, job),
-                                      args.runs, run_dir)
+                                      args.runs, run_dir, gap)
     print('plain GET median   %.2f ms' % (get_median * 1000))
-    print('trivial %s job median %.2f ms' % ('Python' if args.python else 'C',
-                                            job_median * 1000))
+    print('trivial %s job median %.2f ms' % (
+        ('Python (20 imports)' if args.imports else 'Python') if args.python else 'C',
+        job_median * 1000))
     print('ratio job/GET      %.2f (goal <= %s)' % (job_median / get_median,
                                                     '2.5' if args.python else '1.5'))
     for kind in get_cpu:
