@@ -97,7 +97,6 @@ class Shuffle:
         return cls.of(token, instance, outs, producers)
 
 
-
 def is_name(name):
     """True for an instance name usable as a file name (of a ``/dev/in`` entry)."""
     return isinstance(name, str) and name not in ('', '.', '..') and '/' not in name and \

@@ -17,6 +17,7 @@ from tests.functional import test_mapreduce_wordcount
 from tests.functional.test_mapreduce_wordcount import wordcount_job
 from tests.unit.examples.wordcount_support import load_example
 from zerocloud.object_middleware.workdir import default_base
+from zerocloud.shuffle import SPOOL_DIR
 
 OBJECTS = 1000
 UPLOAD_THREADS = 8
@@ -56,7 +57,7 @@ def many(cluster, c_program):
 def spools_made_since(started):
     """Job spool directories made since ``started`` on the cluster's object servers (in
     their work directory base's ``shuffle``)."""
-    shuffle_dir = os.path.join(default_base(), 'shuffle')
+    shuffle_dir = os.path.join(default_base(), SPOOL_DIR)
     return [entry.name for entry in os.scandir(shuffle_dir)
             if entry.stat().st_ctime >= started] if os.path.isdir(shuffle_dir) else []
 

@@ -203,7 +203,7 @@ import socket
 from swift.common import swob
 from swift.common.utils import get_logger
 
-from zerocloud import metrics, wire
+from zerocloud import metrics, shuffle as shufflelib, wire
 from zerocloud.object_middleware.admission import Admission
 from zerocloud.object_middleware.config import ObjectConfig
 from zerocloud.object_middleware.etag_cache import EtagCache
@@ -214,7 +214,7 @@ from zerocloud.object_middleware.runner import raise_open_files_limit
 from zerocloud.object_middleware.workdir import WorkDir, WorkDirError, checked_base, default_base
 
 
-SHUFFLE_ENV = 'HTTP_' + shuffle_transfer.shufflelib.FETCH_HEADER.upper().replace('-', '_')
+SHUFFLE_ENV = 'HTTP_' + shufflelib.FETCH_HEADER.upper().replace('-', '_')
 
 
 class ZerocloudObject:
@@ -287,7 +287,7 @@ class ZerocloudObject:
     def __call__(self, env, start_response):
         if SHUFFLE_ENV in env:
             return shuffle_transfer.serve(swob.Request(env), self.workdir.shared_dir(
-                shuffle_transfer.SHUFFLE_DIR))(env, start_response)
+                shufflelib.SPOOL_DIR))(env, start_response)
         if env.get('REQUEST_METHOD') != wire.EXECUTE_METHOD or \
                 'HTTP_' + wire.VERSION_HEADER.upper().replace('-', '_') not in env:
             return self.pass_through(env, start_response)

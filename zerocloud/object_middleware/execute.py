@@ -13,12 +13,11 @@ import time
 
 from swift.common import swob
 
-from zerocloud import green, metrics, wire
+from zerocloud import green, metrics, shuffle as shufflelib, wire
 from zerocloud.object_middleware.body import Spool, read_body
 from zerocloud.object_middleware.mesh import Cancelled, Mesh
 from zerocloud.object_middleware.runner import NotStarted
 from zerocloud.object_middleware.shuffle_spool import SpoolError, SessionSpools
-from zerocloud.object_middleware.shuffle_transfer import SHUFFLE_DIR
 from zerocloud.report import Report, STATUS_ERROR
 
 WAIT_FRAME = wire.encode_frame(wire.WAIT, b'')
@@ -249,7 +248,7 @@ class ExecuteRequest:
         :raises SpoolError: an input spool could not be had.
         """
         self.spools = SessionSpools(
-            self.session.shuffle, self.filter.workdir.shared_dir(SHUFFLE_DIR),
+            self.session.shuffle, self.filter.workdir.shared_dir(shufflelib.SPOOL_DIR),
             self.filter.work_dir(), self.filter.node_name, self.config.max_input_bytes,
             self.filter.spool_usage,
             self.config.session_limits(self.session.limits).timeout_seconds)

@@ -20,7 +20,6 @@ from swift.common.bufferedhttp import http_connect_raw
 
 from zerocloud import green, shuffle as shufflelib, wire, wire_decode
 
-SHUFFLE_DIR = shufflelib.SPOOL_DIR
 MAX_NAMES = 20000          # spools per request (65 bytes a name: 1.3 MB of request body)
 CHUNK_BYTES = 1 << 16
 CONNECT_SECONDS = 2.0      # to reach another server for its spools
@@ -34,7 +33,7 @@ class TransferError(Exception):
 def serve(req, shuffle_dir):
     """Answer a spool request (see the module docstring)."""
     parts = req.path.strip('/').split('/')
-    if len(parts) != 2 or parts[0] != SHUFFLE_DIR or not shufflelib.TOKEN.match(parts[1]):
+    if len(parts) != 2 or parts[0] != shufflelib.SPOOL_DIR or not shufflelib.TOKEN.match(parts[1]):
         return swob.HTTPBadRequest(body='bad shuffle spool path\n')
     job_dir = os.path.join(shuffle_dir, parts[1])
     if req.method == 'DELETE':
