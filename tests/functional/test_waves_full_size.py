@@ -1,6 +1,7 @@
 """A spooled shuffle at full size (issue 16.2): hundreds of MiB go through the spools of a
 job run in waves (its programs stored under a container name outside ASCII), and the object servers and the proxy
 hold no more descriptors or memory afterwards than before (and stream while it runs)."""
+import contextlib
 import hashlib
 import json
 import time
@@ -93,14 +94,9 @@ def test_hundreds_of_mib_through_spools_leave_no_fds_or_memory(waves_cluster):
     fds_before = {pid: fd_count(pid) for pid in pids}
     rss_before = {pid: rss_bytes(pid) for pid in pids}
     started = time.time()
-    samplers = [PeakRss(pid) for pid in pids]
-    for sampler in samplers:
-        sampler.__enter__()
-    try:
+    with contextlib.ExitStack() as stack:
+        samplers = [stack.enter_context(PeakRss(pid)) for pid in pids]
         resp = post_closing(url, token, job)
-    finally:
-        for sampler in samplers:
-            sampler.__exit__(None, None, None)
     assert resp.status_code == 200, resp.text
     assert resp.headers['X-Nexe-Status'] == 'ok,ok,ok', resp.headers
     assert resp.text.splitlines() == [expected_line(name) for name in MAPPERS]
