@@ -23,7 +23,9 @@ $(BIN)/zerocloud: setup.cfg pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# The compiled jail launcher (zerocloud/sandbox/launcher.c; built once per version of it).
 venv: $(BIN)/zerocloud
+	$(BIN)/python -m zerocloud.sandbox.launcher >/dev/null
 
 test: deps venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

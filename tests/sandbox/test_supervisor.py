@@ -54,7 +54,10 @@ def descendants(pid):
         for child, state, name in children.get(todo.pop(), ()):
             if name == 'zc-factory':    # the factory, or a jail it is cloning right now
                 continue                # (jails are the supervisor's children)
-            (warm if name == 'zc-warm' else found).append((child, state, name))
+            # (a warm jail is named zc-launcher-* from its exec of the compiled launcher
+            # until the launcher's first call renames it)
+            waiting = name == 'zc-warm' or name.startswith('zc-launcher')
+            (warm if waiting else found).append((child, state, name))
             todo.append(child)
     assert len(warm) <= POOL_SIZE, 'more than %d pre-warmed jails: %r' % (POOL_SIZE, warm)
     return found

@@ -5,7 +5,8 @@
                   [--image TAR|DIR]
                   [--sysimage NAME=PATH] [--env K=V]... [--env-file F]... [--timeout S]
                   [--memory BYTES] [--max-output BYTES] [--max-input BYTES] [--report F]
-                  [--name ARGV0] [--python-prestart] -- PROGRAM [ARGS...]
+                  [--name ARGV0] [--python-prestart] [--python-jail-stage]
+                  -- PROGRAM [ARGS...]
 
 PROGRAM is the host path of a static x86-64 executable (validated first) or
 ``file://<image>:<path>``; the ``python`` system image is always available, e.g.
@@ -23,6 +24,8 @@ for a writable channel), ``pipe`` or ``char`` a FIFO pumped from or into it (not
 ``/dev/output`` then loses its random access).  A later ``--mode`` for a device wins.
 ``--python-prestart`` runs a python session in a pre-started interpreter (started for this
 session, as the object server's pool starts them ahead: :mod:`zerocloud.sandbox.prestart`).
+``--python-jail-stage`` sets the jail up with its Python stage instead of the compiled
+launcher (:mod:`zerocloud.sandbox.launcher`: what runs where the launcher cannot be built).
 ``--report F`` writes the report as JSON (``-``: standard error).  The exit status is the
 program's exit code when it ran (status ``ok``), else 125 with the reason on standard error.
 Defaults: --timeout 10 s (also the CPU limit), --memory 1 GiB, --max-output and --max-input
@@ -80,6 +83,8 @@ def add_arguments(parser):
     parser.add_argument('--name', help='argv[0] (default: the program basename)')
     parser.add_argument('--python-prestart', action='store_true',
                         help='a python session runs in a pre-started interpreter')
+    parser.add_argument('--python-jail-stage', action='store_true',
+                        help='set the jail up in Python, not with the compiled launcher')
     parser.add_argument('program', metavar='PROGRAM')
     parser.add_argument('args', nargs='*', metavar='ARGS')
     parser.parse_known_args = functools.partial(_parse_known_args, parser,
@@ -343,7 +348,8 @@ def main(args):
         sys.stderr.write('zerocloud run: %s\n' % exc)
         return EXIT_NOT_RUN
     try:
-        report = run_local(spec, fds, prestart=_prestart_options(args))
+        report = run_local(spec, fds, prestart=_prestart_options(args),
+                           compiled_launcher=not args.python_jail_stage)
     finally:
         for fd in fds:
             os.close(fd)

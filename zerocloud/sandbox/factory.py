@@ -41,8 +41,9 @@ FDS_PER_JAIL = 4
 class JailFactory:
     """The supervisor's handle on its factory process (see the module docstring)."""
 
-    def __init__(self, sys, imports=()):
+    def __init__(self, sys, imports=(), launcher_path=None):
         self.sys = sys
+        self.launcher_path = launcher_path
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(
             os.path.abspath(__file__))))
@@ -51,7 +52,8 @@ class JailFactory:
         try:
             self.process = subprocess.Popen(
                 [sys_module.executable, '-I', '-S', '-c', code, package_root,
-                 str(theirs.fileno()), str(os.getpid()), ','.join(imports)],
+                 str(theirs.fileno()), str(os.getpid()), ','.join(imports),
+                 launcher_path or ''],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         finally:
             theirs.close()
@@ -82,8 +84,10 @@ class JailFactory:
             raise OSError('the jail factory stopped')
         self.pending[kind] -= 1
         pidfd, control, to_child, from_child = fds
-        return kind, warm.WarmJail(self.sys, int.from_bytes(data[1:], 'big'), pidfd,
-                                   socket.socket(fileno=control), to_child, from_child)
+        return kind, warm.WarmJail(
+            self.sys, int.from_bytes(data[1:], 'big'), pidfd, socket.socket(fileno=control),
+            to_child, from_child,
+            launched=kind == warm.KIND_WARM and self.launcher_path is not None)
 
     def close(self):
         """Stop the factory and reap it."""
@@ -94,10 +98,11 @@ class JailFactory:
 
 
 def main(argv):  # pragma: no cover - runs in the factory process
-    """The factory process: ``main([socket fd, supervisor pid, imports])``."""
+    """The factory process: ``main([socket fd, supervisor pid, imports, launcher])``."""
     sys = linux.Syscalls()
     fd, parent = int(argv[0]), int(argv[1])
     imports = tuple(name for name in argv[2].split(',') if name)
+    launcher_path = argv[3] or None
     sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         return
@@ -105,10 +110,10 @@ def main(argv):  # pragma: no cover - runs in the factory process
     sys.close_range(4)
     sys.set_name(FACTORY_NAME)
     gc.disable()       # a collection would touch (copy) pages shared with waiting jails
-    _serve(sys, socket.socket(fileno=3), imports)
+    _serve(sys, socket.socket(fileno=3), imports, launcher_path)
 
 
-def _serve(sys, conn, imports):  # pragma: no cover - runs in the factory process
+def _serve(sys, conn, imports, launcher_path):  # pragma: no cover - runs in the factory process
     """The factory's loop: one jail per byte read (its kind), until EOF."""
     while True:
         wanted = conn.recv(64)
@@ -119,7 +124,8 @@ def _serve(sys, conn, imports):  # pragma: no cover - runs in the factory proces
             if kind == warm.KIND_PYTHON:
                 __import__('zerocloud.sandbox.prestart')    # loaded once, here
             jail = warm.clone_warm(sys, sibling=True,
-                                   imports=imports if kind == warm.KIND_PYTHON else None)
+                                   imports=imports if kind == warm.KIND_PYTHON else None,
+                                   launcher_path=launcher_path)
             try:
                 socket.send_fds(conn, [kind + jail.pid.to_bytes(PID_BYTES, 'big')],
                                 [jail.pidfd, jail.control.fileno(), jail.to_child,

@@ -39,7 +39,9 @@ process made, including those of the Python interpreter itself), minus the netwo
 count pump moves (an approximation of the program's calls).  The jail's own set-up reads and
 writes before exec (a handful of calls, < 1 KiB) are included in the local counters.
 """
-from zerocloud.sandbox import isolation
+import dataclasses
+
+from zerocloud.sandbox import isolation, launcher
 from zerocloud.sandbox import linux
 from zerocloud.sandbox import offload
 from zerocloud.sandbox import warm
@@ -50,10 +52,20 @@ from zerocloud import report as rpt
 class SessionRunner:
     """Runs sessions in this process (see the module docstring)."""
 
-    def __init__(self, verdicts=None, workdir=None, prewarm=False, prestart=None):
+    def __init__(self, verdicts=None, workdir=None, prewarm=False, prestart=None,
+                 compiled_launcher=True):
         self.sys = linux.Syscalls()
         # what this machine and these privileges allow (every session fails closed without)
         self.isolation = isolation.probe(self.sys)
+        # the jails' last stage: the compiled launcher, else Python (the log line says);
+        # compiled_launcher=False: Python (tests compare the two)
+        self.launcher = None
+        if self.isolation.available:
+            self.launcher = launcher.locate() if compiled_launcher else launcher.Launcher(
+                None, 'jail launcher: python (asked for)')
+        if self.launcher is not None:
+            self.isolation = dataclasses.replace(self.isolation, description='%s; %s' % (
+                self.isolation.description, self.launcher.description))
         self.bpf = offload.run_in_child(offload.compile_policies)
         self.verdicts = verdicts if verdicts is not None else offload.OffloadedVerdicts()
         self.workdir = workdir
@@ -61,7 +73,8 @@ class SessionRunner:
         prewarm = prewarm and self.isolation.available
         # prestart: pre-started python jails (a prestart.PrestartOptions; .prestart says)
         self.warm_pool = warm.WarmPool(self.sys, warm.POOL_SIZE if prewarm else 0,
-                                       prestart if self.isolation.available else None)
+                                       prestart if self.isolation.available else None,
+                                       self.launcher.path if self.launcher else None)
 
     def run(self, spec, fds):
         """Run ``spec`` with channel ``fds`` (channel order) and return its Report."""
@@ -100,10 +113,11 @@ class SessionRunner:
         self.warm_pool.close()
 
 
-def run_local(spec, fds, prestart=None):
+def run_local(spec, fds, prestart=None, compiled_launcher=True):
     """Run one session in this (single-threaded) process, without a supervisor
-    (``prestart``: a PrestartOptions; its python jail is started for this session)."""
-    runner = SessionRunner(prestart=prestart)
+    (``prestart``: a PrestartOptions; its python jail is started for this session;
+    ``compiled_launcher``: see :class:`SessionRunner`)."""
+    runner = SessionRunner(prestart=prestart, compiled_launcher=compiled_launcher)
     try:
         return runner.run(spec, fds)
     finally:

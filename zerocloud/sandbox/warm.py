@@ -27,7 +27,7 @@ import pickle
 import select
 import socket
 
-from zerocloud.sandbox import fdpass, jail
+from zerocloud.sandbox import fdpass, jail, launcher
 from zerocloud.sandbox import linux
 
 CHILD_FROM_PARENT = 4      # the sync pipe numbers inside the warm jail (see jail.enter_warm)
@@ -41,8 +41,9 @@ STAGE_START_SECONDS = 30.0  # a pre-started jail made on demand (no pool) may ta
 class WarmJail:
     """The parent's handle on one waiting jail."""
 
-    def __init__(self, sys, pid, pidfd, control, to_child, from_child):
+    def __init__(self, sys, pid, pidfd, control, to_child, from_child, launched=False):
         self.sys = sys
+        self.launched = launched        # waits in the compiled launcher (its plan format)
         self.pid = pid
         self.pidfd = pidfd
         self.control = control          # socket: plan and fds go here
@@ -52,11 +53,13 @@ class WarmJail:
     def send_plan(self, plan):
         """Send ``plan`` (a JailPlan) with every fd it names (in batches, :mod:`.fdpass`:
         a plan may name thousands); closes the control socket."""
-        numbers = sorted({plan.exec_fd} | {b.fd for b in plan.binds} |
-                         {orig for _n, _p, _f, orig in plan.std_opens if orig is not None})
-        plan = plan.__class__(**{**plan.__dict__, 'from_parent': CHILD_FROM_PARENT,
-                                 'to_parent': CHILD_TO_PARENT})
-        body = pickle.dumps((numbers, plan))
+        numbers = launcher.plan_fds(plan)
+        if self.launched:
+            body = launcher.encode_plan(plan, numbers)
+        else:
+            plan = plan.__class__(**{**plan.__dict__, 'from_parent': CHILD_FROM_PARENT,
+                                     'to_parent': CHILD_TO_PARENT})
+            body = pickle.dumps((numbers, plan))
         try:
             fdpass.send_with_fds(self.control, len(body).to_bytes(jail.PLAN_HEADER_BYTES,
                                                                   'big') + body, numbers)
@@ -87,13 +90,14 @@ class WarmJail:
             os.close(fd)
 
 
-def clone_warm(sys, sibling=False, name=jail.WARM_NAME, imports=None):
+def clone_warm(sys, sibling=False, name=jail.WARM_NAME, imports=None, launcher_path=None):
     """Clone a new warm jail and return its :class:`WarmJail`.
 
     ``sibling``: clone it as our parent's child (``CLONE_PARENT``; the jail factory does).
     ``name``: its process name until its plan arrives (see :func:`jail.enter_warm`).
     ``imports``: a pre-started python jail importing these modules
-    (:mod:`zerocloud.sandbox.prestart`); None: an ordinary warm jail.
+    (:mod:`zerocloud.sandbox.prestart`); None: an ordinary warm jail, waiting in the
+    compiled launcher at ``launcher_path`` (:mod:`zerocloud.sandbox.launcher`) if given.
     """
     p2c_read, p2c_write = os.pipe2(os.O_CLOEXEC)
     c2p_read, c2p_write = os.pipe2(os.O_CLOEXEC)
@@ -106,12 +110,14 @@ def clone_warm(sys, sibling=False, name=jail.WARM_NAME, imports=None):
         if imports is not None:
             from zerocloud.sandbox import prestart
             prestart.enter(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid, imports)
-        jail.enter_warm(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid, name)
+        jail.enter_warm(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid, name,
+                        launcher_path)
         os._exit(jail.EXIT_JAIL_FAILED)
     child_end.close()
     os.close(p2c_read)
     os.close(c2p_write)
-    return WarmJail(sys, pid, sys.pidfd_open(pid), parent_end, p2c_write, c2p_read)
+    return WarmJail(sys, pid, sys.pidfd_open(pid), parent_end, p2c_write, c2p_read,
+                    launched=imports is None and launcher_path is not None)
 
 
 class WarmPool:
@@ -124,15 +130,16 @@ class WarmPool:
     readable.
     """
 
-    def __init__(self, sys, size=0, prestart=None):
+    def __init__(self, sys, size=0, prestart=None, launcher_path=None):
         from zerocloud.sandbox import factory
         self.sys = sys
         self.prestart = prestart
+        self.launcher_path = launcher_path      # (see clone_warm)
         self.sizes = {KIND_WARM: size,
                       KIND_PYTHON: prestart.pool_size if prestart is not None else 0}
         self.ready = {KIND_WARM: [], KIND_PYTHON: []}
         imports = prestart.imports if prestart is not None else ()
-        self.factory = factory.JailFactory(sys, imports) if size else None
+        self.factory = factory.JailFactory(sys, imports, launcher_path) if size else None
 
     def fileno(self):
         """The factory's socket (readable when a jail arrives), or None without one."""
@@ -162,7 +169,7 @@ class WarmPool:
                 ready.discard()
         if self.ready[KIND_WARM]:
             return self.ready[KIND_WARM].pop(0)
-        return clone_warm(self.sys, name=jail.JAIL_NAME)
+        return clone_warm(self.sys, name=jail.JAIL_NAME, launcher_path=self.launcher_path)
 
     def refill(self, python=True):
         """Ask the factory for the jails missing from full pools (off the critical path);

@@ -1,0 +1,195 @@
+"""The compiled jail launcher (:mod:`zerocloud.sandbox.launcher`, ``launcher.c``).
+
+Every other sandbox test runs through the launcher: ``make venv`` builds it, and the first
+test here fails when it is not built or not used.  Here besides:
+
+- the C escape tests run again with the Python stage (``zerocloud run
+  --python-jail-stage``), the fallback where the launcher cannot be built;
+- a session sees the same jail from both stages (its files and their mount flags,
+  descriptors, rlimits, signals, ids, argv, environment);
+- plans that are malformed, or that name a path which is not the descriptor's file, fail
+  closed in a real warm jail with a message that says why, and run nothing.
+"""
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from tests.sandbox import runner
+from tests.sandbox import test_escape_c as escapes
+from tests.sandbox import test_escape_c_kernel as kernel_escapes
+from zerocloud.sandbox import fdpass, jail, launcher, linux, warm
+from zerocloud.sandbox.client import start_supervisor
+from zerocloud.sandbox.isolation import recorded
+
+# The C escape tests run again here, every session set up by the Python stage.
+for _module in (escapes, kernel_escapes):
+    for _name in dir(_module):
+        if _name.startswith('test_') or _name in ('tcp_server', 'controlling_pty'):
+            globals()[_name] = getattr(_module, _name)
+
+PYTHON_STAGE = ('--python-jail-stage',)
+
+
+@pytest.fixture
+def run_sandboxed(tmp_path):
+    """``run_sandboxed`` of conftest, the jail set up by the Python stage."""
+    def run(program, args=(), extra_options=(), **kwargs):
+        return runner.run_sandboxed(program, args, workdir=tmp_path,
+                                    extra_options=PYTHON_STAGE + tuple(extra_options), **kwargs)
+    return run
+
+
+def test_the_compiled_launcher_is_built_and_used(tmp_path):
+    found = launcher.locate(build_missing=False)
+    assert found.path is not None, found.description
+    assert found.description == 'jail launcher: compiled'
+    handle = start_supervisor(str(tmp_path / 'sup.sock'))
+    try:
+        assert recorded(handle.socket_path).endswith('; jail launcher: compiled')
+    finally:
+        handle.stop()
+
+
+JAIL_VIEW = r'''
+import json, os, resource, signal, socket, stat, sys
+def tree():
+    for top, dirs, files in os.walk('/'):
+        for name in sorted(dirs + files):
+            path = os.path.join(top, name)
+            access = ''.join(c for c, m in (('r', os.R_OK), ('w', os.W_OK), ('x', os.X_OK))
+                             if os.access(path, m))   # (w: mounted read-only, x: noexec)
+            yield '%s %o %s' % (path, os.lstat(path).st_mode, access)
+def fds():
+    for fd in range(64):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        yield '%d %o %d' % (fd, st.st_mode, os.get_inheritable(fd))
+limits = [resource.getrlimit(getattr(resource, n)) for n in sorted(dir(resource))
+          if n.startswith('RLIMIT_')]
+print(json.dumps({'tree': list(tree()), 'fds': list(fds()), 'limits': limits,
+                  'blocked': sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])),
+                  'handlers': [str(signal.getsignal(s)) for s in sorted(signal.valid_signals())
+                               if s not in (signal.SIGKILL, signal.SIGSTOP)],
+                  'ids': [os.getuid(), os.getgid(), os.geteuid()],
+                  'argv': sys.argv, 'env': dict(os.environ), 'cwd': os.getcwd(),
+                  'host': socket.gethostname(), 'pid': os.getpid()},
+                 indent=1))
+'''
+
+
+def test_a_session_sees_the_same_jail_from_both_stages(run_python):
+    views = []
+    for options in ((), PYTHON_STAGE):
+        result = run_python(JAIL_VIEW, args=('one', 'two'), stdin=b'in', input=b'x',
+                            ins={'a': b'a'}, outs=('b',), env={'K': 'V'},
+                            extra_options=options)
+        assert result.report['status'] == 'ok', (result.report, result.stderr)
+        views.append(json.loads(result.stdout or result.stderr))
+    compiled, python = views
+    assert compiled == python
+    assert compiled['pid'] == 1 and compiled['argv'] == ['/dev/script', 'one', 'two']
+    files = {line.rsplit(' ', 2)[0]: line.rsplit(' ', 2)[1:] for line in compiled['tree']}
+    assert files['/dev/in/a'][1] == 'r' and files['/dev/out/b'][1] == 'rw', files
+
+
+def _fail_with(body, fds=()):
+    """Give ``body`` as the plan (with ``fds``) to a fresh warm jail waiting in the
+    launcher; return ``(its status pipe's text, its exit code)``."""
+    path = launcher.locate(build_missing=False).path
+    ready = warm.clone_warm(linux.Syscalls(), launcher_path=path)
+    try:
+        try:
+            fdpass.send_with_fds(ready.control, len(body).to_bytes(jail.PLAN_HEADER_BYTES,
+                                                                   'big') + body, list(fds))
+        except OSError:
+            pass                    # (it may have refused before reading everything)
+        ready.control.close()
+        said = b''
+        while True:
+            chunk = os.read(ready.from_child, 4096)
+            if not chunk:
+                break
+            said += chunk
+        _pid, status = os.waitpid(ready.pid, 0)
+    finally:
+        for fd in (ready.pidfd, ready.to_child, ready.from_child):
+            os.close(fd)
+    return said.decode(errors='replace'), os.waitstatus_to_exitcode(status)
+
+
+def _plan(binds=(), exec_fd=None, **changes):
+    fields = dict(binds=tuple(binds), fifos=(), symlinks=(), masks=(), std_opens=(),
+                  exec_fd=exec_fd, argv=('prog',), env=(), bpf=b'\0' * 8, rlimits=(),
+                  outside_uid=0, outside_gid=0, from_parent=4, to_parent=5)
+    fields.update(changes)
+    return jail.JailPlan(**fields)
+
+
+@pytest.fixture
+def host_file(tmp_path):
+    path = tmp_path / 'channel'
+    path.write_bytes(b'data')
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    yield str(path), fd
+    os.close(fd)
+
+
+def _encoded(plan):
+    numbers = launcher.plan_fds(plan)
+    return launcher.encode_plan(plan, numbers), numbers
+
+
+@pytest.mark.parametrize('damage, expected', [
+    (lambda body: b'XXXX' + body[4:], 'not a launcher plan'),
+    (lambda body: body[:len(body) // 2], 'truncated'),
+    (lambda body: body[:4] + (7).to_bytes(4, 'little') + body[8:], 'did not arrive'),
+    (lambda body: body[:8] + (9).to_bytes(4, 'little') + body[12:], 'names descriptor 9'),
+    (lambda body: body[:12] + (1 << 30).to_bytes(4, 'little') + body[16:], 'announces'),
+    (lambda body: body + b'more', 'malformed'),
+])
+def test_a_malformed_plan_fails_closed(host_file, damage, expected):
+    path, fd = host_file
+    body, numbers = _encoded(_plan(exec_fd=fd))
+    said, code = _fail_with(damage(body), [fd] * len(numbers))
+    assert code == jail.EXIT_JAIL_FAILED
+    assert said.startswith('E') and expected in said, said
+
+
+def test_a_string_holding_nul_is_refused(host_file):
+    path, fd = host_file
+    bind = jail.Bind(fd, path + '\0/etc/shadow', '/dev/stdin', False, linux.MOUNT_ATTR_RDONLY)
+    plan = _plan([bind], exec_fd=fd)
+    numbers = launcher.plan_fds(plan)
+    said, code = _fail_with(launcher.encode_plan(plan, numbers), [fd] * len(numbers))
+    assert code == jail.EXIT_JAIL_FAILED and 'holds NUL' in said, said
+
+
+@pytest.mark.parametrize('source', ['other', 'link', 'dotdot'])
+def test_a_bind_path_that_is_not_the_descriptors_file_is_refused(tmp_path, host_file, source):
+    path, fd = host_file
+    other = tmp_path / 'other'
+    other.write_bytes(b'secret')
+    os.symlink(path, tmp_path / 'link')
+    sources = {'other': str(other), 'link': str(tmp_path / 'link'),
+               'dotdot': '/../../' + path}
+    bind = jail.Bind(fd, sources[source], '/dev/stdin', False, linux.MOUNT_ATTR_RDONLY)
+    plan = _plan([bind], exec_fd=fd)
+    body, numbers = _encoded(plan)
+    said, code = _fail_with(body, [fd] * len(numbers))
+    assert code == jail.EXIT_JAIL_FAILED
+    assert re.search(r'cannot bind .* for /dev/stdin', said), said
+    if source == 'other':
+        assert 'no longer leads to the file the supervisor holds' in said, said
+
+
+def test_the_launcher_is_not_a_command():
+    path = launcher.locate(build_missing=False).path
+    done = subprocess.run([path], capture_output=True)
+    assert done.returncode == 2 and b'not a command' in done.stderr
+    assert subprocess.run([path, '--version'], capture_output=True).stdout == \
+        launcher.VERSION_ANSWER

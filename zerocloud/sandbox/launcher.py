@@ -1,0 +1,178 @@
+"""The compiled jail launcher: the last stage of a warm jail, in C (``launcher.c``).
+
+Why: a warm jail is a Python process (a fork of the jail factory).  Decoding its plan,
+binding, and the last restrictions in Python, then ``execve`` out of a Python-sized address
+space cost ~1.5 ms on a session's path (issue 15's measurements: plan to listener ~0.9 ms,
+exec and tear-down of the interpreter ~0.5 ms).  With the launcher, the warm jail does its
+session-independent set-up in Python as before (namespaces, uid map, empty pivoted root,
+signal dispositions; :func:`zerocloud.sandbox.jail.enter_warm`) and then, still while
+waiting, executes this small static program, which waits for the plan and does the rest
+(the same steps, in the same order, as :func:`~zerocloud.sandbox.jail.populate_root` and
+``_launch_program``; ``launcher.c``'s header lists them and the plan's format).
+
+Where it comes from: ``python -m zerocloud.sandbox.launcher`` compiles ``launcher.c``
+(``cc -static``; ``gcc`` and ``libc6-dev`` on Debian) into this package's directory as
+``zc-launcher-<hash of the source>``; ``make venv`` (so the README's commands) runs it.  A
+supervisor that finds no binary for the current source tries to build it once at start;
+when it cannot (no compiler, a read-only install) or the binary does not run (a ``noexec``
+mount), its jails keep the Python stage, which is equally strict and slower, and the
+sandbox's log line says so and why (``jail launcher: python (...)``).
+
+Security review: the launcher runs inside the jail's namespaces, as root of the jail's own
+user namespace only, with nothing but its control socket and sync pipes (the warm jail
+closed every other fd before executing it); it trusts its plan exactly as the Python stage
+does (the supervisor wrote it) and still checks every bind's path against the descriptor
+the supervisor sent (``openat2`` without symlinks beneath the old root, then device and
+inode).  It parses the plan defensively anyway (lengths bounded by the message, counts
+checked, no NUL in strings, fd indexes within what arrived).  The program's kernel state at
+``execveat`` is the Python stage's: same mounts, descriptors 0-2 (and 3-5 close-on-exec),
+rlimits, signal mask, no capabilities, ``no_new_privs``, the same seccomp filter whose
+listener the supervisor takes before it lets exactly that exec through.  The escape suite
+(``tests/sandbox``) runs through the launcher, and ``tests/sandbox/test_launcher.py`` runs
+sessions through both stages.
+"""
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'launcher.c')
+VERSION_ANSWER = b'zc-launcher 1\n'    # what ``zc-launcher --version`` prints
+COMPILE_SECONDS = 120
+MAGIC = b'ZCL1'
+U64_MASK = (1 << 64) - 1
+
+
+class Launcher:
+    """Which jail stage sessions use: ``path`` of the compiled launcher, or None for the
+    Python stage; ``description`` says which (for the sandbox's log line)."""
+
+    def __init__(self, path, description):
+        self.path = path
+        self.description = description
+
+
+def binary_path():
+    """Where the launcher for the current ``launcher.c`` lives (built or not)."""
+    with open(SOURCE, 'rb') as source:
+        digest = hashlib.sha256(source.read()).hexdigest()[:12]
+    return os.path.join(os.path.dirname(SOURCE), 'zc-launcher-' + digest)
+
+
+def build(compiler=None):
+    """Compile the launcher (atomically: a temporary file renamed); return its path.
+
+    :raises RuntimeError: no compiler, or the compilation failed (its message included).
+    """
+    target = binary_path()
+    compiler = compiler or os.environ.get('CC') or shutil.which('cc') or shutil.which('gcc')
+    if not compiler:
+        raise RuntimeError('no C compiler (install gcc and libc6-dev)')
+    fd, temporary = tempfile.mkstemp(prefix='.zc-launcher-', dir=os.path.dirname(target))
+    os.close(fd)
+    try:
+        done = subprocess.run([compiler, '-static', '-O2', '-o', temporary, SOURCE],
+                              capture_output=True, timeout=COMPILE_SECONDS)
+        if done.returncode != 0:
+            raise RuntimeError('%s failed: %s' % (compiler, done.stderr.decode(
+                errors='replace').strip()[-500:]))
+        os.chmod(temporary, 0o755)
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    _remove_stale(target)
+    return target
+
+
+def _remove_stale(current):
+    """Remove the launchers built from earlier versions of the source."""
+    directory = os.path.dirname(current)
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if name.startswith('zc-launcher-') and path != current:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def locate(build_missing=True):
+    """The :class:`Launcher` this process's jails use (see the module docstring)."""
+    path = binary_path()
+    try:
+        if not os.path.exists(path) and build_missing:
+            build()
+        if not os.path.exists(path):
+            raise RuntimeError('%s is not built' % path)
+        answer = subprocess.run([path, '--version'], capture_output=True, timeout=10)
+        if answer.stdout != VERSION_ANSWER:
+            raise RuntimeError('%s does not run (status %s)' % (path, answer.returncode))
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        return Launcher(None, 'jail launcher: python (the compiled one is unavailable: %s; '
+                              'build it with: python -m zerocloud.sandbox.launcher)' % exc)
+    return Launcher(path, 'jail launcher: compiled')
+
+
+def plan_fds(plan):
+    """The parent's fd numbers a JailPlan names, in the order they are sent."""
+    return sorted({plan.exec_fd} | {b.fd for b in plan.binds} |
+                  {orig for _n, _p, _f, orig in plan.std_opens if orig is not None})
+
+
+def encode_plan(plan, numbers):
+    """``plan`` (a :class:`~zerocloud.sandbox.jail.JailPlan`) in the launcher's format
+    (``launcher.c``'s header); ``numbers``: :func:`plan_fds`, in sending order."""
+    index = {number: position for position, number in enumerate(numbers)}
+    out = [MAGIC, _u32(len(numbers)), _u32(index[plan.exec_fd]), _u32(len(plan.binds))]
+    for bind in plan.binds:
+        out += [_u32(index[bind.fd]), _u32(int(bind.directory)), _u64(bind.attributes),
+                _text(bind.source), _text(bind.target)]
+    out += _texts(plan.masks) + _texts(plan.fifos) + [_u32(len(plan.symlinks))]
+    for path, link in plan.symlinks:
+        out += [_text(path), _text(link)]
+    out.append(_u32(len(plan.std_opens)))
+    for number, path, flags, original in plan.std_opens:
+        out += [_u32(number), _u32(flags), _u32(U64_MASK if original is None
+                                                 else index[original]), _text(path)]
+    out += _texts(plan.argv) + _texts(plan.env) + [_u32(len(plan.rlimits))]
+    for which, soft, hard in plan.rlimits:
+        out += [_u32(which), _u64(soft), _u64(hard)]
+    out.append(_text(plan.bpf))
+    return b''.join(out)
+
+
+def _u32(value):
+    return struct.pack('<I', value & 0xffffffff)
+
+
+def _u64(value):
+    return struct.pack('<Q', value & U64_MASK)
+
+
+def _text(value):
+    data = value if isinstance(value, bytes) else os.fsencode(value)
+    return _u32(len(data)) + data
+
+
+def _texts(values):
+    return [_u32(len(values))] + [_text(value) for value in values]
+
+
+def main():
+    """``python -m zerocloud.sandbox.launcher``: build the launcher unless it is built
+    already; print its path."""
+    try:
+        path = binary_path()
+        print(path if os.path.exists(path) else build())
+    except (OSError, RuntimeError) as exc:
+        print('zerocloud: cannot build the jail launcher: %s' % exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
