@@ -7,7 +7,8 @@
 #
 # devstack sources this file with its mode and phase as arguments:
 #
-#   stack pre-install   check the kernel; install libseccomp (the sandbox's seccomp library)
+#   stack pre-install   check the kernel; install libseccomp (the sandbox's seccomp library),
+#                       gcc and the static C library (for the compiled jail launcher)
 #   stack install       install the zerocloud package into Swift's Python environment
 #   stack post-config   proxy pipeline: job_chain proxy_middleware right after the last
 #                       authentication filter; every object server's pipeline:
@@ -231,10 +232,12 @@ function cleanup_zerocloud {
 if is_service_enabled zerocloud; then
     if [[ "$1" == "stack" && "$2" == "pre-install" ]]; then
         check_zerocloud_kernel
+        # gcc and the static C library: the object servers' sandbox supervisor compiles
+        # its jail launcher (zerocloud/sandbox/launcher.c) at its first start
         if is_fedora; then
-            install_package libseccomp
+            install_package libseccomp gcc glibc-static
         else
-            install_package libseccomp2
+            install_package libseccomp2 gcc libc6-dev
         fi
     elif [[ "$1" == "stack" && "$2" == "install" ]]; then
         install_zerocloud

@@ -33,8 +33,9 @@ user notification and ``pidfd_getfd`` need only the same uid (ptrace rights over
 children in a user namespace one owns): the supervisor needs nothing more either.
 
 Modules: :mod:`.spec` (session data), :mod:`.seccomp_policy` (policies, BPF; the only
-pyseccomp user), :mod:`.linux` (raw syscalls), :mod:`.jail` (child set-up), :mod:`.binds`
-(which host path each bind comes from), :mod:`.isolation` (the start-up probe and its
+pyseccomp user), :mod:`.linux` (raw syscalls), :mod:`.jail` (child set-up; its last
+stage is the compiled :mod:`.launcher`, ``launcher.c``, with its security review),
+:mod:`.binds` (which host path each bind comes from), :mod:`.isolation` (the start-up probe and its
 verdict), :mod:`.session` (parent side), :mod:`.monitor` (notifications, timeout, exit; the pumps are
 :mod:`zerocloud.channels.pump`), :mod:`.outcome`
 (classification, accounting; the :class:`Report` type itself lives at the bottom floor in
