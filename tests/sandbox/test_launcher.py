@@ -187,9 +187,14 @@ def test_a_bind_path_that_is_not_the_descriptors_file_is_refused(tmp_path, host_
         assert 'no longer leads to the file the supervisor holds' in said, said
 
 
-def test_the_launcher_is_not_a_command():
+def test_the_launcher_is_not_a_command(tmp_path):
+    """Outside a fresh pid namespace (where it is not pid 1) it refuses to touch anything,
+    even with the jail's arguments and descriptors: it would mount and pivot the host's."""
     path = launcher.locate(build_missing=False).path
     done = subprocess.run([path], capture_output=True)
+    assert done.returncode == 2 and b'not a command' in done.stderr
+    done = subprocess.run(['bash', '-c', 'exec 3</dev/null 4</dev/null 5>/dev/null; '
+                           'exec "$0" warm', path], capture_output=True, cwd=tmp_path)
     assert done.returncode == 2 and b'not a command' in done.stderr
     assert subprocess.run([path, '--version'], capture_output=True).stdout == \
         launcher.VERSION_ANSWER

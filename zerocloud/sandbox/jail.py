@@ -98,14 +98,11 @@ class JailPlan:
 
 
 def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid,
-               name=WARM_NAME, launcher=None):
+               name=WARM_NAME):
     """A pre-warmed jail: prepare namespaces and the empty root, then wait for the plan.
 
     ``name`` is its process name while it waits (:data:`WARM_NAME` in a pool,
-    :data:`JAIL_NAME` when cloned for a session that is already waiting).  ``launcher``:
-    the host path of the compiled launcher (:mod:`.launcher`), executed once the
-    session-independent set-up is done (it waits for the plan and does the rest in C);
-    None: this Python stage does it all.
+    :data:`JAIL_NAME` when cloned for a session that is already waiting).
 
     Runs right after ``clone()``.  Keeps only the control socket (fd 3) and the sync pipes
     (4: from the parent, 5: to the parent), so it holds nothing of other sessions while it
@@ -126,8 +123,6 @@ def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid
         sys.sethostname(HOSTNAME)                # the uts namespace hides the host's name
         stage_root(sys)
         _reset_signals()
-        if launcher is not None:
-            _exec_launcher(sys, launcher, name)
         _rehearse_plan()
         _rehearse_binds(sys)
         plan = _receive_plan(3)
@@ -139,13 +134,26 @@ def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid
     os._exit(EXIT_JAIL_FAILED)
 
 
-def _exec_launcher(sys, path, name):
-    """Execute the compiled launcher from the host tree (still at the old root), keeping
-    fds 3-5 (control socket, sync pipes) for it."""
-    fd = os.open('/' + OLD_ROOT + path, os.O_PATH | os.O_CLOEXEC)
-    for number in (3, 4, 5):
-        os.set_inheritable(number, True)
-    sys.execveat(fd, [name], [])
+def enter_launcher(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid, name,
+                   launcher):
+    """A pre-warmed jail set up by the compiled launcher (:mod:`.launcher`, at the host
+    path ``launcher``): steps 0 and 1 of the module docstring here, then execute it, as
+    root inside (an exec keeps every capability over the jail's namespaces only so), with
+    fds 3-5; it does the rest of :func:`enter_warm`'s work, then waits for the plan.
+    Never returns."""
+    status_fd = to_parent
+    try:
+        sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        parked = [_park(fd) for fd in (control_fd, from_parent, to_parent)]
+        for number, fd in zip((3, 4, 5), parked):   # all parked first: no clobbering
+            os.dup2(fd, number, inheritable=True)
+        status_fd = 5
+        sys.close_range(6)
+        become_root_inside(outside_uid, outside_gid)
+        os.execv(launcher, [name, 'warm'])
+    except BaseException as exc:  # report anything, never fall back into the caller
+        _fail(status_fd, exc)
+    os._exit(EXIT_JAIL_FAILED)
 
 
 def _receive_plan(control_fd):

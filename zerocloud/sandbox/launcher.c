@@ -1,8 +1,11 @@
 /* zc-launcher: the compiled last stage of a warm jail (see zerocloud/sandbox/launcher.py).
  *
- * A warm jail (zerocloud.sandbox.jail.enter_warm) builds its namespaces, uid map and empty
- * pivoted root in Python, then executes this small static program while it waits for its
- * session.  Here it waits for the session's plan on fd 3 (the control socket), then does
+ * A warm jail (zerocloud.sandbox.jail.enter_launcher), cloned into its namespaces, places
+ * its fds and writes its uid map in Python, then executes this small static program
+ * ("zc-warm warm"), which does the rest of the session-independent set-up (host name, empty
+ * pivoted root with the host's tree at /.old-root, signal dispositions) as
+ * zerocloud.sandbox.jail.enter_warm does.  Then it waits for the session's plan on fd 3
+ * (the control socket), then does
  * what zerocloud.sandbox.jail's populate_root and _launch_program do, step for step:
  * bind each channel and image from the host tree at /.old-root (openat2 without symlinks,
  * the file checked against the descriptor the supervisor sent), detach the old root, make
@@ -211,6 +214,47 @@ static unsigned char *receive_plan(size_t *size, int **fds, int *fd_count)
     }
     *size = want;
     return body;
+}
+
+/* -- while warm: what does not depend on the session (jail.enter_warm's steps 1-2 after
+ * the uid maps, which the jail writes before it executes us: exec as root inside keeps
+ * every capability over the jail's namespaces) ------------------------------------------ */
+static void stage_root(void)
+{
+    static const char *made[] = { "/tmp/dev", "/tmp/dev/in", "/tmp/dev/out", "/tmp" OLD_ROOT };
+    unsigned i;
+    check(mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL), "mount --make-rslave", "/");
+    check(mount("tmpfs", "/tmp", "tmpfs", SAFE_FLAGS | MS_NOEXEC, "size=1m,mode=0755"),
+          "mount tmpfs", "/tmp");
+    for (i = 0; i < sizeof made / sizeof *made; i++)
+        check(mkdir(made[i], 0755), "mkdir", made[i]);
+    check(syscall(SYS_pivot_root, "/tmp", "/tmp" OLD_ROOT), "pivot_root", "/tmp");
+    check(chdir("/"), "chdir", "/");
+}
+
+static void warm_up(void)
+{
+    struct rlimit files;
+    sigset_t none;
+    int sig;
+    /* room for a plan's thousands of fds (fdpass.raise_open_files_limit) */
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &files);
+    }
+    check(sethostname("zerocloud", 9), "sethostname", "");  /* the uts namespace's name */
+    stage_root();
+    /* default dispositions (exec reset the caught ones, not the ignored ones) and an
+     * empty mask; the C library's own signals refuse the change, harmlessly */
+    for (sig = 1; sig < 65; sig++) {
+        struct sigaction act;
+        memset(&act, 0, sizeof act);
+        act.sa_handler = SIG_DFL;
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &act, NULL);
+    }
+    sigemptyset(&none);
+    check(sigprocmask(SIG_SETMASK, &none, NULL), "sigprocmask", "");
 }
 
 /* -- the root ------------------------------------------------------------------------------ */
@@ -437,7 +481,9 @@ int main(int argc, char **args)
         fputs("zc-launcher 1\n", stdout);
         return 0;
     }
-    if (argc != 1 || fcntl(CONTROL_FD, F_GETFD) < 0 || fcntl(TO_PARENT, F_GETFD) < 0) {
+    /* Only ever pid 1 of a fresh pid namespace (a jail just cloned): never the host's. */
+    if (argc != 2 || strcmp(args[1], "warm") != 0 || getpid() != 1 ||
+            fcntl(CONTROL_FD, F_GETFD) < 0 || fcntl(TO_PARENT, F_GETFD) < 0) {
         fputs("zc-launcher: the last stage of a zerocloud warm jail; not a command\n", stderr);
         return 2;
     }
@@ -446,6 +492,7 @@ int main(int argc, char **args)
 
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);     /* (exec may have cleared it) */
     prctl(PR_SET_NAME, args[0], 0, 0, 0);          /* zc-warm or zc-jail: see jail.py */
+    warm_up();
     plan = receive_plan(&size, &fds, &fd_count);
     prctl(PR_SET_NAME, "zc-jail", 0, 0, 0);
     close(CONTROL_FD);

@@ -1,14 +1,17 @@
 """The compiled jail launcher: the last stage of a warm jail, in C (``launcher.c``).
 
-Why: a warm jail is a Python process (a fork of the jail factory).  Decoding its plan,
-binding, and the last restrictions in Python, then ``execve`` out of a Python-sized address
-space cost ~1.5 ms on a session's path (issue 15's measurements: plan to listener ~0.9 ms,
-exec and tear-down of the interpreter ~0.5 ms).  With the launcher, the warm jail does its
-session-independent set-up in Python as before (namespaces, uid map, empty pivoted root,
-signal dispositions; :func:`zerocloud.sandbox.jail.enter_warm`) and then, still while
-waiting, executes this small static program, which waits for the plan and does the rest
-(the same steps, in the same order, as :func:`~zerocloud.sandbox.jail.populate_root` and
-``_launch_program``; ``launcher.c``'s header lists them and the plan's format).
+Why: a warm jail cloned by the (Python) jail factory is a Python process.  Decoding its
+plan, binding and the last restrictions in Python, then ``execve`` out of a Python-sized
+address space cost ~1.5 ms on a session's path (measured: plan to listener ~0.9 ms, exec
+and tear-down of the interpreter ~0.5 ms), and its warm set-up in Python ~2 ms of CPU per
+jail (every page the clone touches is copied).  With the launcher, the jail just cloned
+places its fds and writes its uid map in Python (:func:`zerocloud.sandbox.jail.enter_launcher`),
+then executes this small static program at once, which does the rest of the warm set-up
+(host name, empty pivoted root, signal dispositions, as
+:func:`~zerocloud.sandbox.jail.enter_warm`), waits for the plan and does the session's
+steps (the same, in the same order, as :func:`~zerocloud.sandbox.jail.populate_root` and
+``_launch_program``; ``launcher.c``'s header lists them and the plan's format).  A waiting
+jail then holds ~60 KB instead of a copy of the factory's interpreter.
 
 Where it comes from: ``python -m zerocloud.sandbox.launcher`` compiles ``launcher.c``
 (``musl-gcc -static`` when ``musl-tools`` is installed, else ``cc -static``: ``gcc`` and
@@ -20,8 +23,10 @@ mount), its jails keep the Python stage, which is equally strict and slower, and
 sandbox's log line says so and why (``jail launcher: python (...)``).
 
 Security review: the launcher runs inside the jail's namespaces, as root of the jail's own
-user namespace only, with nothing but its control socket and sync pipes (the warm jail
-closed every other fd before executing it); it trusts its plan exactly as the Python stage
+user namespace only, with nothing but its control socket and sync pipes (the jail closed
+every other fd before executing it).  It refuses to run unless it is pid 1 (only a jail
+just cloned into its own pid namespace is: run by hand on a host it would otherwise mount
+and pivot the host's namespace).  It trusts its plan exactly as the Python stage
 does (the supervisor wrote it) and still checks every bind's path against the descriptor
 the supervisor sent (``openat2`` without symlinks beneath the old root, then device and
 inode).  It parses the plan defensively anyway (lengths bounded by the message, counts

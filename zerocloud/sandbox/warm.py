@@ -110,8 +110,10 @@ def clone_warm(sys, sibling=False, name=jail.WARM_NAME, imports=None, launcher_p
         if imports is not None:
             from zerocloud.sandbox import prestart
             prestart.enter(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid, imports)
-        jail.enter_warm(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid, name,
-                        launcher_path)
+        if launcher_path is not None:
+            jail.enter_launcher(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid, name,
+                                launcher_path)
+        jail.enter_warm(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid, name)
         os._exit(jail.EXIT_JAIL_FAILED)
     child_end.close()
     os.close(p2c_read)
