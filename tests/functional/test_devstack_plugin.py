@@ -105,9 +105,10 @@ def test_stack_twice_adds_nothing_twice(stacked):
     assert stacked.once != stacked.original
 
 
-def test_install_phases_install_libseccomp_and_the_package(stacked):
+def test_install_phases_install_libseccomp_a_compiler_and_the_package(stacked):
     calls = [line.split(' PIP_VIRTUAL_ENV=')[0] for line in fake_log(stacked.env)]
-    assert 'install_package libseccomp2' in calls
+    # (gcc and the static C library: the supervisor compiles its jail launcher)
+    assert 'install_package libseccomp2 gcc libc6-dev' in calls
     assert 'setup_develop %s' % REPO in calls
 
 
