@@ -136,6 +136,18 @@ def test_prestarted_script_sees_a_normal_start(run_python, run_normal):
     assert pre == normal
 
 
+DEL_AT_EXIT = 'class C:\n    def __del__(self):\n        print("del at exit")\nc = C()\n'
+CYCLE_COLLECTED = '''import gc
+class C:
+    def __del__(self):
+        print('collected')
+a = C()
+a.self = a
+del a
+print(gc.collect() > 0, flush=True)
+'''
+
+
 def test_prestarted_script_errors_look_like_a_normal_start(run_python, run_normal):
     for code, retcode in (('import sys\nsys.exit(3)\n', 3),
                           ('x = 1\n\n1 / 0\n', 1),
@@ -143,11 +155,21 @@ def test_prestarted_script_errors_look_like_a_normal_start(run_python, run_norma
                           ('raise SystemExit("bye")\n', 1),
                           ('print("no close paren"\n', 1),
                           ('import sys\nsys.stdout.write("unflushed")\n', 0),
-                          ('import atexit\natexit.register(print, "at exit")\n', 0)):
+                          ('import atexit\natexit.register(print, "at exit")\n', 0),
+                          (DEL_AT_EXIT, 0), (CYCLE_COLLECTED, 0)):
         normal, pre = run_normal(code), run_python(code)
         assert_ran_ok(normal, retcode)
         assert_ran_ok(pre, retcode)
         assert (pre.stdout, pre.stderr) == (normal.stdout, normal.stderr), code
+
+
+def test_the_pre_started_baseline_is_frozen_the_scripts_objects_are_not(run_python,
+                                                                        run_normal):
+    code = 'import gc\nprint(gc.get_freeze_count() > 1000)\n' + CYCLE_COLLECTED
+    normal, pre = run_normal(code), run_python(code)
+    assert_ran_ok(pre)
+    assert normal.stdout == b'False\ncollected\nTrue\n'
+    assert pre.stdout == b'True\ncollected\nTrue\n'
 
 
 def test_prestarted_session_cant_reach_the_old_root_or_the_stage(run_python):

@@ -34,7 +34,10 @@ what they import); the same pid (1), cwd (``/``), descriptors, mounts, rlimits, 
 mask and dispositions.  Differences: the configured modules are already imported (their
 import-time state, e.g. ``random``'s seed, was made before the session, in this process),
 the script's module frame has callers (the stage's frames: ``sys._getframe(1)`` is not
-None).  Accounting: the pre-start is the session's process, so the CPU time and the reads
+None), and the objects made before the session (the interpreter's and the imports') are
+frozen (``gc.freeze()``: the collector never scans them again, which saves ~2 ms of the
+interpreter's exit; ``gc.get_freeze_count()`` counts them, ``gc.get_objects()`` omits
+them).  Accounting: the pre-start is the session's process, so the CPU time and the reads
 of the interpreter's start, of every configured import and of the helper are in the
 report (``user``/``sys``, ``reads``/``rbytes``) and count against ``RLIMIT_CPU``, as a
 normal start's own start-up does, but also for the imports the script did not ask for:
@@ -78,6 +81,7 @@ Security review (what the pre-start changes, and why it is safe):
   pre-start); ``setrlimit`` happens before the filter is loaded, never inside it.
 """
 import errno
+import gc
 import marshal
 import os
 import signal
@@ -100,6 +104,7 @@ def serve(kept):
     try:
         calls.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         helper = int(sys.argv[3])
+        gc.freeze()     # the baseline's objects: never scanned again (~2 ms less at exit)
         os.write(STATUS_FD, b'P')       # ready: the pool may give this jail a session
         argv, env, rlimits, bpf = _take_session(socket.socket(fileno=HELPER_FD), helper)
         lockdown.restrict(rlimits, calls)
@@ -218,8 +223,10 @@ def _run_script(path, program_name):
     """Run ``path`` as ``__main__`` as ``python SCRIPT`` does: a file is compiled and run
     in ``__main__``'s (fresh) globals; a directory or zip archive runs its ``__main__``."""
     import builtins
-    main = sys.modules['__main__'].__dict__
-    main.clear()
+    # A fresh __main__, made now: the stage's was frozen with the baseline, and a frozen
+    # globals dict is never collected at exit (its objects' __del__ would not run)
+    sys.modules['__main__'] = type(sys)('__main__')
+    main = vars(sys.modules['__main__'])
     if _path_importer(path) is not None:
         main.update(__name__='__main__', __doc__=None, __package__=None, __loader__=None,
                     __spec__=None, __annotations__={}, __builtins__=builtins)
