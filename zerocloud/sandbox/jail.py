@@ -35,6 +35,12 @@ Steps, each failing closed (0, 1 and 2 happen before the session's plan arrives)
    and ``execveat`` the program's fd: the exec waits for the parent, which takes the
    listener with ``pidfd_getfd`` and lets exactly that exec through.
 
+With the compiled launcher (:mod:`zerocloud.sandbox.launcher`, the default where it is
+built), :func:`enter_launcher` does steps 0 and 1 and executes it: the launcher does the
+rest of step 2 while warm, then steps 3-6 (same steps, same order, in C); the Python
+functions here then serve the pre-started python jails' helper, the probe, and machines
+without the launcher.
+
 Why binds are made here, by path, and not by the supervisor from its descriptors: the
 kernel lets ``open_tree(OPEN_TREE_CLONE)`` copy only mounts of the caller's own mount
 namespace, and copying in the host's namespace needs ``CAP_SYS_ADMIN`` there, which Swift's
@@ -113,9 +119,7 @@ def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid
     try:
         sys.set_name(name)
         sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        parked = [_park(fd) for fd in (control_fd, from_parent, to_parent)]
-        for number, fd in zip((3, 4, 5), parked):   # all parked first: no clobbering
-            _place(fd, number)
+        _place_control_fds(control_fd, from_parent, to_parent, inheritable=False)
         status_fd = 5
         sys.close_range(6)
         fdpass.raise_open_files_limit()          # room for a plan's thousands of fds
@@ -144,9 +148,7 @@ def enter_launcher(sys, control_fd, from_parent, to_parent, outside_uid, outside
     status_fd = to_parent
     try:
         sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        parked = [_park(fd) for fd in (control_fd, from_parent, to_parent)]
-        for number, fd in zip((3, 4, 5), parked):   # all parked first: no clobbering
-            os.dup2(fd, number, inheritable=True)
+        _place_control_fds(control_fd, from_parent, to_parent, inheritable=True)
         status_fd = 5
         sys.close_range(6)
         become_root_inside(outside_uid, outside_gid)
@@ -154,6 +156,14 @@ def enter_launcher(sys, control_fd, from_parent, to_parent, outside_uid, outside
     except BaseException as exc:  # report anything, never fall back into the caller
         _fail(status_fd, exc)
     os._exit(EXIT_JAIL_FAILED)
+
+
+def _place_control_fds(control_fd, from_parent, to_parent, inheritable):
+    """The control socket and the sync pipes onto fds 3, 4 and 5 (all parked above 9
+    first: no clobbering)."""
+    parked = [_park(fd) for fd in (control_fd, from_parent, to_parent)]
+    for number, fd in zip((3, 4, 5), parked):
+        os.dup2(fd, number, inheritable=inheritable)
 
 
 def _receive_plan(control_fd):
