@@ -8,9 +8,12 @@ Prints, for the same binaries:
 1. warm session start of a trivial static program (musl and glibc builds of
    tests/programs/hello.c) through the supervisor vs ``subprocess.run`` unsandboxed:
    median and p99, and the ratio of medians (target <= 2); twice: back-to-back (the warm
-   pool's refill, ~3 ms of CPU per session in the jail factory and the new jail, competes
+   pool's refill, ~2 ms of CPU per session in the jail factory and the new jail, competes
    with the next runs on 2 cores) and with ``--gap-ms`` of idle time before each pair
-   (a server that is not saturated: the refill happens in between);
+   (a server that is not saturated: the refill happens in between).  Then the same warm
+   starts through a supervisor whose jails are set up by the Python
+   stage (``--python-jail-stage``) instead of the compiled launcher, interleaved with the
+   launcher's, ``--gap-ms`` apart: what the launcher saves;
 2. a Python script importing 20 stdlib modules and reading its input, as a session of the
    ``python`` image vs ``python3 -I script`` unsandboxed (target <= 1x), through a
    supervisor with ``--python-prestart`` jails (:mod:`zerocloud.sandbox.prestart`, their
@@ -128,6 +131,28 @@ def bench_start(client, runs, workdir, gap_seconds=0.0):
             baseline.append(seconds)
         line('start hello (%s, %s)' % (libc, label), sandboxed, baseline, '<= 2')
     os.close(devnull)
+    os.close(out)
+
+
+def bench_launcher_gain(compiled, python_stage, runs, workdir, gap_seconds):
+    """Warm hello starts through a supervisor whose jails use the compiled launcher and
+    one whose jails use the Python stage (``--python-jail-stage``), interleaved, each after
+    ``gap_seconds`` of idle time (so that neither pays for the other's pool refill): what
+    the launcher saves (ratio Python stage / launcher)."""
+    out = os.open(os.path.join(workdir, 'out-stages'), os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+    for libc in ('musl', 'glibc'):
+        spec = SessionSpec(program=build_c_program('hello', libc=libc), argv=['hello'],
+                           channels=[ChannelSpec('stdout', 'w', 'file')])
+        for client in (compiled, python_stage):
+            client.run(spec, [out])                     # validation into each cache
+        launched, staged = [], []
+        for _ in range(runs):
+            for client, samples in ((compiled, launched), (python_stage, staged)):
+                time.sleep(gap_seconds)
+                seconds, report = timed(lambda: client.run(spec, [out]))
+                assert report.ok, report
+                samples.append(seconds)
+        line('hello (%s): Python stage vs launcher' % libc, staged, launched, 'reported')
     os.close(out)
 
 
@@ -285,10 +310,14 @@ def main():
     handle = start_supervisor(os.path.join(workdir, 'sandbox.sock'))
     prestarted = start_supervisor(os.path.join(workdir, 'prestart.sock'), options=[
         '--python-prestart', str(args.python_prestart)])
+    python_stage = start_supervisor(os.path.join(workdir, 'stage.sock'),
+                                    options=['--python-jail-stage'])
     try:
         client = SupervisorClient(handle.socket_path)
         bench_start(client, args.runs, workdir)
         bench_start(client, args.runs, workdir, args.gap_ms / 1000)
+        bench_launcher_gain(client, SupervisorClient(python_stage.socket_path), args.runs,
+                            workdir, args.gap_ms / 1000)
         bench_python({'normal start': client,
                       'pre-started': SupervisorClient(prestarted.socket_path)},
                      args.python_runs, workdir, args.python_gap_ms / 1000)
@@ -297,6 +326,7 @@ def main():
         if not args.skip_throughput:
             bench_throughput(client, args.gib, workdir)
     finally:
+        python_stage.stop()
         prestarted.stop()
         handle.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -103,9 +103,10 @@ def send_message(conn, payload):
 class Supervisor:
     """Accepts connections on ``socket_path`` and runs their sessions from one event loop."""
 
-    def __init__(self, socket_path, prestart=None):
+    def __init__(self, socket_path, prestart=None, compiled_launcher=True):
         self.socket_path = socket_path
-        self.runner = SessionRunner(prewarm=True, prestart=prestart)
+        self.runner = SessionRunner(prewarm=True, prestart=prestart,
+                                    compiled_launcher=compiled_launcher)
         isolation.record(socket_path, self.runner.isolation)   # before anyone can connect
         self.sessions = {}          # Monitor -> (connection, ActiveSession, channel fds)
         self.starts = {}            # SessionStart -> (connection, channel fds): set-up
@@ -385,6 +386,9 @@ def main(argv=None):
                         help='pre-started python jails to keep (zerocloud.sandbox.prestart)')
     parser.add_argument('--python-preimports', default=None, metavar='M1,M2',
                         help='modules they import (default: prestart.DEFAULT_IMPORTS)')
+    parser.add_argument('--python-jail-stage', action='store_true',
+                        help='set jails up in Python, not with the compiled launcher '
+                             '(zerocloud.sandbox.launcher; for comparisons)')
     parser.add_argument('--die-with-parent', action='store_true',
                         help='exit when the process that started us exits')
     args = parser.parse_args(argv)
@@ -397,7 +401,7 @@ def main(argv=None):
         prestart = PrestartOptions.parse(args.python_prestart, args.python_preimports)
     except ValueError as exc:
         parser.error(str(exc))
-    Supervisor(args.socket, prestart).serve_forever()
+    Supervisor(args.socket, prestart, not args.python_jail_stage).serve_forever()
     return 0
 
 
