@@ -73,6 +73,7 @@ def test_an_unprivileged_supervisor_runs_sessions_in_rootless_jails(workdir, sb)
         recorded = isolation.recorded(handle.socket_path)
         assert recorded.startswith(isolation.AVAILABLE), recorded
         assert 'uid %d' % unprivileged.UID in recorded, recorded
+        assert recorded.endswith('; jail launcher: compiled'), recorded   # nobody runs it too
         for kind in ('file', 'pipe', 'file', 'pipe'):     # warm jails from the factory too
             report, out = run_session(handle, workdir, runner.PYTHON,
                                       ['python', '/dev/script'], b'rootless %s' % kind.encode(),
