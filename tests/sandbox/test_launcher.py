@@ -14,13 +14,13 @@ import json
 import os
 import re
 import subprocess
-import time
 
 import pytest
 
 from tests.sandbox import runner
 from tests.sandbox import test_escape_c as escapes
 from tests.sandbox import test_escape_c_kernel as kernel_escapes
+from tests.sandbox.test_supervisor import children_named, wait_for
 from zerocloud.sandbox import fdpass, jail, launcher, linux, warm
 from zerocloud.sandbox import ChannelSpec, SessionSpec, SupervisorClient
 from zerocloud.sandbox.client import start_supervisor
@@ -51,12 +51,10 @@ def test_the_compiled_launcher_is_built_and_used(tmp_path):
     handle = start_supervisor(str(tmp_path / 'sup.sock'))
     try:
         assert recorded(handle.socket_path).endswith('; jail launcher: compiled')
-        deadline = time.monotonic() + 30       # (the factory makes the pool's jails)
-        while len(_warm_jails(handle.pid)) < warm.POOL_SIZE and time.monotonic() < deadline:
-            time.sleep(0.05)
-        jails = _warm_jails(handle.pid)
-        assert len(jails) == warm.POOL_SIZE
-        assert not [pid for pid in jails if _exe_is_python(pid)], 'a jail waits in Python'
+        named = children_named(handle.pid)      # (the factory makes the pool's jails)
+        assert wait_for(lambda: len(named('zc-warm')) == warm.POOL_SIZE, 30)
+        assert not [pid for pid in named('zc-warm') if _exe_is_python(pid)], \
+            'a jail waits in Python'
     finally:
         handle.stop()
 
@@ -75,41 +73,11 @@ def test_a_supervisor_can_be_asked_for_the_python_stage(tmp_path, sb):
         finally:
             os.close(out)
         assert (tmp_path / 'out').read_bytes() == b'hello, world\n' * 3
-        deadline = time.monotonic() + 30       # (the pool refills after each reply)
-        while not _python_warm_jails(handle.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _python_warm_jails(handle.pid), 'no warm jail waits in Python'
+        named = children_named(handle.pid)      # (the pool refills after each reply)
+        assert wait_for(lambda: [pid for pid in named('zc-warm') if _exe_is_python(pid)],
+                        30), 'no warm jail waits in Python'
     finally:
         handle.stop()
-
-
-def _warm_jails(pid):
-    return [child for child in _children(pid) if _comm(child) == 'zc-warm']
-
-
-def _python_warm_jails(pid):
-    return [child for child in _warm_jails(pid) if _exe_is_python(child)]
-
-
-def _children(pid):
-    found = []
-    for entry in os.listdir('/proc'):
-        if entry.isdigit():
-            try:
-                with open('/proc/%s/stat' % entry) as f:
-                    if int(f.read().rsplit(')', 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
-def _comm(pid):
-    try:
-        with open('/proc/%d/comm' % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return None
 
 
 def _exe_is_python(pid):

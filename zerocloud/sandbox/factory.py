@@ -87,7 +87,7 @@ class JailFactory:
         return kind, warm.WarmJail(
             self.sys, int.from_bytes(data[1:], 'big'), pidfd, socket.socket(fileno=control),
             to_child, from_child,
-            launched=kind == warm.KIND_WARM and self.launcher_path is not None)
+            launched=warm.waits_in_launcher(kind, self.launcher_path))
 
     def close(self):
         """Stop the factory and reap it."""

@@ -191,9 +191,9 @@ static unsigned char *receive_plan(size_t *size, int **fds, int *fd_count)
                         fail("out of memory");
                 }
                 memcpy(*fds + *fd_count, CMSG_DATA(cmsg), more * sizeof(int));
-                for (; more > 0; more--, (*fd_count)++)
-                    if ((*fds)[*fd_count] <= TO_PARENT)    /* 0-2 were closed: keep them */
-                        (*fds)[*fd_count] = park((*fds)[*fd_count]);   /* for 0-2 */
+                for (; more > 0; more--, (*fd_count)++)    /* (only if 0-2 were closed: */
+                    if ((*fds)[*fd_count] <= TO_PARENT)    /* keep them for the channels) */
+                        (*fds)[*fd_count] = park((*fds)[*fd_count]);
             }
         }
         if (n <= 0)
@@ -258,6 +258,12 @@ static void warm_up(void)
 }
 
 /* -- the root ------------------------------------------------------------------------------ */
+static void make_dir(const char *path)
+{
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        fail("mkdir %s: %s", path, strerror(errno));
+}
+
 static void make_parents(const char *path)
 {
     char copy[4096];
@@ -267,8 +273,7 @@ static void make_parents(const char *path)
     strcpy(copy, path);
     for (slash = strchr(copy + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
         *slash = 0;
-        if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-            fail("mkdir %s: %s", copy, strerror(errno));
+        make_dir(copy);
         *slash = '/';
     }
 }
@@ -309,8 +314,7 @@ static void bind_one(int old_root, int held, int directory, uint64_t attributes,
                       &attr, sizeof attr), "mount_setattr", source);
     make_parents(target);
     if (directory) {
-        if (mkdir(target, 0755) < 0 && errno != EEXIST)
-            fail("mkdir %s: %s", target, strerror(errno));
+        make_dir(target);
     } else if (stat(target, &st) < 0) {
         int made = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
         check(made, "create", target);
@@ -401,6 +405,7 @@ static void open_std_channels(struct reader *r, const int *fds)
             fail("bad standard channel %u", fd_number);
         if (original >= 0 && (fcntl(original, F_GETFL) & O_ACCMODE) == O_WRONLY) {
             fd = dup(original);
+            check(fd, "dup", path);
         } else {
             fd = open(path, (int)flags | O_CLOEXEC);
             check(fd, "open", path);
@@ -409,7 +414,6 @@ static void open_std_channels(struct reader *r, const int *fds)
             else if (original >= 0)
                 check(lseek(fd, lseek(original, 0, SEEK_CUR), SEEK_SET), "lseek", path);
         }
-        check(fd, "dup", path);
         parked[fd_number] = park(fd);
         close(fd);
         free(path);

@@ -71,13 +71,14 @@ def binary_path():
     return os.path.join(os.path.dirname(SOURCE), 'zc-launcher-' + digest)
 
 
-def build(compiler=None):
-    """Compile the launcher (atomically: a temporary file renamed); return its path.
+def build():
+    """Compile the launcher (atomically: a temporary file renamed) with ``$CC``, else the
+    first of :data:`COMPILERS` found; return its path.
 
     :raises RuntimeError: no compiler, or the compilation failed (its message included).
     """
     target = binary_path()
-    compiler = compiler or os.environ.get('CC') or next(
+    compiler = os.environ.get('CC') or next(
         filter(None, map(shutil.which, COMPILERS)), None)
     if not compiler:
         raise RuntimeError('no C compiler (install gcc and libc6-dev)')

@@ -63,7 +63,6 @@ class SessionRunner:
         if self.isolation.available:
             self.launcher = launcher.locate() if compiled_launcher else launcher.Launcher(
                 None, 'jail launcher: python (asked for)')
-        if self.launcher is not None:
             self.isolation = dataclasses.replace(self.isolation, description='%s; %s' % (
                 self.isolation.description, self.launcher.description))
         self.bpf = offload.run_in_child(offload.compile_policies)

@@ -119,7 +119,14 @@ def clone_warm(sys, sibling=False, name=jail.WARM_NAME, imports=None, launcher_p
     os.close(p2c_read)
     os.close(c2p_write)
     return WarmJail(sys, pid, sys.pidfd_open(pid), parent_end, p2c_write, c2p_read,
-                    launched=imports is None and launcher_path is not None)
+                    launched=waits_in_launcher(KIND_WARM if imports is None else KIND_PYTHON,
+                                               launcher_path))
+
+
+def waits_in_launcher(kind, launcher_path):
+    """True when a jail of ``kind`` waits for its plan in the compiled launcher: an
+    ordinary warm jail where there is one (a pre-started python jail never does)."""
+    return kind == KIND_WARM and launcher_path is not None
 
 
 class WarmPool:
