@@ -22,9 +22,7 @@ from tests.sandbox import runner
 @pytest.fixture
 def run_sandboxed(tmp_path):
     """Return ``run_sandboxed(program, args=(), **kw)`` bound to this test's tmp_path."""
-    def run(program, args=(), **kwargs):
-        return runner.run_sandboxed(program, args, workdir=tmp_path, **kwargs)
-    return run
+    return runner.sandboxed_in(tmp_path)
 
 
 @pytest.fixture

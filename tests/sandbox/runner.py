@@ -157,6 +157,16 @@ def run_sandboxed(program, args=(), *, workdir, stdin=None, input=None, script=N
                   cli_stdout=done.stdout or b'', cli_stderr=done.stderr, command=tuple(cmd))
 
 
+def sandboxed_in(workdir, options=()):
+    """:func:`run_sandboxed` bound to ``workdir``, with ``options`` (CLI options, e.g.
+    ``--python-prestart``) before any a call adds: what the ``run_sandboxed`` fixtures
+    return."""
+    def run(program, args=(), extra_options=(), **kwargs):
+        return run_sandboxed(program, args, workdir=workdir,
+                             extra_options=tuple(options) + tuple(extra_options), **kwargs)
+    return run
+
+
 def _load_report(path):
     try:
         with open(path) as f:

@@ -38,10 +38,7 @@ PYTHON_STAGE = ('--python-jail-stage',)
 @pytest.fixture
 def run_sandboxed(tmp_path):
     """``run_sandboxed`` of conftest, the jail set up by the Python stage."""
-    def run(program, args=(), extra_options=(), **kwargs):
-        return runner.run_sandboxed(program, args, workdir=tmp_path,
-                                    extra_options=PYTHON_STAGE + tuple(extra_options), **kwargs)
-    return run
+    return runner.sandboxed_in(tmp_path, PYTHON_STAGE)
 
 
 def test_the_compiled_launcher_is_built_and_used(tmp_path):

@@ -52,10 +52,7 @@ def run_python(tmp_path):
 @pytest.fixture
 def run_sandboxed(tmp_path):
     """``run_sandboxed`` of conftest, a python session in a pre-started interpreter."""
-    def run(program, args=(), extra_options=(), **kwargs):
-        return runner.run_sandboxed(program, args, workdir=tmp_path,
-                                    extra_options=PRESTART + tuple(extra_options), **kwargs)
-    return run
+    return runner.sandboxed_in(tmp_path, PRESTART)
 
 
 @pytest.fixture
