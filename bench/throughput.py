@@ -12,7 +12,9 @@ run:
   response, one session each) one after the other: sessions per second = every job of
   every client / the round's wall time;
 * ``--clients`` threads each ``subprocess.run`` the same binary ``--jobs`` times on the
-  same 1 KiB (no sandbox, no Swift): runs per second.
+  same 1 KiB (no sandbox, no Swift): runs per second;
+* ``--clients`` threads each GET that object ``--jobs`` times through the same proxy: what
+  the cluster serves without a session, so the jobs' rate can be read against Swift's own.
 
 It prints the medians of the rounds, their ratio, and the load average (the figures are
 only comparable on an otherwise idle machine).
@@ -51,6 +53,18 @@ def job_client(base, token, job):
     return run
 
 
+def get_client(base, token, path):
+    """A client that GETs ``path`` ``count`` times over its own HTTP session."""
+    def run(count):
+        session = requests.Session()
+        for _ in range(count):
+            response = session.get('%s/%s' % (base, path), headers={'X-Auth-Token': token})
+            response.raise_for_status()
+            assert response.content == SMALL
+        return count
+    return run
+
+
 def local_client(exe):
     """The baseline: ``count`` unsandboxed runs of ``exe`` on the same bytes."""
     def run(count):
@@ -62,8 +76,8 @@ def local_client(exe):
 
 
 def upload(url, token, exe):
-    """A container with ``small`` and ``cat`` (``exe``); ``(base url, the one-session job
-    that cats one to stdout)``."""
+    """A container with ``small`` and ``cat`` (``exe``); ``(base url, the path of small,
+    the one-session job that cats it to stdout)``."""
     session, base, auth = requests.Session(), url.rstrip('/'), {'X-Auth-Token': token}
     container = 'bench-' + uuid.uuid4().hex
     session.put('%s/%s' % (base, container), headers=auth).raise_for_status()
@@ -71,7 +85,7 @@ def upload(url, token, exe):
     with open(exe, 'rb') as handle:
         session.put('%s/%s/cat' % (base, container), data=handle.read(),
                     headers=auth).raise_for_status()
-    return base, [{'name': 'cat', 'exec': {'path': 'swift://~/%s/cat' % container},
+    return base, container + '/small', [{'name': 'cat', 'exec': {'path': 'swift://~/%s/cat' % container},
                    'devices': [{'name': 'stdin', 'path': 'swift://~/%s/small' % container},
                                {'name': 'stdout'}]}]
 
@@ -86,20 +100,26 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as build, cluster_credentials(args) as (url, token):
         exe = compile_static(os.path.join(PROGRAMS, 'sb_cat.c'), build)
-        base, job = upload(url, token, exe)
+        base, small, job = upload(url, token, exe)
         jobs, local = job_client(base, token, job), local_client(exe)
+        gets = get_client(base, token, small)
         rate(args.clients, 2, jobs)   # warm: executable cached, supervisors up
-        job_rates, local_rates = [], []
+        job_rates, local_rates, get_rates = [], [], []
         for _ in range(args.rounds):
             job_rates.append(rate(args.clients, args.jobs, jobs))
             local_rates.append(rate(args.clients, args.jobs, local))
+            get_rates.append(rate(args.clients, args.jobs, gets))
     job_median, local_median = statistics.median(job_rates), statistics.median(local_rates)
+    get_median = statistics.median(get_rates)
     print('%d clients x %d jobs, %d rounds' % (args.clients, args.jobs, args.rounds))
     print('zerocloud jobs       %.1f sessions/s (median; rounds: %s)'
           % (job_median, ', '.join('%.1f' % r for r in job_rates)))
     print('subprocess.run       %.1f runs/s (median; rounds: %s)'
           % (local_median, ', '.join('%.1f' % r for r in local_rates)))
+    print('GET of the object    %.1f requests/s (median; rounds: %s)'
+          % (get_median, ', '.join('%.1f' % r for r in get_rates)))
     print('ratio jobs/subprocess %.3f' % (job_median / local_median))
+    print('ratio jobs/GET        %.3f' % (job_median / get_median))
     print('load average         %s' % ' '.join('%.2f' % load for load in os.getloadavg()))
 
 

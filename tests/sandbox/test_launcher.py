@@ -21,7 +21,7 @@ from tests.sandbox import runner
 from tests.sandbox import test_escape_c as escapes
 from tests.sandbox import test_escape_c_kernel as kernel_escapes
 from tests.sandbox.test_supervisor import children_named, wait_for
-from zerocloud.sandbox import fdpass, jail, launcher, linux, warm
+from zerocloud.sandbox import factory, fdpass, jail, launcher, linux, warm
 from zerocloud.sandbox import ChannelSpec, SessionSpec, SupervisorClient
 from zerocloud.sandbox.client import start_supervisor
 from zerocloud.sandbox.isolation import recorded
@@ -136,7 +136,7 @@ def _fail_with(body, fds=()):
     """Give ``body`` as the plan (with ``fds``) to a fresh warm jail waiting in the
     launcher; return ``(its status pipe's text, its exit code)``."""
     path = launcher.locate(build_missing=False).path
-    ready = warm.clone_warm(linux.Syscalls(), launcher_path=path)
+    ready = factory.one_jail(linux.Syscalls(), path)
     try:
         try:
             fdpass.send_with_fds(ready.control, len(body).to_bytes(jail.PLAN_HEADER_BYTES,
@@ -233,3 +233,64 @@ def test_the_launcher_is_not_a_command(tmp_path):
     assert done.returncode == 2 and b'not a command' in done.stderr
     assert subprocess.run([path, '--version'], capture_output=True).stdout == \
         launcher.VERSION_ANSWER
+    done = subprocess.run([path, 'factory', '0', str(os.getpid())], capture_output=True,
+                          stdin=subprocess.DEVNULL)     # (fd 0: not a socket)
+    assert done.returncode == 2 and b'not a command' in done.stderr
+    done = subprocess.run([path, 'factory', '0', '1'], capture_output=True)
+    assert done.returncode == 1                         # (not its parent: it is gone)
+
+
+def _comm(pid):
+    with open('/proc/%d/comm' % pid) as f:
+        return f.read().strip()
+
+
+def test_a_jail_for_a_process_without_a_pool_comes_from_a_factory_started_for_it():
+    """``zerocloud run`` and a supervisor whose factory died: one factory per jail; the jail
+    is our child (CLONE_PARENT), holds only fds 0-5, runs the launcher without an exec of
+    ours, and the factory is gone once it handed the jail over."""
+    path = launcher.locate(build_missing=False).path
+    ready = factory.one_jail(linux.Syscalls(), path)
+    try:
+        assert ready.launched
+        assert wait_for(lambda: _comm(ready.pid) == jail.JAIL_NAME), _comm(ready.pid)
+        with open('/proc/%d/stat' % ready.pid) as f:
+            assert int(f.read().rsplit(')', 1)[1].split()[1]) == os.getpid()
+        assert os.readlink('/proc/%d/exe' % ready.pid) == path
+        assert wait_for(lambda: sorted(map(int, os.listdir('/proc/%d/fd' % ready.pid))) ==
+                        [0, 1, 2, 3, 4, 5])
+        assert not children_named(os.getpid())(factory.FACTORY_NAME)
+    finally:
+        ready.discard()
+
+
+def test_a_pool_waits_for_its_factory_when_it_is_empty():
+    """Sessions that outrun the pool get jails the factory makes for them (``J``, named
+    zc-jail); pool jails that arrive meanwhile join the pool, and are taken next."""
+    path = launcher.locate(build_missing=False).path
+    pool = warm.WarmPool(linux.Syscalls(), size=2, launcher_path=path)
+    taken = []
+    try:
+        pool.refill()                   # (asks for 2 pool jails: they come first)
+        taken = [pool.take() for _ in range(4)]     # (before the pool collected any)
+        assert all(ready.launched for ready in taken)
+        names = lambda: [_comm(ready.pid) for ready in taken]   # noqa: E731
+        assert wait_for(lambda: names() == [jail.JAIL_NAME, jail.WARM_NAME, jail.WARM_NAME,
+                                            jail.JAIL_NAME]), names()
+        assert not pool.ready[warm.KIND_WARM]
+    finally:
+        for ready in taken:
+            ready.discard()
+        pool.close()
+
+
+def test_the_factory_stops_at_a_request_it_does_not_know():
+    made = factory.JailFactory(linux.Syscalls(), launcher_path=launcher.locate(
+        build_missing=False).path)
+    try:
+        made.conn.sendall(warm.KIND_PYTHON)         # (pre-started jails: the Python factory)
+        assert made.process.wait(timeout=30) == 1
+        with pytest.raises(OSError):
+            made.receive(5)
+    finally:
+        made.close()

@@ -36,10 +36,10 @@ Steps, each failing closed (0, 1 and 2 happen before the session's plan arrives)
    listener with ``pidfd_getfd`` and lets exactly that exec through.
 
 With the compiled launcher (:mod:`zerocloud.sandbox.launcher`, the default where it is
-built), :func:`enter_launcher` does steps 0 and 1 and executes it: the launcher does the
-rest of step 2 while warm, then steps 3-6 (same steps, same order, in C); the Python
-functions here then serve the pre-started python jails' helper, the probe, and machines
-without the launcher.
+built), its factory mode clones the jail and does steps 0 and 1, and the clone goes on in
+the launcher's code: the rest of step 2 while warm, then steps 3-6 (same steps, same
+order, in C).  The Python functions here then serve the pre-started python jails' helper,
+the probe, and machines without the launcher.
 
 Why binds are made here, by path, and not by the supervisor from its descriptors: the
 kernel lets ``open_tree(OPEN_TREE_CLONE)`` copy only mounts of the caller's own mount
@@ -119,7 +119,7 @@ def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid
     try:
         sys.set_name(name)
         sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        _place_control_fds(control_fd, from_parent, to_parent, inheritable=False)
+        _place_control_fds(control_fd, from_parent, to_parent)
         status_fd = 5
         sys.close_range(6)
         fdpass.raise_open_files_limit()          # room for a plan's thousands of fds
@@ -138,32 +138,12 @@ def enter_warm(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid
     os._exit(EXIT_JAIL_FAILED)
 
 
-def enter_launcher(sys, control_fd, from_parent, to_parent, outside_uid, outside_gid, name,
-                   launcher):
-    """A pre-warmed jail set up by the compiled launcher (:mod:`.launcher`, at the host
-    path ``launcher``): steps 0 and 1 of the module docstring here, then execute it, as
-    root inside (an exec keeps every capability over the jail's namespaces only so), with
-    fds 3-5; it does the rest of :func:`enter_warm`'s work, then waits for the plan.
-    Never returns."""
-    status_fd = to_parent
-    try:
-        sys.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        _place_control_fds(control_fd, from_parent, to_parent, inheritable=True)
-        status_fd = 5
-        sys.close_range(6)
-        become_root_inside(outside_uid, outside_gid)
-        os.execv(launcher, [name, 'warm'])
-    except BaseException as exc:  # report anything, never fall back into the caller
-        _fail(status_fd, exc)
-    os._exit(EXIT_JAIL_FAILED)
-
-
-def _place_control_fds(control_fd, from_parent, to_parent, inheritable):
+def _place_control_fds(control_fd, from_parent, to_parent):
     """The control socket and the sync pipes onto fds 3, 4 and 5 (all parked above 9
     first: no clobbering)."""
     parked = [_park(fd) for fd in (control_fd, from_parent, to_parent)]
     for number, fd in zip((3, 4, 5), parked):
-        os.dup2(fd, number, inheritable=inheritable)
+        os.dup2(fd, number, inheritable=False)
 
 
 def _receive_plan(control_fd):

@@ -1,11 +1,10 @@
 /* zc-launcher: the compiled last stage of a warm jail (see zerocloud/sandbox/launcher.py).
  *
- * A warm jail (zerocloud.sandbox.jail.enter_launcher), cloned into its namespaces, places
- * its fds and writes its uid map in Python, then executes this small static program
- * ("zc-warm warm"), which does the rest of the session-independent set-up (host name, empty
- * pivoted root with the host's tree at /.old-root, signal dispositions) as
- * zerocloud.sandbox.jail.enter_warm does.  Then it waits for the session's plan on fd 3
- * (the control socket), then does
+ * A warm jail, cloned into its namespaces by this program's factory mode (jail_factory.c)
+ * with its fds on 3-5 and root inside, does here the rest of the session-independent
+ * set-up (host name, empty pivoted root with the host's tree at /.old-root, signal
+ * dispositions) as zerocloud.sandbox.jail.enter_warm does.  Then it waits for the
+ * session's plan on fd 3 (the control socket), then does
  * what zerocloud.sandbox.jail's populate_root and _launch_program do, step for step:
  * bind each channel and image from the host tree at /.old-root (openat2 without symlinks,
  * the file checked against the descriptor the supervisor sent), detach the old root, make
@@ -44,11 +43,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define CONTROL_FD 3
-#define FROM_PARENT 4
-#define TO_PARENT 5
+#include "launcher.h"
+
 #define EXEC_FD 3
-#define EXIT_JAIL_FAILED 126
 #define MAX_FDS_PER_MESSAGE 253
 #define MAX_PLAN_BYTES (256u << 20)
 #define OLD_ROOT "/.old-root"
@@ -217,8 +214,7 @@ static unsigned char *receive_plan(size_t *size, int **fds, int *fd_count)
 }
 
 /* -- while warm: what does not depend on the session (jail.enter_warm's steps 1-2 after
- * the uid maps, which the jail writes before it executes us: exec as root inside keeps
- * every capability over the jail's namespaces) ------------------------------------------ */
+ * the uid maps, which jail_factory.c writes) ----------------------------------------------- */
 static void stage_root(void)
 {
     static const char *made[] = { "/tmp/dev", "/tmp/dev/in", "/tmp/dev/out", "/tmp" OLD_ROOT };
@@ -474,28 +470,19 @@ static char **strings(struct reader *r)
     return list;
 }
 
-int main(int argc, char **args)
+/* The warm jail, pid 1 of its namespaces, root inside, fds 3-5 in place: the rest of the
+ * warm set-up, then wait for the plan and start the session's program (never returns). */
+void warm_jail(const char *name)
 {
     struct reader r;
     size_t size;
     int *fds, fd_count, exec_fd, listener;
     unsigned char *plan;
     char **argv, **env, line[32];
-    if (argc == 2 && strcmp(args[1], "--version") == 0) {
-        fputs("zc-launcher 1\n", stdout);
-        return 0;
-    }
-    /* Only ever pid 1 of a fresh pid namespace (a jail just cloned): never the host's. */
-    if (argc != 2 || strcmp(args[1], "warm") != 0 || getpid() != 1 ||
-            fcntl(CONTROL_FD, F_GETFD) < 0 || fcntl(TO_PARENT, F_GETFD) < 0) {
-        fputs("zc-launcher: the last stage of a zerocloud warm jail; not a command\n", stderr);
-        return 2;
-    }
     uint32_t fifos, filter_bytes;
     struct sock_fprog_ filter;
 
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);     /* (exec may have cleared it) */
-    prctl(PR_SET_NAME, args[0], 0, 0, 0);          /* zc-warm or zc-jail: see jail.py */
+    prctl(PR_SET_NAME, name, 0, 0, 0);             /* zc-warm or zc-jail: see jail.py */
     warm_up();
     plan = receive_plan(&size, &fds, &fd_count);
     prctl(PR_SET_NAME, "zc-jail", 0, 0, 0);
@@ -536,4 +523,18 @@ int main(int argc, char **args)
           "status pipe");
     syscall(SYS_execveat, EXEC_FD, "", argv, env, AT_EMPTY_PATH);
     fail("execveat: %s", strerror(errno));
+}
+
+int main(int argc, char **args)
+{
+    if (argc == 2 && strcmp(args[1], "--version") == 0) {
+        fputs("zc-launcher 2\n", stdout);
+        return 0;
+    }
+    if (argc == 4 && strcmp(args[1], "factory") == 0)
+        return factory_main(args[2], args[3]);
+    /* A warm jail runs only as a clone of the factory: nothing else touches the host. */
+    fputs("zc-launcher: the jail factory and last stage of a zerocloud supervisor; "
+          "not a command\n", stderr);
+    return 2;
 }

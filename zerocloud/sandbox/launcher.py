@@ -1,41 +1,60 @@
-"""The compiled jail launcher: the last stage of a warm jail, in C (``launcher.c``).
+"""The compiled jail launcher: the jail factory and the last stage of a warm jail, in C.
 
-Why: a warm jail cloned by the (Python) jail factory is a Python process.  Decoding its
-plan, binding and the last restrictions in Python, then ``execve`` out of a Python-sized
-address space cost ~1.5 ms on a session's path (measured: plan to listener ~0.9 ms, exec
-and tear-down of the interpreter ~0.5 ms), and its warm set-up in Python ~2 ms of CPU per
-jail (every page the clone touches is copied).  With the launcher, the jail just cloned
-places its fds and writes its uid map in Python (:func:`zerocloud.sandbox.jail.enter_launcher`),
-then executes this small static program at once, which does the rest of the warm set-up
-(host name, empty pivoted root, signal dispositions, as
-:func:`~zerocloud.sandbox.jail.enter_warm`), waits for the plan and does the session's
-steps (the same, in the same order, as :func:`~zerocloud.sandbox.jail.populate_root` and
-``_launch_program``; ``launcher.c``'s header lists them and the plan's format).  A waiting
-jail then holds ~60 KB instead of a copy of the factory's interpreter.
+Why: a warm jail cloned by a Python process is a Python process.  Decoding its plan,
+binding and the last restrictions in Python, then ``execve`` out of a Python-sized address
+space cost ~1.5 ms on a session's path (measured: plan to listener ~0.9 ms, exec and
+tear-down of the interpreter ~0.5 ms), and cloning and setting up each warm jail from
+Python ~3 ms of CPU (the clone copies the factory's page tables; every page the jail
+touches is then copied).  With the launcher, one small static program (``zc-launcher``,
+~70 KB) does both parts:
 
-Where it comes from: ``python -m zerocloud.sandbox.launcher`` compiles ``launcher.c``
-(``musl-gcc -static`` when ``musl-tools`` is installed, else ``cc -static``: ``gcc`` and
-``libc6-dev`` on Debian; ``$CC`` chooses another) into this package's directory as
-``zc-launcher-<hash of the source>``; ``make venv`` (so the README's commands) runs it.  A
-supervisor that finds no binary for the current source tries to build it once at start;
-when it cannot (no compiler, a read-only install) or the binary does not run (a ``noexec``
-mount), its jails keep the Python stage, which is equally strict and slower, and the
-sandbox's log line says so and why (``jail launcher: python (...)``).
+- **the factory** (``zc-launcher factory <socket fd> <supervisor pid>``, ``jail_factory.c``;
+  protocol in :mod:`zerocloud.sandbox.factory`): the supervisor starts it once; it clones
+  each warm jail into its namespaces (``clone3``, ``CLONE_PARENT``: the supervisor is the
+  jail's parent and reaps it), and the clone places its fds on 3-5, closes every other
+  one, maps the jail's root to the supervisor's uid and gid, and goes on in the launcher's
+  code below, without an exec.  A process without a pool (``zerocloud run``, a supervisor
+  whose factory died) starts one for a single jail (:func:`~zerocloud.sandbox.factory.one_jail`).
+- **the warm jail** (``launcher.c``): the rest of the warm set-up (host name, empty
+  pivoted root, signal dispositions, as :func:`~zerocloud.sandbox.jail.enter_warm`), then
+  it waits for the plan and does the session's steps (the same, in the same order, as
+  :func:`~zerocloud.sandbox.jail.populate_root` and ``_launch_program``; ``launcher.c``'s
+  header lists them and the plan's format).  A waiting jail holds ~60 KB.
 
-Security review: the launcher runs inside the jail's namespaces, as root of the jail's own
-user namespace only, with nothing but its control socket and sync pipes (the jail closed
-every other fd before executing it).  It refuses to run unless it is pid 1 (only a jail
-just cloned into its own pid namespace is: run by hand on a host it would otherwise mount
-and pivot the host's namespace).  It trusts its plan exactly as the Python stage
-does (the supervisor wrote it) and still checks every bind's path against the descriptor
-the supervisor sent (``openat2`` without symlinks beneath the old root, then device and
-inode).  It parses the plan defensively anyway (lengths bounded by the message, counts
-checked, no NUL in strings, fd indexes within what arrived).  The program's kernel state at
-``execveat`` is the Python stage's: same mounts, descriptors 0-2 (and 3-5 close-on-exec),
-rlimits, signal mask, no capabilities, ``no_new_privs``, the same seccomp filter whose
-listener the supervisor takes before it lets exactly that exec through.  The escape suite
-(``tests/sandbox``) runs through the launcher, and ``tests/sandbox/test_launcher.py`` runs
-sessions through both stages.
+Measured per session on the 2-vCPU VM (a trivial job through the proxy, CPU of the
+sandbox's processes): factory 2.0 -> 0.9 ms, jails 2.9 -> 1.2 ms, against a Python
+factory whose jails executed the launcher.
+
+Where it comes from: ``python -m zerocloud.sandbox.launcher`` compiles ``launcher.c`` and
+``jail_factory.c`` (``musl-gcc -static`` when ``musl-tools`` is installed, else ``cc
+-static``: ``gcc`` and ``libc6-dev`` on Debian; ``$CC`` chooses another) into this
+package's directory as ``zc-launcher-<hash of the sources>``; ``make venv`` (so the
+README's commands) runs it.  A supervisor that finds no binary for the current sources
+tries to build it once at start; when it cannot (no compiler, a read-only install) or the
+binary does not run (a ``noexec`` mount), its jails are cloned and set up by Python (the
+Python stage, equally strict and slower), and the sandbox's log line says so and why
+(``jail launcher: python (...)``).  Pre-started python jails always come from the Python
+factory (:mod:`zerocloud.sandbox.prestart`).
+
+Security review: the factory runs as the supervisor's user with only its socket (fd 3)
+and the standard fds; it dies with the supervisor, reads one byte per jail (``W`` or
+``J``; anything else stops it) and does nothing else but clone jails into fresh
+namespaces, which any user may do.  Run by hand it refuses unless its parent is the pid
+it is given and its fd is a socket.  The launcher refuses every other use ("not a
+command"): the warm jail's code runs only in a clone that is pid 1 of its new pid
+namespace, so it never mounts or pivots in the host's namespaces.  A jail holds nothing
+but its control socket and sync pipes (and the standard fds, replaced by its channels)
+while it waits.  It trusts its plan exactly as the Python stage does (the supervisor wrote
+it) and still checks every bind's path against the descriptor the supervisor sent
+(``openat2`` without symlinks beneath the old root, then device and inode).  It parses the
+plan defensively anyway (lengths bounded by the message, counts checked, no NUL in
+strings, fd indexes within what arrived).  The program's kernel state at ``execveat`` is
+the Python stage's: same mounts, descriptors 0-2 (and 3-5 close-on-exec), rlimits, signal
+mask, no capabilities, ``no_new_privs``, the same seccomp filter whose listener the
+supervisor takes before it lets exactly that exec through.  The escape suite
+(``tests/sandbox``, through ``zerocloud run``: a factory started for each jail) and the
+supervisor's tests (its pool from the factory) run through the launcher, and
+``tests/sandbox/test_launcher.py`` runs sessions through both stages.
 """
 import hashlib
 import os
@@ -45,8 +64,10 @@ import subprocess
 import sys
 import tempfile
 
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'launcher.c')
-VERSION_ANSWER = b'zc-launcher 1\n'    # what ``zc-launcher --version`` prints
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCES = tuple(os.path.join(HERE, name) for name in ('launcher.c', 'jail_factory.c'))
+HEADER = os.path.join(HERE, 'launcher.h')
+VERSION_ANSWER = b'zc-launcher 2\n'    # what ``zc-launcher --version`` prints
 COMPILE_SECONDS = 120
 # musl first: a static glibc program's start costs ~0.3 ms more on these VMs (its CPUID
 # probes exit to the hypervisor), paid by every warm jail as it is made
@@ -65,10 +86,12 @@ class Launcher:
 
 
 def binary_path():
-    """Where the launcher for the current ``launcher.c`` lives (built or not)."""
-    with open(SOURCE, 'rb') as source:
-        digest = hashlib.sha256(source.read()).hexdigest()[:12]
-    return os.path.join(os.path.dirname(SOURCE), 'zc-launcher-' + digest)
+    """Where the launcher for the current sources lives (built or not)."""
+    digest = hashlib.sha256()
+    for path in SOURCES + (HEADER,):
+        with open(path, 'rb') as source:
+            digest.update(source.read())
+    return os.path.join(HERE, 'zc-launcher-' + digest.hexdigest()[:12])
 
 
 def build():
@@ -85,7 +108,7 @@ def build():
     fd, temporary = tempfile.mkstemp(prefix='.zc-launcher-', dir=os.path.dirname(target))
     os.close(fd)
     try:
-        done = subprocess.run([compiler, '-static', '-O2', '-o', temporary, SOURCE],
+        done = subprocess.run([compiler, '-static', '-O2', '-o', temporary, *SOURCES],
                               capture_output=True, timeout=COMPILE_SECONDS)
         if done.returncode != 0:
             raise RuntimeError('%s failed: %s' % (compiler, done.stderr.decode(

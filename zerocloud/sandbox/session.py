@@ -104,11 +104,11 @@ class SessionRunner:
     def prepare_next_jail(self, python=True):
         """Ask for the jails missing from the warm pool (call it when nobody waits: the
         supervisor does after a reply), pre-started python ones too when ``python``; they
-        arrive through ``warm_pool.fileno()``."""
+        arrive through ``warm_pool.filenos()``."""
         self.warm_pool.refill(python)
 
     def close(self):
-        """Discard the pre-warmed jails and stop their factory."""
+        """Discard the pre-warmed jails and stop their factories."""
         self.warm_pool.close()
 
 

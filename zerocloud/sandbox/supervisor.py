@@ -128,9 +128,8 @@ class Supervisor:
         with selectors.DefaultSelector() as selector:
             self.selector = selector
             selector.register(self.listener, selectors.EVENT_READ, 'accept')
-            pool = self.runner.warm_pool
-            if pool.fileno() is not None:
-                selector.register(pool.fileno(), selectors.EVENT_READ, 'warm')
+            for fd in self.runner.warm_pool.filenos():
+                selector.register(fd, selectors.EVENT_READ, 'warm')
             while not self.stopping and self._socket_still_ours():
                 timeout = min(self._tick_sessions(), self._prestart_when_idle())
                 for key, _ in selector.select(timeout):
@@ -160,10 +159,10 @@ class Supervisor:
         isolation.forget(self.socket_path)
 
     def _collect_warm_jail(self, selector, key):
-        """A jail from the factory joins the pool (a dead factory is unwatched)."""
+        """A jail from a factory joins the pool (a dead factory is unwatched)."""
         pool = self.runner.warm_pool
-        pool.collect()
-        if pool.fileno() is None:
+        pool.collect(key.fd)
+        if key.fd not in pool.filenos():
             selector.unregister(key.fd)
 
     def _tick_sessions(self):

@@ -8,9 +8,9 @@ namespace), because a rootless jail can bind only paths of its own mount namespa
 :mod:`zerocloud.sandbox.jail`); detaching that tree (~0.1 ms) moved from the warm phase onto
 the session's path, and the bind calls are rehearsed once while warm (their first call in a
 new process costs ~0.2 ms).  The :class:`~zerocloud.sandbox.session.SessionRunner` of the
-supervisor keeps a :class:`WarmPool` of :data:`POOL_SIZE` warm jails, made by its jail factory
+supervisor keeps a :class:`WarmPool` of :data:`POOL_SIZE` warm jails, made by its jail factories
 (:mod:`zerocloud.sandbox.factory`, so the supervisor's memory is never shared with a
-jail) and refilled after each reply; an empty pool (a burst, or no factory: ``run_local``)
+jail: the compiled launcher's factory where it is built) and refilled after each reply; an empty pool (a burst, or no factory: ``run_local``)
 clones a jail on demand (same code path).
 
 With pre-started Python (:mod:`zerocloud.sandbox.prestart`) the pool also keeps jails
@@ -33,8 +33,9 @@ from zerocloud.sandbox import linux
 CHILD_FROM_PARENT = 4      # the sync pipe numbers inside the warm jail (see jail.enter_warm)
 CHILD_TO_PARENT = 5
 POOL_SIZE = 2              # warm jails the supervisor keeps ready
-KIND_WARM = b'W'           # the factory's names for the two kinds of jails
-KIND_PYTHON = b'P'         # a pre-started python jail (zerocloud.sandbox.prestart)
+KIND_WARM = b'W'           # the factories' names for the kinds of jails: a warm one,
+KIND_PYTHON = b'P'         # a pre-started python jail (zerocloud.sandbox.prestart),
+KIND_NOW = b'J'            # a warm one for a session that waits already (compiled factory)
 STAGE_START_SECONDS = 30.0  # a pre-started jail made on demand (no pool) may take this long
 
 
@@ -90,14 +91,15 @@ class WarmJail:
             os.close(fd)
 
 
-def clone_warm(sys, sibling=False, name=jail.WARM_NAME, imports=None, launcher_path=None):
-    """Clone a new warm jail and return its :class:`WarmJail`.
+def clone_warm(sys, sibling=False, name=jail.WARM_NAME, imports=None):
+    """Clone a new warm jail set up in Python and return its :class:`WarmJail` (where the
+    compiled launcher is built, ordinary warm jails come from its factory instead:
+    :func:`zerocloud.sandbox.factory.one_jail`).
 
     ``sibling``: clone it as our parent's child (``CLONE_PARENT``; the jail factory does).
     ``name``: its process name until its plan arrives (see :func:`jail.enter_warm`).
     ``imports``: a pre-started python jail importing these modules
-    (:mod:`zerocloud.sandbox.prestart`); None: an ordinary warm jail, waiting in the
-    compiled launcher at ``launcher_path`` (:mod:`zerocloud.sandbox.launcher`) if given.
+    (:mod:`zerocloud.sandbox.prestart`); None: an ordinary warm jail.
     """
     p2c_read, p2c_write = os.pipe2(os.O_CLOEXEC)
     c2p_read, c2p_write = os.pipe2(os.O_CLOEXEC)
@@ -110,23 +112,12 @@ def clone_warm(sys, sibling=False, name=jail.WARM_NAME, imports=None, launcher_p
         if imports is not None:
             from zerocloud.sandbox import prestart
             prestart.enter(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid, imports)
-        if launcher_path is not None:
-            jail.enter_launcher(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid, name,
-                                launcher_path)
         jail.enter_warm(sys, child_end.fileno(), p2c_read, c2p_write, uid, gid, name)
         os._exit(jail.EXIT_JAIL_FAILED)
     child_end.close()
     os.close(p2c_read)
     os.close(c2p_write)
-    return WarmJail(sys, pid, sys.pidfd_open(pid), parent_end, p2c_write, c2p_read,
-                    launched=waits_in_launcher(KIND_WARM if imports is None else KIND_PYTHON,
-                                               launcher_path))
-
-
-def waits_in_launcher(kind, launcher_path):
-    """True when a jail of ``kind`` waits for its plan in the compiled launcher: an
-    ordinary warm jail where there is one (a pre-started python jail never does)."""
-    return kind == KIND_WARM and launcher_path is not None
+    return WarmJail(sys, pid, sys.pidfd_open(pid), parent_end, p2c_write, c2p_read)
 
 
 class WarmPool:
@@ -134,25 +125,40 @@ class WarmPool:
     jails (:mod:`zerocloud.sandbox.prestart`) when ``prestart`` (PrestartOptions) says so.
 
     ``size`` 0: no factory, every session clones its jail on demand (a pre-started one for
-    an eligible session when ``prestart`` is given: ``run_local``, tests).  With a factory,
-    the owner's event loop watches :meth:`fileno` and calls :meth:`collect` when it is
-    readable.
+    an eligible session when ``prestart`` is given: ``run_local``, tests).  With factories,
+    the owner's event loop watches :meth:`filenos` and calls :meth:`collect` with the one
+    that is readable.
     """
 
     def __init__(self, sys, size=0, prestart=None, launcher_path=None):
-        from zerocloud.sandbox import factory
         self.sys = sys
         self.prestart = prestart
-        self.launcher_path = launcher_path      # (see clone_warm)
+        self.launcher_path = launcher_path      # its factory makes the ordinary warm jails
         self.sizes = {KIND_WARM: size,
                       KIND_PYTHON: prestart.pool_size if prestart is not None else 0}
         self.ready = {KIND_WARM: [], KIND_PYTHON: []}
-        imports = prestart.imports if prestart is not None else ()
-        self.factory = factory.JailFactory(sys, imports, launcher_path) if size else None
+        self.factories = self._start_factories(size, prestart)     # kind -> JailFactory
 
-    def fileno(self):
-        """The factory's socket (readable when a jail arrives), or None without one."""
-        return None if self.factory is None else self.factory.fileno()
+    def _start_factories(self, size, prestart):
+        """The factory of each kind of jail the pools keep (none without a pool): the
+        compiled launcher's for warm jails where it is built, the Python one for the rest
+        (:mod:`zerocloud.sandbox.factory`)."""
+        from zerocloud.sandbox import factory
+        if not size:
+            return {}
+        imports = prestart.imports if prestart is not None else ()
+        made = {}
+        if self.launcher_path is not None:
+            made[KIND_WARM] = factory.JailFactory(self.sys, launcher_path=self.launcher_path)
+        if KIND_WARM not in made or self.sizes[KIND_PYTHON]:
+            python = factory.JailFactory(self.sys, imports)
+            made.setdefault(KIND_WARM, python)
+            made[KIND_PYTHON] = python
+        return made
+
+    def filenos(self):
+        """The sockets of the factories (each readable when a jail arrives)."""
+        return sorted({made.fileno() for made in self.factories.values()})
 
     def take(self, plan=None, program=None):
         """A jail for the session of ``plan`` running ``program`` (images.ResolvedProgram):
@@ -171,48 +177,69 @@ class WarmPool:
                 if started:
                     return ready
                 ready.discard()         # its stage failed (an import): start normally
-            if self.factory is None:
+            if KIND_PYTHON not in self.factories:
                 ready = clone_warm(self.sys, imports=self.prestart.imports)
                 if ready.stage_ready(STAGE_START_SECONDS):
                     return ready
                 ready.discard()
         if self.ready[KIND_WARM]:
             return self.ready[KIND_WARM].pop(0)
-        return clone_warm(self.sys, name=jail.JAIL_NAME, launcher_path=self.launcher_path)
+        return self._jail_now()
+
+    def _jail_now(self):
+        """A warm jail for a session that waits already (the pool is empty): from the
+        compiled factory (its reply waited for; jails of the pool that arrive first join
+        it), else from a factory started for it, else cloned here in Python."""
+        from zerocloud.sandbox import factory
+        if self.launcher_path is None:
+            return clone_warm(self.sys, name=jail.JAIL_NAME)
+        made = self.factories.get(KIND_WARM)
+        if made is not None and made.compiled:
+            try:
+                made.request(KIND_NOW, 1)
+                while True:
+                    kind, ready = made.receive(factory.ONE_JAIL_SECONDS)
+                    if kind == KIND_NOW:
+                        return ready
+                    self.ready[kind].append(ready)
+            except OSError:
+                self._lose_factory(made)
+        return factory.one_jail(self.sys, self.launcher_path)
 
     def refill(self, python=True):
-        """Ask the factory for the jails missing from full pools (off the critical path);
+        """Ask the factories for the jails missing from full pools (off the critical path);
         the pre-started python ones only when ``python`` (each costs ~60 ms of CPU: the
         supervisor asks for them only once it is idle)."""
-        if self.factory is not None:
+        for kind, size in self.sizes.items():
+            made = self.factories.get(kind)
+            if made is None or (kind == KIND_PYTHON and not python):
+                continue
             try:
-                for kind, size in self.sizes.items():
-                    if kind == KIND_PYTHON and not python:
-                        continue
-                    self.factory.request(kind, size - len(self.ready[kind]) -
-                                         self.factory.pending[kind])
+                made.request(kind, size - len(self.ready[kind]) - made.pending[kind])
             except OSError:
-                self._lose_factory()
+                self._lose_factory(made)
 
-    def collect(self):
-        """Receive one jail from the factory into its pool."""
+    def collect(self, fd):
+        """Receive one jail from the factory whose socket is ``fd`` into its pool."""
+        made = next(made for made in self.factories.values() if made.fileno() == fd)
         try:
-            kind, ready = self.factory.receive()
+            kind, ready = made.receive()
             self.ready[kind].append(ready)
         except OSError:
-            self._lose_factory()
+            self._lose_factory(made)
 
-    def _lose_factory(self):
-        """The factory died: go on cloning on demand."""
-        self.factory.close()
-        self.factory = None
+    def _lose_factory(self, lost):
+        """A factory died: its kinds of jails are cloned on demand from now on."""
+        lost.close()
+        self.factories = {kind: made for kind, made in self.factories.items()
+                          if made is not lost}
 
     def close(self):
-        """Discard the ready jails and stop the factory."""
+        """Discard the ready jails and stop the factories."""
         for ready in self.ready.values():
             for jail_ in ready:
                 jail_.discard()
             ready.clear()
-        if self.factory is not None:
-            self.factory.close()
-            self.factory = None
+        for made in set(self.factories.values()):
+            made.close()
+        self.factories = {}
