@@ -135,7 +135,7 @@ def test_a_session_sees_the_same_jail_from_both_stages(run_python):
 def _fail_with(body, fds=()):
     """Give ``body`` as the plan (with ``fds``) to a fresh warm jail waiting in the
     launcher; return ``(its status pipe's text, its exit code)``."""
-    path = launcher.locate(build_missing=False).path
+    path = _built()
     ready = factory.one_jail(linux.Syscalls(), path)
     try:
         try:
@@ -225,7 +225,7 @@ def test_a_bind_path_that_is_not_the_descriptors_file_is_refused(tmp_path, host_
 def test_the_launcher_is_not_a_command(tmp_path):
     """Outside a fresh pid namespace (where it is not pid 1) it refuses to touch anything,
     even with the jail's arguments and descriptors: it would mount and pivot the host's."""
-    path = launcher.locate(build_missing=False).path
+    path = _built()
     done = subprocess.run([path], capture_output=True)
     assert done.returncode == 2 and b'not a command' in done.stderr
     done = subprocess.run(['bash', '-c', 'exec 3</dev/null 4</dev/null 5>/dev/null; '
@@ -240,6 +240,13 @@ def test_the_launcher_is_not_a_command(tmp_path):
     assert done.returncode == 1                         # (not its parent: it is gone)
 
 
+def _built():
+    """The compiled launcher's path (these tests fail when it is not built)."""
+    found = launcher.locate(build_missing=False)
+    assert found.path is not None, found.description
+    return found.path
+
+
 def _comm(pid):
     with open('/proc/%d/comm' % pid) as f:
         return f.read().strip()
@@ -249,7 +256,7 @@ def test_a_jail_for_a_process_without_a_pool_comes_from_a_factory_started_for_it
     """``zerocloud run`` and a supervisor whose factory died: one factory per jail; the jail
     is our child (CLONE_PARENT), holds only fds 0-5, runs the launcher without an exec of
     ours, and the factory is gone once it handed the jail over."""
-    path = launcher.locate(build_missing=False).path
+    path = _built()
     ready = factory.one_jail(linux.Syscalls(), path)
     try:
         assert ready.launched
@@ -267,7 +274,7 @@ def test_a_jail_for_a_process_without_a_pool_comes_from_a_factory_started_for_it
 def test_a_pool_waits_for_its_factory_when_it_is_empty():
     """Sessions that outrun the pool get jails the factory makes for them (``J``, named
     zc-jail); pool jails that arrive meanwhile join the pool, and are taken next."""
-    path = launcher.locate(build_missing=False).path
+    path = _built()
     pool = warm.WarmPool(linux.Syscalls(), size=2, launcher_path=path)
     taken = []
     try:
@@ -284,9 +291,31 @@ def test_a_pool_waits_for_its_factory_when_it_is_empty():
         pool.close()
 
 
+def test_collecting_after_a_session_took_what_was_there_does_not_block():
+    """The event loop saw the factory's socket readable, then a session that waited for
+    its jail read everything: the collect that follows finds nothing and returns (it hung
+    the supervisor once: 2,500 sessions stalled)."""
+    import select
+    import threading
+    path = _built()
+    pool = warm.WarmPool(linux.Syscalls(), size=2, launcher_path=path)
+    try:
+        pool.refill()
+        [fd] = pool.filenos()
+        assert select.select([fd], [], [], 30)[0]       # (a pool jail is there)
+        taken = pool.take()                             # (waits: reads W, W, then J)
+        collector = threading.Thread(target=pool.collect, args=(fd,), daemon=True)
+        collector.start()
+        collector.join(30)
+        assert not collector.is_alive(), 'collect blocked on an empty socket'
+        assert len(pool.ready[warm.KIND_WARM]) == 2 and pool.filenos() == [fd]
+        taken.discard()
+    finally:
+        pool.close()
+
+
 def test_the_factory_stops_at_a_request_it_does_not_know():
-    made = factory.JailFactory(linux.Syscalls(), launcher_path=launcher.locate(
-        build_missing=False).path)
+    made = factory.JailFactory(linux.Syscalls(), launcher_path=_built())
     try:
         made.conn.sendall(warm.KIND_PYTHON)         # (pre-started jails: the Python factory)
         assert made.process.wait(timeout=30) == 1

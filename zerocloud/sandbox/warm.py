@@ -220,11 +220,15 @@ class WarmPool:
                 self._lose_factory(made)
 
     def collect(self, fd):
-        """Receive one jail from the factory whose socket is ``fd`` into its pool."""
+        """Receive one jail from the factory whose socket is ``fd`` into its pool, if one
+        is still there: a session that waited for its jail (:meth:`_jail_now`) may have
+        taken in, since the caller's poll, what made the socket readable."""
         made = next(made for made in self.factories.values() if made.fileno() == fd)
         try:
-            kind, ready = made.receive()
+            kind, ready = made.receive(timeout=0.0)
             self.ready[kind].append(ready)
+        except (BlockingIOError, TimeoutError):
+            pass
         except OSError:
             self._lose_factory(made)
 
