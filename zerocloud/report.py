@@ -92,8 +92,10 @@ class Report:
         return STATUS_OK if self.ok else (self.reason or self.status)
 
     def to_dict(self):
-        """Return a JSON-serialisable dict."""
-        data = dataclasses.asdict(self)
+        """Return a JSON-serialisable dict (built field by field: ``dataclasses.asdict``
+        deep-copies recursively, ~0.1 ms of every session's reply)."""
+        data = dict(vars(self))
+        data['cdr'] = dict(vars(self.cdr))
         data['validation_reasons'] = list(self.validation_reasons)
         return data
 
