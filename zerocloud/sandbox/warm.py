@@ -8,10 +8,12 @@ namespace), because a rootless jail can bind only paths of its own mount namespa
 :mod:`zerocloud.sandbox.jail`); detaching that tree (~0.1 ms) moved from the warm phase onto
 the session's path, and the bind calls are rehearsed once while warm (their first call in a
 new process costs ~0.2 ms).  The :class:`~zerocloud.sandbox.session.SessionRunner` of the
-supervisor keeps a :class:`WarmPool` of :data:`POOL_SIZE` warm jails, made by its jail factories
-(:mod:`zerocloud.sandbox.factory`, so the supervisor's memory is never shared with a
-jail: the compiled launcher's factory where it is built) and refilled after each reply; an empty pool (a burst, or no factory: ``run_local``)
-clones a jail on demand (same code path).
+supervisor keeps a :class:`WarmPool` of :data:`POOL_SIZE` warm jails, made by its jail
+factory (:mod:`zerocloud.sandbox.factory`, so the supervisor's memory is never shared with
+a jail; the compiled launcher's factory where it is built) and refilled after each reply.
+A session that finds the pool empty (a burst) waits for a jail its factory makes for it; a
+process without a pool (``run_local``) starts a factory for each jail, or clones it
+itself where the launcher is not built.
 
 With pre-started Python (:mod:`zerocloud.sandbox.prestart`) the pool also keeps jails
 whose interpreter is already running (the factory's ``P`` jails); :meth:`WarmPool.take`
