@@ -291,6 +291,39 @@ def test_a_pool_waits_for_its_factory_when_it_is_empty():
         pool.close()
 
 
+def test_a_busy_pool_is_refilled_in_batches_and_an_idle_one_to_full():
+    """After a reply the warm pool asks its factory for jails only once half of it is
+    used (then for all it misses); when idle, for all it misses."""
+    import select
+    pool = warm.WarmPool(linux.Syscalls(), size=4, launcher_path=_built())
+    [made] = set(pool.factories.values())
+    taken = []
+    try:
+        def collect_all():
+            while made.pending[warm.KIND_WARM]:
+                assert select.select([made.fileno()], [], [], 30)[0]
+                pool.collect(made.fileno())
+        pool.refill()
+        collect_all()
+        assert len(pool.ready[warm.KIND_WARM]) == 4
+        taken.append(pool.take())
+        pool.refill(idle=False)                 # 3 of 4 left: nothing asked
+        assert made.pending[warm.KIND_WARM] == 0
+        taken.append(pool.take())
+        pool.refill(idle=False)                 # 2 of 4: both missing asked at once
+        assert made.pending[warm.KIND_WARM] == 2
+        collect_all()
+        taken.append(pool.take())
+        pool.refill()                           # idle: to full
+        assert made.pending[warm.KIND_WARM] == 1
+        collect_all()
+        assert len(pool.ready[warm.KIND_WARM]) == 4
+    finally:
+        for ready in taken:
+            ready.discard()
+        pool.close()
+
+
 def test_collecting_after_a_session_took_what_was_there_does_not_block():
     """The event loop saw the factory's socket readable, then a session that waited for
     its jail read everything: the collect that follows finds nothing and returns (it hung

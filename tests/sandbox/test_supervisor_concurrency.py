@@ -123,9 +123,9 @@ def test_a_stalled_validation_holds_up_nobody_then_finishes(supervisor, big_prog
 
 def test_a_jail_that_never_answers_ends_its_session_and_nobody_waits_for_it(supervisor,
                                                                            c_program):
-    """Both pre-warmed jails stopped: two of three concurrent sessions get one (their jail
-    never answers the hand-shake: ``isolation``, timed out); the third, with a jail cloned
-    on demand, finishes first."""
+    """Every pre-warmed jail stopped: all but one of POOL_SIZE + 1 concurrent sessions get
+    one (their jail never answers the hand-shake: ``isolation``, timed out); the last, with
+    a jail made on demand, finishes first."""
     named = children_named(supervisor.pid)
     assert wait_for(lambda: len(named('zc-warm')) == POOL_SIZE), process_table()
     stopped = named('zc-warm')
@@ -133,12 +133,13 @@ def test_a_jail_that_never_answers_ends_its_session_and_nobody_waits_for_it(supe
         os.kill(pid, signal.SIGSTOP)
     finished = []
     hello = c_program('hello', libc='musl')
-    sessions = [Background(supervisor.socket_path, hello, finished) for _ in range(3)]
+    sessions = [Background(supervisor.socket_path, hello, finished)
+                for _ in range(POOL_SIZE + 1)]
     for session in sessions:
         session.start()
     for session in sessions:
         session.join(60)
-    assert len(finished) == 3
+    assert len(finished) == POOL_SIZE + 1
     first, *late = [session.outcome for session in finished]
     assert first[0].status == 'ok' and first[1] == b'hello, world\n', first[0]
     for report, out in late:

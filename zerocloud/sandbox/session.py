@@ -101,11 +101,11 @@ class SessionRunner:
         ``result`` is set, or that waits for its ``wait_fd`` (see :mod:`.starting`)."""
         return SessionStart(self, spec, fds).begin()
 
-    def prepare_next_jail(self, python=True):
-        """Ask for the jails missing from the warm pool (call it when nobody waits: the
-        supervisor does after a reply), pre-started python ones too when ``python``; they
-        arrive through ``warm_pool.filenos()``."""
-        self.warm_pool.refill(python)
+    def prepare_next_jail(self, idle=True):
+        """Ask for the jails missing from the pools (call it when nobody waits: the
+        supervisor does after a reply, and when ``idle``; see :meth:`.WarmPool.refill`);
+        they arrive through ``warm_pool.filenos()``."""
+        self.warm_pool.refill(idle)
 
     def close(self):
         """Discard the pre-warmed jails and stop their factories."""

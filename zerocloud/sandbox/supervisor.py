@@ -55,7 +55,7 @@ MAX_REQUEST_BYTES = 1 << 20
 RECEIVE_BYTES = 1 << 16
 HEADER = struct.Struct('>I')
 LOOP_SECONDS = 0.5
-PRESTART_IDLE_SECONDS = 0.1  # pre-started python jails are refilled after this long idle
+REFILL_IDLE_SECONDS = 0.1    # the jail pools are topped up after this long idle
 REQUEST_SECONDS = 5.0       # a client has this long to send its whole request
 
 
@@ -131,7 +131,7 @@ class Supervisor:
             for fd in self.runner.warm_pool.filenos():
                 selector.register(fd, selectors.EVENT_READ, 'warm')
             while not self.stopping and self._socket_still_ours():
-                timeout = min(self._tick_sessions(), self._prestart_when_idle())
+                timeout = min(self._tick_sessions(), self._refill_when_idle())
                 for key, _ in selector.select(timeout):
                     if key.data == 'accept':
                         self._accept(selector)
@@ -215,12 +215,14 @@ class Supervisor:
         finally:
             for fd in fds:
                 os.close(fd)
-        self.runner.prepare_next_jail(python=False)   # after the reply: cloned meanwhile
+        self.runner.prepare_next_jail(idle=False)     # after the reply: cloned meanwhile
 
-    def _prestart_when_idle(self):
-        """Refill the pre-started python jails once nothing has run for
-        :data:`PRESTART_IDLE_SECONDS` (their interpreters' start would compete with busy
-        sessions for the CPU: under load, sessions start normally); the next timeout."""
+    def _refill_when_idle(self):
+        """Top up the jail pools once nothing has run for :data:`REFILL_IDLE_SECONDS`:
+        the pre-started python jails only then (their interpreters' start would compete
+        with busy sessions for the CPU: under load, sessions start normally), the warm
+        jails in full (busy, they are refilled in batches: :meth:`.WarmPool.refill`);
+        the next timeout."""
         if self.sessions or self.starts or self.pending:
             self.idle_since = None
             return LOOP_SECONDS
@@ -228,8 +230,8 @@ class Supervisor:
         if self.idle_since is None:
             self.idle_since = now
         idle = now - self.idle_since
-        if idle < PRESTART_IDLE_SECONDS:
-            return PRESTART_IDLE_SECONDS - idle
+        if idle < REFILL_IDLE_SECONDS:
+            return REFILL_IDLE_SECONDS - idle
         self.runner.prepare_next_jail()
         return LOOP_SECONDS
 
@@ -314,7 +316,7 @@ class Supervisor:
             conn.close()
             for fd in fds:
                 os.close(fd)
-            self.runner.prepare_next_jail(python=False)
+            self.runner.prepare_next_jail(idle=False)
             return
         monitor = start.result.monitor
         self.sessions[monitor] = (conn, start.result, fds)

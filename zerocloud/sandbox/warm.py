@@ -10,7 +10,11 @@ the session's path, and the bind calls are rehearsed once while warm (their firs
 new process costs ~0.2 ms).  The :class:`~zerocloud.sandbox.session.SessionRunner` of the
 supervisor keeps a :class:`WarmPool` of :data:`POOL_SIZE` warm jails, made by its jail
 factory (:mod:`zerocloud.sandbox.factory`, so the supervisor's memory is never shared with
-a jail; the compiled launcher's factory where it is built) and refilled after each reply.
+a jail; the compiled launcher's factory where it is built).  It is refilled in batches: after
+a reply only once half of it is used (then to full: one wake-up of the factory per
+:data:`POOL_SIZE` / 2 sessions, whose clone otherwise preempted the supervisor on a busy
+core), and to full whenever the supervisor is idle (measured against a refill after every
+reply, interleaved: back-to-back starts 1.05-1.16x faster, 8 clients +3-7% sessions/s).
 A session that finds the pool empty (a burst) waits for a jail its factory makes for it; a
 process without a pool (``run_local``) starts a factory for each jail, or clones it
 itself where the launcher is not built.
@@ -34,7 +38,7 @@ from zerocloud.sandbox import linux
 
 CHILD_FROM_PARENT = 4      # the sync pipe numbers inside the warm jail (see jail.enter_warm)
 CHILD_TO_PARENT = 5
-POOL_SIZE = 2              # warm jails the supervisor keeps ready
+POOL_SIZE = 4              # warm jails the supervisor keeps ready (~70 KB each)
 KIND_WARM = b'W'           # the factories' names for the kinds of jails: a warm one,
 KIND_PYTHON = b'P'         # a pre-started python jail (zerocloud.sandbox.prestart),
 KIND_NOW = b'J'            # a warm one for a session that waits already (compiled factory)
@@ -208,16 +212,22 @@ class WarmPool:
                 self._lose_factory(made)
         return factory.one_jail(self.sys, self.launcher_path)
 
-    def refill(self, python=True):
-        """Ask the factories for the jails missing from full pools (off the critical path);
-        the pre-started python ones only when ``python`` (each costs ~60 ms of CPU: the
-        supervisor asks for them only once it is idle)."""
+    def refill(self, idle=True):
+        """Ask the factories for the jails missing from the pools (off the critical path).
+
+        ``idle`` (nothing runs): every pool to full, the pre-started python ones included
+        (each costs ~60 ms of CPU: asked for only then).  Else (after a reply): the warm
+        pool only, and only once half of it is used (see the module docstring).
+        """
         for kind, size in self.sizes.items():
             made = self.factories.get(kind)
-            if made is None or (kind == KIND_PYTHON and not python):
+            if made is None or (kind == KIND_PYTHON and not idle):
+                continue
+            have = len(self.ready[kind]) + made.pending[kind]
+            if not idle and have > size // 2:
                 continue
             try:
-                made.request(kind, size - len(self.ready[kind]) - made.pending[kind])
+                made.request(kind, size - have)
             except OSError:
                 self._lose_factory(made)
 
