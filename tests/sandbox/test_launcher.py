@@ -70,7 +70,7 @@ def test_a_supervisor_can_be_asked_for_the_python_stage(tmp_path, sb):
         finally:
             os.close(out)
         assert (tmp_path / 'out').read_bytes() == b'hello, world\n' * 3
-        named = children_named(handle.pid)      # (the pool refills after each reply)
+        named = children_named(handle.pid)      # (the pool is refilled once idle)
         assert wait_for(lambda: [pid for pid in named('zc-warm') if _exe_is_python(pid)],
                         30), 'no warm jail waits in Python'
     finally:
@@ -223,8 +223,10 @@ def test_a_bind_path_that_is_not_the_descriptors_file_is_refused(tmp_path, host_
 
 
 def test_the_launcher_is_not_a_command(tmp_path):
-    """Outside a fresh pid namespace (where it is not pid 1) it refuses to touch anything,
-    even with the jail's arguments and descriptors: it would mount and pivot the host's."""
+    """Run by hand it refuses to touch anything, even with the old warm-jail arguments and
+    descriptors (its warm-jail code runs only in a clone its factory made: pid 1 of a new
+    pid namespace; anywhere else it would mount and pivot the host's namespace), and its
+    factory mode refuses without its socket or its parent."""
     path = _built()
     done = subprocess.run([path], capture_output=True)
     assert done.returncode == 2 and b'not a command' in done.stderr

@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,11 +44,8 @@
 #define KIND_NOW 'J'         /* one for a session that waits already (named zc-jail) */
 #define JAIL_FDS 4
 #define NR_CLONE3 435
-#define NR_CLOSE_RANGE_ 436
-#define CLONE_PIDFD_ 0x00001000
-#define CLONE_PARENT_ 0x00008000
-#define JAIL_NAMESPACES (0x00020000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | \
-                         0x40000000)   /* NEWNS, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET */
+#define JAIL_NAMESPACES (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | \
+                         CLONE_NEWPID | CLONE_NEWNET)
 
 struct clone_args_ {
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
@@ -61,16 +59,6 @@ static void factory_failed(const char *what)
     exit(1);
 }
 
-/* In the jail, fds in place: say what failed on the status pipe, exit 126. */
-static void jail_failed(const char *what)
-{
-    char message[160];
-    int length = snprintf(message, sizeof message, "EOSError: %s: %s\n", what,
-                          strerror(errno));
-    if (write(TO_PARENT, message, length) < 0) { /* nobody to tell */ }
-    _exit(EXIT_JAIL_FAILED);
-}
-
 /* In the jail: write one /proc/self file. */
 static void write_proc(const char *name, const char *text)
 {
@@ -79,7 +67,7 @@ static void write_proc(const char *name, const char *text)
     snprintf(path, sizeof path, "/proc/self/%s", name);
     fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
-        jail_failed(path);
+        fail("%s: %s", path, strerror(errno));
     close(fd);
 }
 
@@ -97,7 +85,7 @@ static void enter_jail(const int ends[3], uid_t uid, gid_t gid, const char *name
     for (i = 0; i < 3; i++)
         if (dup2(parked[i], CONTROL_FD + i) < 0)
             _exit(EXIT_JAIL_FAILED);
-    if (syscall(NR_CLOSE_RANGE_, TO_PARENT + 1, ~0u, 0) < 0 || getpid() != 1)
+    if (syscall(NR_CLOSE_RANGE, TO_PARENT + 1, ~0u, 0) < 0 || getpid() != 1)
         _exit(EXIT_JAIL_FAILED);
     write_proc("setgroups", "deny");
     snprintf(map, sizeof map, "0 %u 1", (unsigned)uid);
@@ -105,7 +93,7 @@ static void enter_jail(const int ends[3], uid_t uid, gid_t gid, const char *name
     snprintf(map, sizeof map, "0 %u 1", (unsigned)gid);
     write_proc("gid_map", map);
     if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
-        jail_failed("setresuid");
+        fail("setresuid: %s", strerror(errno));
     warm_jail(name);
 }
 
@@ -125,7 +113,7 @@ static void make_jail(char kind, uid_t uid, gid_t gid)
             socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) < 0)
         factory_failed("pipes");
     memset(&args, 0, sizeof args);
-    args.flags = JAIL_NAMESPACES | CLONE_PARENT_ | CLONE_PIDFD_;
+    args.flags = JAIL_NAMESPACES | CLONE_PARENT | CLONE_PIDFD;
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
     pid = syscall(NR_CLONE3, &args, sizeof args);     /* exit signal: ours (CLONE_PARENT) */
     if (pid == 0) {
@@ -178,7 +166,7 @@ int factory_main(const char *socket_fd, const char *supervisor_pid)
     }
     if (fd != SOCKET_FD && dup2(fd, SOCKET_FD) < 0)
         factory_failed("dup2");
-    if (syscall(NR_CLOSE_RANGE_, SOCKET_FD + 1, ~0u, 0) < 0)
+    if (syscall(NR_CLOSE_RANGE, SOCKET_FD + 1, ~0u, 0) < 0)
         factory_failed("close_range");
     prctl(PR_SET_NAME, "zc-factory", 0, 0, 0);
     for (;;) {

@@ -7,6 +7,10 @@
 #define FROM_PARENT 4       /* the sync pipe from the supervisor */
 #define TO_PARENT 5         /* and the status pipe to it */
 #define EXIT_JAIL_FAILED 126
+#define NR_CLOSE_RANGE 436
+
+/* In a warm jail, fds in place: "EOSError: <message>\n" on the status pipe, exit 126. */
+void fail(const char *format, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 /* The warm jail (pid 1 of its namespaces, root inside, fds 3-5 in place): the rest of the
  * warm set-up, the session's plan, its program (never returns). */
